@@ -1,0 +1,39 @@
+# Two commands for a newcomer: `make demo` (the main job) and `make test` (the whole test suite).
+# Each creates .venv and installs the project first (pip takes torch/torchvision from this disk).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install demo test test-fast ui mlflow-ui bench clean-data
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/vpr demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+ui: $(STAMP)
+	$(BIN)/dagster dev -w workspace.yaml
+
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$${VPR_HOME:-$(CURDIR)/vpr_data}/mlflow.db
+
+clean-data:
+	rm -rf vpr_data
+	find dagster_home -mindepth 1 ! -name dagster.yaml -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""The framework-free core: plain functions and small classes, each testable without Dagster."""

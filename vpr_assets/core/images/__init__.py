@@ -1,0 +1,1 @@
+"""Image decoding, hashing, thumbnails and synthetic postcards."""

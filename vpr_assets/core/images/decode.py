@@ -1,0 +1,120 @@
+"""Safe decoding of untrusted scans into RGB, with a clear reason for every refusal.
+
+Scans come from flatbed scanners, phones and old archives: CMYK, 16-bit, palette and alpha images,
+EXIF rotation, truncated files and the odd decompression bomb. Everything is normalised to an
+upright 8-bit RGB image; anything that cannot be is refused with an `ImageRejected` reason.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_PIXELS = 80_000_000  # ~ a 600 dpi A4 colour scan; a postcard at 1200 dpi is ~ 20 Mpx
+EXIF_ORIENTATION_TAG = 0x0112
+
+
+class ImageRejected(Exception):
+    """A scan that cannot be used, with a short machine-readable reason and a human detail."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class DecodedImage:
+    image: Image.Image  # upright, 8-bit RGB
+    format: str
+    width: int  # as displayed (after EXIF rotation)
+    height: int
+    mode: str  # colour mode of the original file (CMYK, I;16, P, RGBA, ...)
+    exif_orientation: int  # 1 = upright / none
+
+
+def _to_8bit_rgb(im: Image.Image) -> Image.Image:
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        hi = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr8 = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, mode="L").convert("RGB")
+    if mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        arr8 = ((arr - lo) / (hi - lo or 1.0) * 255.0).astype(np.uint8)
+        return Image.fromarray(arr8, mode="L").convert("RGB")
+    if mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+        mode = im.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # card stock, not black
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode a file (path or bytes) into an upright RGB image, or raise `ImageRejected`.
+
+    The pixel limit is enforced from the header, before any pixel data is decoded.
+    """
+    if isinstance(source, (str, Path)):
+        data = Path(source).read_bytes()
+    else:
+        data = bytes(source)
+    if len(data) == 0:
+        raise ImageRejected("empty_file", "zero bytes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved_limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None  # our own limit below, checked on the header
+        try:
+            try:
+                im = Image.open(io.BytesIO(data))
+            except UnidentifiedImageError:
+                raise ImageRejected("not_an_image", "content is not a recognised image format") from None
+            except Image.DecompressionBombError as exc:
+                raise ImageRejected("too_many_pixels", str(exc)) from None
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise ImageRejected("unreadable", f"{type(exc).__name__}: {exc}") from None
+            w, h = im.size
+            if w <= 0 or h <= 0:
+                raise ImageRejected("unreadable", f"invalid size {w}x{h}")
+            if w * h > max_pixels:
+                raise ImageRejected("too_many_pixels", f"{w}x{h} = {w * h:,} px > limit {max_pixels:,} px")
+            fmt = im.format or "UNKNOWN"
+            mode = im.mode
+            try:
+                orientation = int(im.getexif().get(EXIF_ORIENTATION_TAG, 1) or 1)
+            except Exception:  # a broken EXIF block does not make a broken image
+                orientation = 1
+            try:
+                im.load()
+            except OSError as exc:
+                msg = str(exc)
+                reason = "truncated" if "truncated" in msg.lower() or "broken data" in msg.lower() else "unreadable"
+                raise ImageRejected(reason, msg) from None
+            except (SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+                raise ImageRejected("unreadable", f"{type(exc).__name__}: {exc}") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved_limit
+    try:
+        upright = ImageOps.exif_transpose(im) if orientation != 1 else im
+    except Exception:
+        upright = im
+    rgb = _to_8bit_rgb(upright)
+    return DecodedImage(rgb, fmt, rgb.width, rgb.height, mode, orientation if 1 <= orientation <= 8 else 1)
+
+
+def load_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Just the upright RGB image (for downstream stages reading already-accepted scans)."""
+    return decode_image(path, max_pixels).image

@@ -1,0 +1,321 @@
+"""Batch ingestion: every file of a batch folder becomes a `raw_scans` row or a `scan_rejects` row.
+
+Originals are only read, never modified or moved. Exact duplicates (same sha256) are stored once:
+the first copy (earliest batch, then sorted path) is the scan, later copies are rejects pointing
+to it, so `scan_id` stays a key of `raw_scans`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pandas as pd
+import pyarrow as pa
+
+from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
+from vpr_assets.core.images.hashing import perceptual_hashes, sha256_bytes
+from vpr_assets.core.images.thumbnails import write_thumbnail
+
+DESCRIPTIONS_FILE = "descriptions.csv"
+LABELS_FILE = "labels.csv"  # curator labels travel with a batch too (see curation)
+METADATA_FILES = {DESCRIPTIONS_FILE, LABELS_FILE}
+
+RAW_SCANS_SCHEMA = pa.schema(
+    [
+        ("scan_id", pa.string()),
+        ("batch", pa.string()),
+        ("path", pa.string()),
+        ("file_name", pa.string()),
+        ("bytes", pa.int64()),
+        ("format", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("mode", pa.string()),
+        ("exif_orientation", pa.int16()),
+        ("phash", pa.string()),
+        ("dhash", pa.string()),
+        ("whash", pa.string()),
+        ("description", pa.string()),
+        ("thumbnail", pa.string()),
+        ("source_scan_id", pa.string()),  # set for crops split out of a multi-card scan
+        ("ingested_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+SCAN_REJECTS_SCHEMA = pa.schema(
+    [
+        ("batch", pa.string()),
+        ("path", pa.string()),
+        ("file_name", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("sha256", pa.string()),
+        ("bytes", pa.int64()),
+        ("duplicate_of", pa.string()),
+        ("rejected_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+@dataclass
+class BatchResult:
+    scans: list[dict] = field(default_factory=list)
+    rejects: list[dict] = field(default_factory=list)
+
+    def scans_table(self) -> pa.Table:
+        return pa.Table.from_pylist(self.scans, schema=RAW_SCANS_SCHEMA)
+
+    def rejects_table(self) -> pa.Table:
+        return pa.Table.from_pylist(self.rejects, schema=SCAN_REJECTS_SCHEMA)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def list_batch_files(batch_dir: Path) -> list[Path]:
+    """Every regular file of a batch (recursively), sorted, except the batch's metadata files."""
+    files = []
+    for root, dirs, names in os.walk(batch_dir):
+        dirs.sort()
+        for name in sorted(names):
+            p = Path(root) / name
+            if p.parent == batch_dir and name in METADATA_FILES:
+                continue
+            files.append(p)
+    return sorted(files)
+
+
+def read_descriptions(csv_path: Path, known_files: set[str]) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """Parse `descriptions.csv` (`file,description`).
+
+    Returns the descriptions by relative file name, and problems as (location, reason, detail):
+    broken rows, unknown files and repeated files are reported and skipped; the rest is used.
+    """
+    descriptions: dict[str, str] = {}
+    problems: list[tuple[str, str, str]] = []
+    raw = csv_path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+        problems.append((f"{DESCRIPTIONS_FILE}", "description_encoding", "not UTF-8; read as Latin-1"))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        problems.append((DESCRIPTIONS_FILE, "bad_description_row", f"unparseable CSV: {exc}"))
+        return descriptions, problems
+    if not rows:
+        return descriptions, problems
+    header = [h.strip().lower() for h in rows[0]]
+    start = 1
+    if header[:2] != ["file", "description"]:
+        problems.append((f"{DESCRIPTIONS_FILE}#1", "bad_description_row",
+                         f"header should be 'file,description', got {rows[0]!r}; read as data"))
+        start = 0
+    for lineno, row in enumerate(rows[start:], start=start + 1):
+        loc = f"{DESCRIPTIONS_FILE}#{lineno}"
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != 2:
+            problems.append((loc, "bad_description_row", f"expected 2 fields, got {len(row)}: {row!r}"))
+            continue
+        name, desc = row[0].strip(), row[1].strip()
+        if not name:
+            problems.append((loc, "bad_description_row", "empty file name"))
+            continue
+        if name not in known_files:
+            problems.append((loc, "unknown_file_description", f"no file {name!r} in this batch"))
+            continue
+        if name in descriptions:
+            problems.append((loc, "duplicate_description", f"second description for {name!r} ignored"))
+            continue
+        descriptions[name] = desc
+    return descriptions, problems
+
+
+def scan_file(path: Path, home: Path, max_pixels: int = DEFAULT_MAX_PIXELS, thumbnails: bool = True) -> dict:
+    """Read, hash and measure one file. Returns a scan row, or a reject row (key `reason`)."""
+    rel = path.relative_to(home).as_posix() if path.is_relative_to(home) else str(path)
+    base = {"path": rel, "file_name": path.name}
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return {**base, "path": rel.encode("utf-8", "backslashreplace").decode(),
+                "file_name": path.name.encode("utf-8", "backslashreplace").decode(),
+                "reason": "bad_file_name", "detail": "file name is not valid UTF-8", "sha256": None, "bytes": None}
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return {**base, "reason": "unreadable", "detail": str(exc), "sha256": None, "bytes": None}
+    digest = sha256_bytes(data) if data else None
+    try:
+        decoded = decode_image(data, max_pixels=max_pixels)
+    except ImageRejected as exc:
+        return {**base, "reason": exc.reason, "detail": exc.detail, "sha256": digest, "bytes": len(data)}
+    small = decoded.image.copy()
+    small.thumbnail((512, 512))  # hashes and thumbnails need no more; whash on full size is slow
+    hashes = perceptual_hashes(small)
+    thumb = write_thumbnail(small, home, digest) if thumbnails else None
+    return {
+        **base,
+        "scan_id": digest,
+        "bytes": len(data),
+        "format": decoded.format,
+        "width": decoded.width,
+        "height": decoded.height,
+        "mode": decoded.mode,
+        "exif_orientation": decoded.exif_orientation,
+        **hashes,
+        "thumbnail": thumb,
+    }
+
+
+def _scan_file_star(args: tuple) -> dict:
+    return scan_file(*args)
+
+
+def ingest_batch(
+    batch_dir: Path,
+    batch: str,
+    home: Path,
+    known_scan_ids: dict[str, str] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchResult:
+    """Scan one batch folder into scan rows and reject rows.
+
+    `known_scan_ids` maps scan_id -> batch for scans already held by *other* batches; callers that
+    run batches in parallel pass none here and apply `drop_known_duplicates` under a lock instead.
+    """
+    batch_dir = Path(batch_dir).resolve()
+    home = Path(home).resolve()
+    if not batch_dir.is_dir():
+        raise FileNotFoundError(f"batch folder {batch_dir} does not exist")
+    files = list_batch_files(batch_dir)
+    rel_names = {p.relative_to(batch_dir).as_posix() for p in files}
+    result = BatchResult()
+    now = _now()
+
+    descriptions: dict[str, str] = {}
+    desc_path = batch_dir / DESCRIPTIONS_FILE
+    if desc_path.exists():
+        descriptions, problems = read_descriptions(desc_path, rel_names)
+        desc_rel = desc_path.relative_to(home).as_posix() if desc_path.is_relative_to(home) else str(desc_path)
+        for loc, reason, detail in problems:
+            result.rejects.append({"batch": batch, "path": f"{desc_rel}#{loc.partition('#')[2]}" if "#" in loc else desc_rel,
+                                   "file_name": DESCRIPTIONS_FILE, "reason": reason, "detail": detail,
+                                   "rejected_at": now})
+
+    jobs = [(p, home, max_pixels) for p in files]
+    rows: list[dict] = []
+    if workers > 1 and len(jobs) > 8:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for i, row in enumerate(pool.map(_scan_file_star, jobs, chunksize=8)):
+                rows.append(row)
+                if progress:
+                    progress(i + 1, len(jobs))
+    else:
+        for i, job in enumerate(jobs):
+            rows.append(_scan_file_star(job))
+            if progress:
+                progress(i + 1, len(jobs))
+
+    seen_here: dict[str, str] = {}
+    for path, row in zip(files, rows):
+        rel_name = path.relative_to(batch_dir).as_posix()
+        if "reason" in row:
+            result.rejects.append({**row, "batch": batch, "rejected_at": now})
+            continue
+        sid = row["scan_id"]
+        if sid in seen_here:
+            result.rejects.append({"batch": batch, "path": row["path"], "file_name": row["file_name"],
+                                   "reason": "duplicate_file",
+                                   "detail": f"same bytes as {seen_here[sid]!r} in this batch",
+                                   "sha256": sid, "bytes": row["bytes"], "duplicate_of": sid, "rejected_at": now})
+            continue
+        seen_here[sid] = row["path"]
+        result.scans.append({**row, "batch": batch, "description": descriptions.get(rel_name),
+                             "source_scan_id": None, "ingested_at": now})
+    return drop_known_duplicates(result, known_scan_ids or {})
+
+
+def drop_known_duplicates(result: BatchResult, known_scan_ids: dict[str, str]) -> BatchResult:
+    """Move scans whose bytes another batch already holds (scan_id -> batch) to the rejects."""
+    kept, rejects = [], list(result.rejects)
+    for row in result.scans:
+        sid = row["scan_id"]
+        if sid in known_scan_ids and known_scan_ids[sid] != row["batch"]:
+            rejects.append({"batch": row["batch"], "path": row["path"], "file_name": row["file_name"],
+                            "reason": "duplicate_file",
+                            "detail": f"same bytes as a scan already ingested in batch {known_scan_ids[sid]!r}",
+                            "sha256": sid, "bytes": row["bytes"], "duplicate_of": sid,
+                            "rejected_at": row["ingested_at"]})
+        else:
+            kept.append(row)
+    return BatchResult(scans=kept, rejects=rejects)
+
+
+def copy_batch_into_inbox(source: Path, inbox: Path, batch: str) -> tuple[Path, bool]:
+    """Copy a folder of scans into `inbox/<batch>/` atomically (staging folder, then rename).
+
+    Returns (batch folder, created). Re-ingesting the same folder under the same name is a no-op;
+    a different folder under an existing name is refused rather than mixed in.
+    """
+    import filecmp
+    import shutil
+
+    validate_batch_name(batch)
+    source = Path(source).resolve()
+    if not source.is_dir():
+        raise FileNotFoundError(f"{source} is not a folder")
+    target = inbox / batch
+    if target.exists():
+        cmp = filecmp.dircmp(source, target)
+        if not (cmp.left_only or cmp.right_only or cmp.diff_files or cmp.funny_files) and _same_tree(source, target):
+            return target, False
+        raise FileExistsError(f"batch {batch!r} already exists in the inbox with different files; choose another --batch name")
+    staging = inbox / f".incoming-{batch}-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    shutil.copytree(source, staging, copy_function=shutil.copy2)
+    os.replace(staging, target)
+    return target, True
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    import filecmp
+
+    left = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
+    right = sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file())
+    if left != right:
+        return False
+    return all(filecmp.cmp(a / r, b / r, shallow=False) for r in left)
+
+
+def validate_batch_name(batch: str) -> str:
+    if not batch or batch.startswith(".") or "/" in batch or "\\" in batch or batch.strip() != batch or len(batch) > 128:
+        raise ValueError(f"invalid batch name {batch!r}: use a non-empty name without '/', leading '.' or spaces at the ends")
+    if any(ord(c) < 32 for c in batch):
+        raise ValueError(f"invalid batch name {batch!r}: control characters")
+    return batch
+
+
+def inbox_batches(inbox: Path) -> list[str]:
+    """Batch folders waiting in the inbox (staging folders start with '.' and are skipped)."""
+    if not inbox.exists():
+        return []
+    return sorted(p.name for p in inbox.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def to_frame(rows: Iterable[dict], schema: pa.Schema) -> pd.DataFrame:
+    return pa.Table.from_pylist(list(rows), schema=schema).to_pandas()

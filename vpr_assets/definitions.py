@@ -1,0 +1,25 @@
+"""The `vpr_assets` code location: every domain's assets, checks, sensors and resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from vpr_assets.defs import ingestion
+from vpr_assets.defs.resources import CatalogResource
+
+DOMAINS = [ingestion]
+
+defs = dg.Definitions(
+    assets=[a for d in DOMAINS for a in d.assets],
+    asset_checks=[c for d in DOMAINS for c in d.asset_checks],
+    sensors=[s for d in DOMAINS for s in d.sensors]
+    + [
+        dg.AutomationConditionSensorDefinition(
+            "downstream_automation",
+            target=dg.AssetSelection.all(),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description="Evaluates the assets' automation conditions (new batches, new champion model).",
+        )
+    ],
+    resources={"catalog": CatalogResource()},
+)

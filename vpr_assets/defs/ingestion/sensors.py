@@ -1,0 +1,30 @@
+"""A sensor, running by default, that turns each new inbox folder into a partition and a run."""
+
+
+import dagster as dg
+
+from vpr_assets.core.ingest import inbox_batches
+from vpr_assets.defs.partitions import SCAN_BATCHES, scan_batches
+from vpr_assets.paths import inbox_dir
+
+
+@dg.sensor(
+    name="new_scan_batches",
+    description="Adds each new $VPR_HOME/inbox/<batch>/ folder as a scan_batches partition and requests "
+    "its raw_scans run; downstream assets follow through their automation conditions.",
+    asset_selection=dg.AssetSelection.assets("raw_scans", "scan_rejects"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+def new_scan_batches_sensor(context: dg.SensorEvaluationContext) :
+    batches = inbox_batches(inbox_dir())
+    registered = set(context.instance.get_dynamic_partitions(SCAN_BATCHES))
+    materialized = context.instance.get_materialized_partitions(dg.AssetKey("raw_scans"))
+    new_keys = [b for b in batches if b not in registered]
+    todo = [b for b in batches if b not in materialized]
+    if not new_keys and not todo:
+        return dg.SkipReason(f"{len(batches)} inbox batches, all ingested")
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=b, run_key=f"raw_scans:{b}") for b in todo],
+        dynamic_partitions_requests=[scan_batches.build_add_request(new_keys)] if new_keys else [],
+    )

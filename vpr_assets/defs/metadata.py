@@ -1,0 +1,46 @@
+"""Helpers that turn core results into Dagster metadata and data versions."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+
+
+def data_version_of(values: Iterable[str]) -> dg.DataVersion:
+    """A content-derived data version: same rows in, same version out (order-independent)."""
+    h = hashlib.sha256()
+    for v in sorted(str(x) for x in values):
+        h.update(v.encode("utf-8", "backslashreplace"))
+        h.update(b"\0")
+    return dg.DataVersion(h.hexdigest()[:16])
+
+
+def column_schema(schema: pa.Schema) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in schema])
+
+
+def counts_markdown(series: pd.Series, title: str) -> dg.MetadataValue:
+    if series.empty:
+        return dg.MetadataValue.md(f"_no {title}_")
+    counts = series.value_counts()
+    lines = [f"| {title} | count |", "|---|---|"] + [f"| {k} | {v} |" for k, v in counts.items()]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def preview_markdown(df: pd.DataFrame, columns: list[str], n: int = 10) -> dg.MetadataValue:
+    cols = [c for c in columns if c in df.columns]
+    if df.empty:
+        return dg.MetadataValue.md("_empty_")
+    return dg.MetadataValue.md(df[cols].head(n).to_markdown(index=False) if _has_tabulate() else df[cols].head(n).to_string())
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True

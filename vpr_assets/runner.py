@@ -1,0 +1,25 @@
+"""Materialise assets through the project's Dagster instance, so runs show in the UI afterwards."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from vpr_assets.paths import ensure_dagster_home_env
+
+
+def materialize_partitions(asset_keys: Sequence[str], partitions: Sequence[str | None], raise_on_error: bool = True):
+    """One in-process run per partition (None = unpartitioned) recorded in DAGSTER_HOME's instance."""
+    import dagster as dg
+
+    from vpr_assets.definitions import defs
+
+    ensure_dagster_home_env()
+    results = []
+    with dg.DagsterInstance.get() as instance:
+        job = defs.resolve_implicit_global_asset_job_def()
+        selection = [dg.AssetKey(k) for k in asset_keys]
+        for pk in partitions:
+            res = job.execute_in_process(instance=instance, partition_key=pk, asset_selection=selection,
+                                         raise_on_error=raise_on_error)
+            results.append(res)
+    return results
