@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from vpr_assets.defs import ingestion
+from vpr_assets.defs import curation, ingestion, text, training, vision
 from vpr_assets.defs.resources import CatalogResource
 
-DOMAINS = [ingestion]
+DOMAINS = [ingestion, curation, text, vision, training]
 
 defs = dg.Definitions(
     assets=[a for d in DOMAINS for a in d.assets],

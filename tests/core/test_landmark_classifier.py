@@ -1,0 +1,87 @@
+"""landmark_score: ImageNet prior before labels, trained classifier after; labels.csv parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vpr_assets.core.curation.landmark_classifier import (
+    ImageNetBackbone,
+    LandmarkClassifier,
+    landmark_scores,
+    parse_labels_csv,
+    prior_landmark_score,
+)
+
+
+@pytest.fixture(scope="module")
+def sample(realsample_dir, realsample_manifest):
+    m = realsample_manifest.reset_index(drop=True)
+    X, P = ImageNetBackbone().embed([Image.open(realsample_dir / f).convert("RGB") for f in m.file])
+    labels = np.where(m.label != "none", "landmark", "non_landmark")
+    return m, X, P, labels
+
+
+def test_prior_ranks_landmark_photos_above_distractors(sample):
+    m, X, P, labels = sample
+    prior = prior_landmark_score(P)
+    assert ((prior >= 0) & (prior <= 1)).all()
+    lm = prior[(m.kind == "landmark").to_numpy()]
+    dis = prior[m.kind.isin(["distractor", "text", "postcard_back"]).to_numpy()]
+    assert np.median(lm) > 0.4 and dis.max() < 0.1 and np.median(lm) > 10 * np.median(dis)
+    scores, scorer = landmark_scores(X, P, classifier=None)
+    assert scorer == "imagenet_prior" and np.allclose(scores, prior)
+
+
+def test_classifier_cross_validated_accuracy_and_held_out_ranking(sample, tmp_path):
+    m, X, P, labels = sample
+    clf = LandmarkClassifier()
+    acc, oof = clf.cross_validate(X, labels, folds=5)
+    print(f"landmark classifier: {clf.cv_folds}-fold stratified CV accuracy {acc:.3f} on {len(labels)} real images")
+    assert acc >= 0.85
+    # out-of-fold scores: every distractor photo scored on a model that never saw it
+    lm = oof[(m.kind == "landmark").to_numpy()]
+    dis = oof[(m.kind == "distractor").to_numpy()]
+    assert lm.mean() > dis.mean() + 0.4
+    assert np.median(lm) > np.percentile(dis, 90)
+    # fit on everything, save atomically, load, same scores
+    assert clf.fit(X, labels) == pytest.approx(acc)
+    path = clf.save(tmp_path / "models" / "landmark.joblib")
+    again = LandmarkClassifier.load(path)
+    scores, scorer = landmark_scores(X, P, again)
+    assert scorer == "classifier" and np.allclose(scores, clf.score(X))
+    assert again.class_counts["landmark"] == int((labels == "landmark").sum())
+
+
+def test_low_interest_counts_as_not_landmark_and_one_class_is_refused(sample):
+    m, X, _, labels = sample
+    mixed = labels.copy()
+    mixed[(m.kind == "text").to_numpy()] = "low_interest"
+    assert LandmarkClassifier.targets(mixed).sum() == (labels == "landmark").sum()
+    with pytest.raises(ValueError):
+        LandmarkClassifier().fit(X[:5], ["landmark"] * 5)
+
+
+def test_parse_labels_csv_reports_problems_without_crashing(tmp_path):
+    p = tmp_path / "labels.csv"
+    p.write_text(
+        "file,label\n"
+        "a.jpg,landmark\n"
+        "b.jpg,Non-Landmark\n"
+        "c.jpg,monument\n"
+        ",landmark\n"
+        "a.jpg,low_interest\n"
+        "d.jpg,low interest\n",
+        encoding="utf-8",
+    )
+    rows, problems = parse_labels_csv(p)
+    assert [(r["key"], r["label"]) for r in rows] == [("a.jpg", "landmark"), ("b.jpg", "non_landmark"), ("d.jpg", "low_interest")]
+    assert len(problems) == 3 and any("monument" in x for x in problems)
+    p2 = tmp_path / "bad.csv"
+    p2.write_text("name,kind\nx,y\n")
+    rows, problems = parse_labels_csv(p2)
+    assert rows == [] and problems
+    q = tmp_path / "ids.csv"
+    q.write_text("scan_id,label\nabc123,landmark\n")
+    assert parse_labels_csv(q)[0] == [{"key": "abc123", "key_kind": "scan_id", "label": "landmark"}]

@@ -1,0 +1,159 @@
+"""Retrieval evaluation on a labelled manifest: every landmark image queries all the others.
+
+The manifest is a TSV with a header and columns `file` and `label` (`none` for distractors; other
+columns ignored), like ../shared/data/realsample/MANIFEST.tsv. Distractors stay in the gallery.
+A query is answered `non-landmark` when its best neighbour scores below a threshold; the threshold
+is chosen on the data (best balanced accuracy of the landmark / non-landmark split) and reported.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from vpr_assets.core.metrics import NONE_LABEL, evaluate_rankings
+
+KS = (1, 3, 5, 10)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
+
+
+@dataclass
+class Manifest:
+    files: list[str]
+    labels: list[str]
+    root: Path
+    problems: list[str] = field(default_factory=list)
+
+    def paths(self) -> list[Path]:
+        return [self.root / f for f in self.files]
+
+
+def read_manifest(path: str | Path, images_dir: str | Path | None = None) -> Manifest:
+    """Read `file`/`label` columns; rows for missing or non-image files are skipped and reported."""
+    path = Path(path)
+    root = Path(images_dir) if images_dir else path.parent
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
+            raise ValueError(f"{path}: manifest needs a header with columns 'file' and 'label', got {reader.fieldnames}")
+        files, labels, problems = [], [], []
+        for i, row in enumerate(reader, start=2):
+            f, lab = (row.get("file") or "").strip(), (row.get("label") or "").strip()
+            if not f or not lab:
+                problems.append(f"line {i}: empty file or label")
+                continue
+            if Path(f).suffix.lower() not in IMAGE_SUFFIXES:
+                problems.append(f"line {i}: {f} is not an image file")
+                continue
+            if not (root / f).exists():
+                problems.append(f"line {i}: {f} not found under {root}")
+                continue
+            files.append(f)
+            labels.append(lab)
+    if not files:
+        raise ValueError(f"{path}: no usable rows ({len(problems)} problems: {problems[:3]})")
+    return Manifest(files, labels, root, problems)
+
+
+def rank_all(vectors: np.ndarray, query_idx: Sequence[int] | None = None, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact cosine ranking of every other item for each query: (order, scores), self excluded."""
+    v = np.asarray(vectors, dtype=np.float32)
+    q = np.arange(len(v)) if query_idx is None else np.asarray(query_idx)
+    sims = v[q] @ v.T
+    sims[np.arange(len(q)), q] = -np.inf
+    order = np.argsort(-sims, axis=1, kind="stable")
+    if k is not None:
+        order = order[:, :k]
+    return order[:, :-1] if k is None else order, np.take_along_axis(sims, order[:, :-1] if k is None else order, axis=1)
+
+
+def choose_threshold(top_scores: np.ndarray, is_landmark: np.ndarray) -> float:
+    """The top-1 score threshold that best separates landmark from non-landmark queries
+    (balanced accuracy; midpoint between neighbouring scores)."""
+    s = np.asarray(top_scores, dtype=np.float64)
+    y = np.asarray(is_landmark, dtype=bool)
+    if y.all() or (~y).all():
+        return float(np.min(s) - 1e-6) if y.all() else float(np.max(s) + 1e-6)
+    cands = np.unique(s)
+    mids = np.concatenate([[cands[0] - 1e-6], (cands[:-1] + cands[1:]) / 2, [cands[-1] + 1e-6]])
+    best, best_t = -1.0, float(mids[0])
+    for t in mids:
+        pred = s >= t
+        bal = 0.5 * (pred[y].mean() + (~pred[~y]).mean())
+        if bal > best + 1e-12:
+            best, best_t = bal, float(t)
+    return best_t
+
+
+@dataclass
+class EvaluationResult:
+    metrics: dict[str, float]
+    rankings: dict[str, list[str]]
+    threshold: float
+    top_scores: dict[str, float]
+
+
+def evaluate_vectors(files: Sequence[str], labels: Sequence[str], vectors: np.ndarray,
+                     threshold: float | None = None, ks: Sequence[int] = KS) -> EvaluationResult:
+    """Figures for embeddings of a manifest: every image queries all the others."""
+    files, labels = list(files), list(labels)
+    order, scores = rank_all(vectors)
+    rankings = {files[i]: [files[j] for j in order[i]] for i in range(len(files))}
+    label_of = dict(zip(files, labels))
+    top = scores[:, 0]
+    is_landmark = np.array([lab != NONE_LABEL for lab in labels])
+    chosen = choose_threshold(top, is_landmark) if threshold is None else float(threshold)
+    pred = {files[i]: bool(top[i] >= chosen) for i in range(len(files))}
+    m = evaluate_rankings(rankings, label_of, ks=ks, is_landmark_pred=pred)
+    m["landmark_accuracy"] = m.get("Accuracy@1", float("nan"))
+    m["non_landmark_threshold"] = chosen
+    m["n_images"] = len(files)
+    return EvaluationResult(m, rankings, chosen, {files[i]: float(top[i]) for i in range(len(files))})
+
+
+def evaluate_manifest(manifest: Manifest, embed: Callable[[list[Path]], tuple[np.ndarray, np.ndarray]],
+                      threshold: float | None = None) -> EvaluationResult:
+    """Embed the manifest's images with `embed(paths) -> (vectors, ok mask)` and evaluate."""
+    vectors, ok = embed(manifest.paths())
+    ok = np.asarray(ok, dtype=bool)
+    files = [f for f, good in zip(manifest.files, ok) if good]
+    labels = [lab for lab, good in zip(manifest.labels, ok) if good]
+    result = evaluate_vectors(files, labels, np.asarray(vectors)[ok], threshold)
+    result.metrics["n_failed"] = int((~ok).sum())
+    return result
+
+
+def embed_fn_for(model, image_size: int | None = None, text_vectors: dict | None = None, num_workers: int | None = None):
+    """An `embed(paths)` for `evaluate_manifest` from an ActiveModel; cards whose content hash has
+    a text vector in `text_vectors` (scan_id -> vector) are fused when the model uses text."""
+    from vpr_assets.core.images.hashing import sha256_bytes
+    from vpr_assets.core.vision.embedder import embed_paths
+
+    def embed(paths: list[Path]):
+        res = embed_paths(model.embedder, paths, image_size=image_size, num_workers=num_workers)
+        vecs = res.vectors
+        if getattr(model, "uses_text", False) and text_vectors:
+            import torch
+
+            ids = [sha256_bytes(Path(p).read_bytes()) for p in paths]
+            dim = len(next(iter(text_vectors.values())))
+            text = np.stack([np.asarray(text_vectors.get(i, np.zeros(dim)), np.float32) for i in ids])
+            has = np.array([i in text_vectors for i in ids], np.float32)
+            with torch.no_grad():
+                vecs = model.recognizer.fuse(torch.from_numpy(vecs), torch.from_numpy(text), torch.from_numpy(has)).numpy()
+        return vecs, res.ok
+
+    return embed
+
+
+def flat_figures(metrics: dict, ks: Sequence[int] = KS) -> dict[str, float]:
+    """The figures `vpr evaluate` prints, in a stable order."""
+    keys = [f"P@{k}" for k in ks] + ["R-precision"] + [f"Recall@{k}" for k in ks] + \
+           [f"RecallCapped@{k}" for k in ks] + [f"mAP@{k}" for k in ks] + \
+           ["landmark_accuracy", "NonLandmarkPrecision", "NonLandmarkRecall", "non_landmark_threshold",
+            "n_queries", "n_images", "n_failed"]
+    return {k: metrics[k] for k in keys if k in metrics}

@@ -1,0 +1,188 @@
+"""MLflow tracking and registry under the data root, with champion/candidate aliases.
+
+The backend store is `$VPR_HOME/mlflow.db` (SQLite) and artifacts go to `$VPR_HOME/mlartifacts`
+(set explicitly: with a bare sqlite URI MLflow would write to ./mlruns of the current folder).
+Registry stages are deprecated in MLflow 3, so promotion uses aliases: every new version becomes
+`candidate`; `champion` moves only when the candidate beats it, and the decision is recorded as
+version tags.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "vpr_models"
+CANDIDATE, CHAMPION = "candidate", "champion"
+PROMOTION_METRICS = ("mAP_at_5", "landmark_accuracy")
+
+
+def mlflow_metric_name(name: str) -> str:
+    """MLflow metric names cannot hold '@': "mAP@5" is logged as "mAP_at_5"."""
+    return name.replace("@", "_at_").replace("-", "_")
+
+
+def mlflow_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    import math
+
+    return {mlflow_metric_name(k): float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not math.isnan(float(v))}
+
+
+def tracking_uri(home: Path) -> str:
+    return f"sqlite:///{Path(home).resolve() / 'mlflow.db'}"
+
+
+def artifact_root(home: Path) -> Path:
+    p = Path(home).resolve() / "mlartifacts"
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def client(home: Path):
+    """An MlflowClient on this data root's store (also sets the process-wide tracking URI)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = tracking_uri(home)
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def experiment_id(home: Path, name: str = EXPERIMENT) -> str:
+    c = client(home)
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return c.create_experiment(name, artifact_location=artifact_root(home).as_uri())
+    except Exception:  # created concurrently by another process
+        return c.get_experiment_by_name(name).experiment_id
+
+
+@dataclass
+class PromotionDecision:
+    promoted: bool
+    candidate_version: str
+    champion_version: str | None
+    candidate_metrics: dict
+    champion_metrics: dict
+    reason: str
+
+    def as_tags(self) -> dict[str, str]:
+        return {"promotion_decision": "promoted" if self.promoted else "kept_champion",
+                "promotion_reason": self.reason,
+                "promotion_vs_version": str(self.champion_version),
+                "promotion_figures": json.dumps({"candidate": self.candidate_metrics, "champion": self.champion_metrics})}
+
+
+def beats(candidate: Mapping[str, float], champion: Mapping[str, float] | None,
+          metrics: tuple[str, ...] = PROMOTION_METRICS, min_gain: float = 0.0) -> tuple[bool, str]:
+    """A candidate wins if it is no worse on every metric and better on at least one."""
+    if not champion:
+        return True, "no champion yet"
+    missing = [m for m in metrics if m not in candidate]
+    if missing:
+        return False, f"candidate lacks {missing}"
+    worse = [m for m in metrics if candidate[m] < champion.get(m, float("-inf")) - 1e-9]
+    better = [m for m in metrics if candidate[m] > champion.get(m, float("-inf")) + min_gain]
+    parts = ", ".join(f"{m} {candidate[m]:.4f} vs {champion.get(m, float('nan')):.4f}" for m in metrics)
+    if worse:
+        return False, f"worse on {worse}: {parts}"
+    if not better:
+        return False, f"not better on any metric: {parts}"
+    return True, f"better on {better}: {parts}"
+
+
+class ModelRegistry:
+    """Registered models of one data root: versions, tags, aliases and promotion."""
+
+    def __init__(self, home: Path):
+        self.home = Path(home)
+        self.client = client(self.home)
+
+    def ensure_model(self, name: str, description: str = "") -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            try:
+                self.client.create_registered_model(name, description=description)
+            except MlflowException:
+                pass  # created concurrently
+
+    def register(self, name: str, run_id: str, artifact_path: str, tags: Mapping[str, Any]) -> str:
+        """Register a run's artifact folder as a new version, tagged, and alias it `candidate`."""
+        self.ensure_model(name)
+        mv = self.client.create_model_version(name, source=f"runs:/{run_id}/{artifact_path}", run_id=run_id,
+                                              tags={k: str(v) for k, v in tags.items()})
+        self.client.set_registered_model_alias(name, CANDIDATE, mv.version)
+        return str(mv.version)
+
+    def version_by_alias(self, name: str, alias: str):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+
+    def metrics_of(self, name: str, version: str) -> dict[str, float]:
+        mv = self.client.get_model_version(name, version)
+        return dict(self.client.get_run(mv.run_id).data.metrics) if mv.run_id else {}
+
+    def promote_if_better(self, name: str, version: str, candidate_metrics: Mapping[str, float],
+                          metrics: tuple[str, ...] = PROMOTION_METRICS) -> PromotionDecision:
+        champ = self.version_by_alias(name, CHAMPION)
+        champ_metrics = {m: v for m, v in (self.metrics_of(name, champ.version) if champ else {}).items() if m in metrics}
+        cand = {m: float(candidate_metrics[m]) for m in metrics if m in candidate_metrics}
+        if champ is not None and str(champ.version) == str(version):
+            ok, reason = True, "already champion"
+        else:
+            ok, reason = beats(cand, champ_metrics or None, metrics)
+        decision = PromotionDecision(ok, str(version), str(champ.version) if champ else None, cand, champ_metrics, reason)
+        for k, v in decision.as_tags().items():
+            self.client.set_model_version_tag(name, version, k, v)
+        if ok:
+            self.client.set_registered_model_alias(name, CHAMPION, version)
+        return decision
+
+    def download(self, name: str, version: str, dst: Path) -> Path:
+        """The version's artifact folder, copied under `dst` (cached: downloaded once)."""
+        import mlflow
+
+        dst = Path(dst)
+        target = dst / f"{name}-v{version}"
+        if not target.exists():
+            mv = self.client.get_model_version(name, version)
+            tmp = dst / f".{name}-v{version}.partial"
+            tmp.mkdir(parents=True, exist_ok=True)
+            local = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(tmp))
+            Path(local).rename(target)
+            tmp.rmdir() if tmp.exists() and not any(tmp.iterdir()) else None
+        return target
+
+    def versions(self, name: str | None = None) -> list[dict]:
+        """Every registered version with aliases, tags and its run's metrics (for `vpr models`)."""
+        out = []
+        models = [self.client.get_registered_model(name)] if name else self.client.search_registered_models()
+        for rm in models:
+            aliases: dict[str, list[str]] = {}
+            for alias, v in (rm.aliases or {}).items():
+                aliases.setdefault(str(v), []).append(alias)
+            for mv in self.client.search_model_versions(f"name='{rm.name}'"):
+                out.append({"model": rm.name, "version": str(mv.version), "aliases": sorted(aliases.get(str(mv.version), [])),
+                            "run_id": mv.run_id, "source": mv.source, "tags": dict(mv.tags or {}),
+                            "metrics": self.metrics_of(rm.name, mv.version) if mv.run_id else {},
+                            "created": mv.creation_timestamp})
+        return sorted(out, key=lambda r: (r["model"], int(r["version"])))
+
+
+def decision_dict(d: PromotionDecision) -> dict:
+    return asdict(d)

@@ -1,0 +1,56 @@
+"""PCA whitening: shrink pretrained GeM vectors (1280-d) to 512-d, fitted on a collection sample.
+
+Why: a random neck would scramble the pretrained features; PCA learnt on the collection keeps the
+directions that vary most between cards and whitening down-weights "bursty" ones shared by all
+scans (paper tone, borders), the usual fix in image retrieval (Jegou & Chum 2012). Fit it on a
+sample of >= a few thousand cards of the real collection; on the 44-photo dev set it cannot be
+fitted meaningfully (rank <= 43), so its benefit is still unmeasured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vpr_assets.storage.atomic import atomic_path
+
+
+@dataclass
+class PCAWhitening:
+    mean: np.ndarray  # (d_in,)
+    components: np.ndarray  # (d_out, d_in), rows scaled by 1/sqrt(eigenvalue) when whitened
+
+    @property
+    def dim(self) -> int:
+        return int(self.components.shape[0])
+
+    @classmethod
+    def fit(cls, vectors: np.ndarray, dim: int = 512, whiten: bool = True, shrinkage: float = 1e-3) -> "PCAWhitening":
+        x = np.asarray(vectors, dtype=np.float64)
+        if dim > min(x.shape):
+            raise ValueError(f"cannot keep {dim} dims from {x.shape[0]} samples of dim {x.shape[1]}")
+        mean = x.mean(axis=0)
+        _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+        eig = s[:dim] ** 2 / max(1, len(x) - 1)
+        comps = vt[:dim]
+        if whiten:
+            comps = comps / np.sqrt(eig + shrinkage * eig.max())[:, None]
+        return cls(mean.astype(np.float32), comps.astype(np.float32))
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray:
+        """Project, whiten, L2-normalise: (n, d_in) -> (n, dim) float32."""
+        y = (np.asarray(vectors, dtype=np.float32) - self.mean) @ self.components.T
+        return (y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def save(self, path: str | Path) -> Path:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, mean=self.mean, components=self.components)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PCAWhitening":
+        with np.load(path) as data:
+            return cls(data["mean"], data["components"])

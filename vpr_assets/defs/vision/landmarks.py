@@ -1,0 +1,101 @@
+"""`landmark_clusters`: good, non-duplicate cards grouped into named landmarks."""
+
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from vpr_assets.core.active_model import model_version_label
+from vpr_assets.core.landmarks import CURATION_FILE, apply_decisions, name_cluster, read_cluster_decisions
+from vpr_assets.defs.metadata import data_version_of
+from vpr_assets.defs.resources import CatalogResource
+from vpr_assets.defs.vision.loading import current_embeddings, kept_scan_ids
+
+LANDMARK_CLUSTERS_CODE_VERSION = "landmark-clusters-v1"
+
+
+class ClusterConfig(dg.Config):
+    threshold: float = 0.72  # cosine similarity for an edge (0.66-0.8 is the useful range)
+    min_size: int = 7
+    k: int = 20
+    method: str = "components"  # or "louvain"
+    mutual: bool = True
+
+
+@dg.asset(
+    deps=["image_embeddings", "scan_quality", "geo_words"],
+    group_name="vision",
+    code_version=LANDMARK_CLUSTERS_CODE_VERSION,
+    kinds={"faiss", "parquet"},
+    automation_condition=dg.AutomationCondition.eager(),
+    description="Landmarks: clusters of good, non-duplicate cards by cosine similarity (mutual k-NN graph, "
+    "guarded against chaining), named from their members' geo-words, with curators' decisions applied.",
+)
+def landmark_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, catalog: CatalogResource):
+    from vpr_assets.core.vision.clustering import cluster_embeddings
+
+    cat = catalog.catalog
+    version = model_version_label(catalog.root)
+    ids_df, vecs, stale = current_embeddings(cat, version)
+    if stale:
+        context.log.warning(f"{stale} embedding rows from other model versions ignored (re-embedding pending)")
+    keep = kept_scan_ids(cat)
+    if keep is not None:
+        mask = ids_df.scan_id.isin(keep).to_numpy()
+        ids_df, vecs = ids_df[mask].reset_index(drop=True), vecs[mask]
+    scan_ids = list(ids_df.scan_id)
+    context.log.info(f"clustering {len(scan_ids)} cards (model {version})")
+    result = cluster_embeddings(vecs, k=config.k, threshold=config.threshold, min_size=config.min_size,
+                                mutual=config.mutual, method=config.method) if len(scan_ids) else None
+    labels = [int(x) for x in result.labels] if result is not None else []
+
+    geo = cat.read("geo_words") if cat.has("geo_words") else pd.DataFrame(columns=["scan_id", "words", "places"])
+    geo = geo.drop_duplicates("scan_id").set_index("scan_id")
+    decisions, problems = read_cluster_decisions(catalog.root / CURATION_FILE)
+    labels, names, rejected, report = apply_decisions(scan_ids, labels, {}, decisions)
+    for p in problems + report.problems:
+        context.log.warning(f"curation: {p}")
+
+    rows = []
+    clusters = sorted({l for l in labels if l >= 0})
+    summary = []
+    for c in clusters:
+        members = [s for s, l in zip(scan_ids, labels) if l == c]
+        places = [list(geo.at[s, "places"]) if s in geo.index and geo.at[s, "places"] is not None else [] for s in members]
+        words = [list(geo.at[s, "words"]) if s in geo.index and geo.at[s, "words"] is not None else [] for s in members]
+        auto_name, top_places = name_cluster(places, words)
+        name = names.get(c) or auto_name or f"landmark {c}"
+        member_vecs = vecs[[scan_ids.index(m) for m in members]]
+        centroid = member_vecs.mean(0)
+        medoid = members[int(np.argmax(member_vecs @ centroid))]
+        status = "rejected" if c in rejected else "landmark"
+        summary.append({"cluster_id": c, "name": name, "size": len(members), "status": status,
+                        "representative": medoid[:12], "places": ", ".join(p.get("name", "") for p in top_places[:3])})
+        for s in members:
+            rows.append({"scan_id": s, "cluster_id": c, "cluster_name": name, "cluster_size": len(members),
+                         "status": status, "representative_scan_id": medoid, "model_version": version,
+                         "places_json": json.dumps(top_places, ensure_ascii=False)})
+    schema = pa.schema([("scan_id", pa.string()), ("cluster_id", pa.int32()), ("cluster_name", pa.string()),
+                        ("cluster_size", pa.int32()), ("status", pa.string()), ("representative_scan_id", pa.string()),
+                        ("model_version", pa.string()), ("places_json", pa.string())])
+    cat.write_table("landmark_clusters", pa.Table.from_pylist(rows, schema=schema))
+    n_land = sum(1 for s in summary if s["status"] == "landmark")
+    table_md = "\n".join(["| id | name | size | status | places |", "|---|---|---|---|---|"] +
+                         [f"| {s['cluster_id']} | {s['name']} | {s['size']} | {s['status']} | {s['places']} |" for s in summary[:50]])
+    return dg.MaterializeResult(
+        data_version=data_version_of([version] + [f"{r['scan_id']}:{r['cluster_id']}:{r['cluster_name']}:{r['status']}" for r in rows]),
+        metadata={
+            "dagster/row_count": len(rows),
+            "landmarks": n_land,
+            "rejected_clusters": len(summary) - n_land,
+            "cards_clustered": len(scan_ids),
+            "noise_cards": len(scan_ids) - len(rows),
+            "model_version": version,
+            "threshold": config.threshold,
+            "min_size": config.min_size,
+            "curation_decisions_applied": len(report.applied),
+            "clusters": dg.MetadataValue.md(table_md if summary else "_no clusters_"),
+        },
+    )

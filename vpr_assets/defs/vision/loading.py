@@ -1,0 +1,40 @@
+"""Reading collection-wide inputs from the catalog (never through IO managers: see dagster#19220)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from vpr_assets.storage import Catalog
+from vpr_assets.storage.catalog import arrow_to_vectors
+
+
+def current_embeddings(cat: Catalog, model_version: str) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """Rows of `image_embeddings` made by `model_version`: (scan_id/batch frame, vectors, stale rows)."""
+    if not cat.has("image_embeddings"):
+        return pd.DataFrame({"scan_id": [], "batch": []}), np.zeros((0, 0), np.float32), 0
+    with cat.connect() as con:
+        stale = con.execute("SELECT count(*) FROM image_embeddings WHERE model_version <> ?", [model_version]).fetchone()[0]
+        tbl = con.execute("SELECT scan_id, batch, embedding FROM image_embeddings WHERE model_version = ? ORDER BY batch, scan_id",
+                          [model_version]).to_arrow_table()
+    vecs = arrow_to_vectors(tbl.column("embedding"))
+    return tbl.select(["scan_id", "batch"]).to_pandas(), vecs, int(stale)
+
+
+def kept_scan_ids(cat: Catalog) -> set[str] | None:
+    """Scans curation keeps (label good, not a duplicate, not a card back); None if not curated yet."""
+    if not cat.has("scan_quality"):
+        return None
+    q = cat.read("scan_quality")
+    keep = q["label"].eq("good") if "label" in q else pd.Series(True, index=q.index)
+    if "duplicate_of" in q:
+        keep &= q["duplicate_of"].isna()
+    return set(q.loc[keep, "scan_id"])
+
+
+def latest_model_version(cat: Catalog) -> str | None:
+    """The model version most image_embeddings rows carry (what the collection is embedded with)."""
+    if not cat.has("image_embeddings"):
+        return None
+    df = cat.query("SELECT model_version, count(*) AS n FROM image_embeddings GROUP BY 1 ORDER BY n DESC LIMIT 1")
+    return None if df.empty else str(df.model_version[0])
