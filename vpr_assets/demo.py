@@ -79,23 +79,42 @@ def build_demo_collection(out_dir: Path, n_per_place: int = 8, seed: int = 7) ->
     return batches
 
 
-def asset_plan() -> tuple[list[str], list[str]]:
-    """Asset keys of the code location: (partitioned by scan batch, unpartitioned), in graph order."""
-    import dagster as dg
+def build_eval_set(eval_dir: Path, n_per_place: int = 3, seed: int = 7) -> Path:
+    """A held-out dev set (cards never ingested) with `manifest.tsv`: what models are judged on."""
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for place in synth.DEMO_PLACES:
+        for i in range(100, 100 + n_per_place):
+            name = f"{place.key}_{i}.jpg"
+            synth.landmark_card(place, i, seed).save(eval_dir / name, quality=88)
+            rows.append((name, place.key))
+    for i in range(100, 103):
+        synth.greeting_card(i, seed).save(eval_dir / f"greeting_{i}.jpg", quality=88)
+        synth.portrait_card(i, seed).save(eval_dir / f"portrait_{i}.jpg", quality=88)
+        rows += [(f"greeting_{i}.jpg", "none"), (f"portrait_{i}.jpg", "none")]
+    with open(eval_dir / "manifest.tsv", "w", encoding="utf-8") as fh:
+        fh.write("file\tlabel\n" + "".join(f"{f}\t{lab}\n" for f, lab in rows))
+    return eval_dir / "manifest.tsv"
 
+
+def asset_plan() -> dict[str, list[str]]:
+    """Materialisable asset keys grouped by partitioning ("scan_batches", "model_variants", "none"),
+    each group in graph order."""
     from vpr_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    parted, unparted = [], []
+    plan: dict[str, list[str]] = {"scan_batches": [], "model_variants": [], "none": []}
     for key in graph.toposorted_asset_keys:
         node = graph.get(key)
         if not node.is_materializable:
             continue
-        (parted if node.partitions_def is not None else unparted).append(key.to_user_string())
-    return parted, unparted
+        pd_ = node.partitions_def
+        group = "none" if pd_ is None else ("scan_batches" if getattr(pd_, "name", None) == "scan_batches" else "model_variants")
+        plan[group].append(key.to_user_string())
+    return plan
 
 
-def run_demo(n_per_place: int = 8, seed: int = 7) -> int:
+def run_demo(n_per_place: int = 8, seed: int = 7, train_variant: str = "image_clusters") -> int:
     from vpr_assets.cli import _add_partition
     from vpr_assets.core.ingest import copy_batch_into_inbox
     from vpr_assets.paths import dagster_home, inbox_dir, vpr_home
@@ -105,19 +124,31 @@ def run_demo(n_per_place: int = 8, seed: int = 7) -> int:
     t0 = time.time()
     home = vpr_home()
     src = home / "demo_source"
-    print(f"[1/3] drawing the demo collection ({len(synth.DEMO_PLACES)} places x {n_per_place} cards + others) in {src}")
+    print(f"[1/4] drawing the demo collection ({len(synth.DEMO_PLACES)} places x {n_per_place} cards + others) in {src}")
     batches = build_demo_collection(src, n_per_place, seed)
-    print("[2/3] ingesting as two batches")
+    build_eval_set(home / "eval", seed=seed)
+    print("[2/4] ingesting as two batches")
     for name, folder in batches.items():
         copy_batch_into_inbox(folder, inbox_dir(home), name)
         _add_partition(name)
-    parted, unparted = asset_plan()
-    print(f"[3/3] materialising through the instance in {dagster_home()}:")
-    print(f"      per batch: {', '.join(parted)}")
-    materialize_partitions(parted, list(batches))
-    if unparted:
-        print(f"      whole collection: {', '.join(unparted)}")
-        materialize_partitions(unparted, [None])
+    plan = asset_plan()
+    print(f"[3/4] materialising through the instance in {dagster_home()}:")
+    print(f"      per batch: {', '.join(plan['scan_batches'])}")
+    materialize_partitions(plan["scan_batches"], list(batches))
+    collection = plan["none"]
+    if collection:
+        print(f"      whole collection: {', '.join(collection)}")
+        materialize_partitions(collection, [None])
+    if plan["model_variants"]:
+        print(f"[4/4] training the {train_variant!r} model, registering it in MLflow, promotion check")
+        res = materialize_partitions(plan["model_variants"], [train_variant], raise_on_error=False)[0]
+        promoted = all(e.passed for e in res.get_asset_check_evaluations()) and res.success
+        if promoted:
+            print("      the new model beat the pretrained embedder: champion. Re-embedding with it.")
+            materialize_partitions(["image_embeddings"], list(batches))
+            materialize_partitions(collection, [None])
+        else:
+            print("      the new model did not beat the current champion/pretrained embedder: kept as candidate.")
     cat = Catalog(home)
     print(f"\nDone in {time.time() - t0:.0f} s. Catalog: {cat.db_path}")
     with cat.connect() as con:
@@ -127,7 +158,14 @@ def run_demo(n_per_place: int = 8, seed: int = 7) -> int:
         if "scan_rejects" in cat.tables():
             for reason, n in con.execute("SELECT reason, count(*) FROM scan_rejects GROUP BY 1 ORDER BY 2 DESC").fetchall():
                 print(f"    rejected: {reason:<26} {n}")
+        if "evaluations" in cat.tables():
+            print("\n  evaluation on the held-out dev set (eval/manifest.tsv):")
+            for mv, m5, acc in con.execute("""SELECT model_version, max(value) FILTER (metric = 'mAP@5'),
+                    max(value) FILTER (metric = 'landmark_accuracy') FROM evaluations
+                    GROUP BY evaluation_id, model_version ORDER BY evaluation_id""").fetchall():
+                print(f"    {mv:<34} mAP@5 {m5:.3f}  landmark accuracy {acc:.3f}")
     print("\nOpen the Dagster UI on the same instance:")
     print(f"  DAGSTER_HOME={dagster_home()} VPR_HOME={home} .venv/bin/dagster dev -w workspace.yaml")
+    print(f"Open the MLflow UI on the same store:\n  .venv/bin/mlflow ui --backend-store-uri sqlite:///{home}/mlflow.db")
     print(f"Query the catalog:\n  duckdb {cat.db_path}  (or: .venv/bin/python -c \"import duckdb; print(duckdb.connect('{cat.db_path}', read_only=True).sql('from raw_scans'))\")")
     return 0

@@ -33,12 +33,12 @@ class TrainConfig:
     per_class: int | None = None  # items drawn per class per epoch (default: median class size)
     min_class_size: int = 3
     optimizer: str = "adamw"  # or "sgd"
-    lr: float = 1e-3
+    lr: float = 3e-4
     backbone_lr_mult: float = 0.1
     weight_decay: float = 1e-4
     warmup_epochs: float = 0.5
     arc_s: float = 30.0
-    arc_m: float = 0.3
+    arc_m: float = 0.2
     freeze_stages: int = 5  # EfficientNet block stages kept frozen (0 = train everything)
     allow_flip: bool = False
     seed: int = 0

@@ -1,5 +1,8 @@
-"""Training domain: Dagster assets, checks and sensors (thin wrappers over vpr_assets.core)."""
+"""Training domain: recognition models per variant, promotion check, and the champion sensor."""
 
-assets: list = []
-asset_checks: list = []
-sensors: list = []
+from vpr_assets.defs.training.assets import candidate_beats_champion, vpr_model
+from vpr_assets.defs.training.sensors import champion_model_sensor
+
+assets = [vpr_model]
+asset_checks = [candidate_beats_champion]
+sensors = [champion_model_sensor]

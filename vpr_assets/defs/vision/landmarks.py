@@ -17,7 +17,9 @@ LANDMARK_CLUSTERS_CODE_VERSION = "landmark-clusters-v1"
 
 
 class ClusterConfig(dg.Config):
-    threshold: float = 0.72  # cosine similarity for an edge (0.66-0.8 is the useful range)
+    threshold: float = 0.72  # cosine for an edge with trained (ArcFace) embeddings: 0.66-0.8 is the useful range
+    pretrained_threshold: float = 0.5  # pretrained GeM vectors, centred: measured on the demo collection
+    center: bool = True  # subtract the collection mean first (GeM features are all positive)
     min_size: int = 7
     k: int = 20
     method: str = "components"  # or "louvain"
@@ -47,7 +49,12 @@ def landmark_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, 
         ids_df, vecs = ids_df[mask].reset_index(drop=True), vecs[mask]
     scan_ids = list(ids_df.scan_id)
     context.log.info(f"clustering {len(scan_ids)} cards (model {version})")
-    result = cluster_embeddings(vecs, k=config.k, threshold=config.threshold, min_size=config.min_size,
+    threshold = config.pretrained_threshold if version.startswith("pretrained") else config.threshold
+    x = vecs
+    if config.center and len(vecs) > 1:
+        x = vecs - vecs.mean(0, keepdims=True)
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    result = cluster_embeddings(x, k=config.k, threshold=threshold, min_size=config.min_size,
                                 mutual=config.mutual, method=config.method) if len(scan_ids) else None
     labels = [int(x) for x in result.labels] if result is not None else []
 
@@ -93,7 +100,7 @@ def landmark_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, 
             "cards_clustered": len(scan_ids),
             "noise_cards": len(scan_ids) - len(rows),
             "model_version": version,
-            "threshold": config.threshold,
+            "threshold": threshold,
             "min_size": config.min_size,
             "curation_decisions_applied": len(report.applied),
             "clusters": dg.MetadataValue.md(table_md if summary else "_no clusters_"),

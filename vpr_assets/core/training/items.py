@@ -1,0 +1,59 @@
+"""Training items for each variant, from the landmark clusters and an optional external manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vpr_assets.core.training.data import TrainItem
+from vpr_assets.core.training.recognizer import VARIANTS
+from vpr_assets.storage import Catalog
+
+
+def card_texts(cat: Catalog, scan_ids: list[str], sources: tuple[str, ...]) -> list[str | None]:
+    """The text a variant may see for each card: OCR text and/or the human description."""
+    ocr = {}
+    if "ocr" in sources and cat.has("ocr_text"):
+        df = cat.read("ocr_text", columns=["scan_id", "text"])
+        ocr = dict(zip(df.scan_id, df.text))
+    desc = {}
+    if "description" in sources and cat.has("raw_scans"):
+        df = cat.read("raw_scans", columns=["scan_id", "description"])
+        desc = dict(zip(df.scan_id, df.description))
+    out = []
+    for s in scan_ids:
+        parts = [p.strip() for p in (desc.get(s), ocr.get(s)) if isinstance(p, str) and p.strip()]
+        out.append("\n".join(parts) if parts else None)
+    return out
+
+
+def training_items(cat: Catalog, home: Path, variant: str, external_manifest: str = "",
+                   external_images_dir: str = "") -> tuple[list[TrainItem], dict]:
+    """Items for `variant`; returns (items, summary of where they came from)."""
+    spec = VARIANTS[variant]
+    items: list[TrainItem] = []
+    summary = {"cluster_cards": 0, "external_images": 0, "with_text": 0}
+    if spec["clusters"] and cat.has("landmark_clusters"):
+        lc = cat.query("""SELECT c.scan_id, c.cluster_name, r.path FROM landmark_clusters c
+                          JOIN raw_scans r USING (scan_id) WHERE c.status = 'landmark'""")
+        texts = card_texts(cat, list(lc.scan_id), spec["text_sources"]) if spec["text_sources"] else [None] * len(lc)
+        vecs: dict[int, np.ndarray] = {}
+        if spec["text_sources"] and any(texts):
+            from vpr_assets.core.text.text_embeddings import embed_texts
+
+            v, idx = embed_texts(texts)
+            vecs = {i: v[j] for j, i in enumerate(idx)}
+        for i, row in enumerate(lc.itertuples()):
+            items.append(TrainItem(str(home / row.path), f"cluster:{row.cluster_name}", vecs.get(i)))
+        summary["cluster_cards"] = len(lc)
+        summary["with_text"] = len(vecs)
+    if external_manifest:
+        from vpr_assets.core.evaluation import read_manifest
+
+        m = read_manifest(external_manifest, external_images_dir or None)
+        for p, lab in zip(m.paths(), m.labels):
+            if lab != "none":
+                items.append(TrainItem(str(p), f"external:{lab}"))
+                summary["external_images"] += 1
+    return items, summary

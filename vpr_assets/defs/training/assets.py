@@ -1,0 +1,227 @@
+"""`vpr_model`: one ArcFace-trained recognition model per variant (a static partition each),
+tracked as an MLflow run and registered as a version of `vpr_landmark_recognizer`.
+
+Lineage runs both ways: the MLflow version carries the Dagster run id, asset key, variant, code
+version and the data versions of its inputs as tags; the Dagster materialisation carries the
+registry version as its DataVersion and the MLflow run URL/ids as metadata.
+"""
+
+import json
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+
+from vpr_assets.core.active_model import REGISTERED_MODEL
+from vpr_assets.core.training.recognizer import VARIANTS
+from vpr_assets.defs.resources import CatalogResource
+
+VPR_MODEL_CODE_VERSION = "vpr-model-v1"
+model_variants = dg.StaticPartitionsDefinition(list(VARIANTS))
+UPSTREAM = ["landmark_clusters", "ocr_text", "text_embeddings", "raw_scans"]
+VPR_MODELS_SCHEMA = pa.schema([
+    ("variant", pa.string()), ("registered_model", pa.string()), ("version", pa.string()), ("run_id", pa.string()),
+    ("mAP_at_5", pa.float64()), ("landmark_accuracy", pa.float64()), ("n_classes", pa.int32()),
+    ("n_items", pa.int32()), ("train_seconds", pa.float64()), ("input_data_versions", pa.string()),
+    ("eval_manifest", pa.string()), ("dagster_run_id", pa.string()), ("created_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+class TrainModelConfig(dg.Config):
+    epochs: int = 4
+    image_size: int = 224  # 448 for the full setting on a GPU
+    batch_size: int = 16
+    lr: float = 3e-4
+    optimizer: str = "adamw"
+    arc_s: float = 30.0
+    arc_m: float = 0.2
+    freeze_stages: int = 5
+    min_class_size: int = 3
+    seed: int = 0
+    external_manifest: str = ""  # an extra labelled set (TSV file,label) trained alongside the clusters
+    external_images_dir: str = ""
+    eval_manifest: str = ""  # "" = $VPR_HOME/eval/manifest.tsv, else the demo collection's
+
+
+def input_data_versions(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """Latest data version of each upstream asset (partitioned ones: a digest over partitions)."""
+    import hashlib
+
+    out = {}
+    for key in UPSTREAM:
+        ak = dg.AssetKey(key)
+        try:
+            ev = context.instance.get_latest_materialization_event(ak)
+        except Exception:
+            ev = None
+        if ev is None or ev.asset_materialization is None:
+            continue
+        partitions = sorted(context.instance.get_materialized_partitions(ak) or [])
+        tags = ev.asset_materialization.tags or {}
+        if partitions:
+            digest = hashlib.sha256("\0".join(partitions).encode()).hexdigest()[:12]
+            out[key] = f"{len(partitions)} partitions ({digest}), latest {tags.get('dagster/data_version', '?')}"
+        else:
+            out[key] = tags.get("dagster/data_version", "?")
+    return out
+
+
+def write_model_row(cat, row: dict) -> None:
+    with cat.writer_lock():
+        hist = cat.arrow("vpr_models") if cat.has("vpr_models") else VPR_MODELS_SCHEMA.empty_table()
+        cat.write_table("vpr_models", pa.concat_tables([hist.cast(VPR_MODELS_SCHEMA),
+                                                        pa.Table.from_pylist([row], schema=VPR_MODELS_SCHEMA)]), sync=False)
+    cat.sync_views(["vpr_models"])
+
+
+@dg.asset(
+    partitions_def=model_variants,
+    deps=UPSTREAM,
+    group_name="training",
+    code_version=VPR_MODEL_CODE_VERSION,
+    kinds={"pytorch", "mlflow"},
+    pool="torch",
+    op_tags={"vpr/heavy": "true"},
+    description="ArcFace recognition model (EfficientNet-Lite + GeM + 512-d neck, optionally fused with MiniLM "
+    "text) trained on the landmark clusters; one MLflow run and one registered version per materialisation.",
+)
+def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catalog: CatalogResource):
+    import mlflow
+
+    from vpr_assets.core import tracking
+    from vpr_assets.core.active_model import ActiveModel
+    from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, read_manifest
+    from vpr_assets.core.training.items import training_items
+    from vpr_assets.core.training.reports import loss_curve_png, retrieval_grid_png
+    from vpr_assets.core.training.trainer import TrainConfig, train
+    from vpr_assets.defs.vision.evaluation import default_manifest, text_vectors_by_scan
+
+    variant = context.partition_key
+    home, cat = catalog.root, catalog.catalog
+    items, source = training_items(cat, home, variant, config.external_manifest, config.external_images_dir)
+    context.log.info(f"variant {variant}: {len(items)} training items {source}")
+    tcfg = TrainConfig(variant=variant, image_size=config.image_size, epochs=config.epochs, batch_size=config.batch_size,
+                       lr=config.lr, optimizer=config.optimizer, arc_s=config.arc_s, arc_m=config.arc_m,
+                       freeze_stages=config.freeze_stages, min_class_size=config.min_class_size, seed=config.seed)
+    manifest_path = Path(config.eval_manifest) if config.eval_manifest else default_manifest(home)
+    data_versions = input_data_versions(context)
+    client = tracking.client(home)
+    exp = tracking.experiment_id(home)
+    staging_root = home / "models" / "staging"
+    staging_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=staging_root) as tmp, \
+            mlflow.start_run(experiment_id=exp, run_name=f"{variant} {context.run_id[:8]}") as run:
+        mlflow.set_tags({"variant": variant, "dagster_run_id": context.run_id, "asset_key": "vpr_model",
+                         "code_version": VPR_MODEL_CODE_VERSION, **{f"input_data_version/{k}": v for k, v in data_versions.items()}})
+        mlflow.log_params({**tcfg.to_json(), **{f"data_{k}": v for k, v in source.items()}})
+
+        def log_epoch(rec: dict) -> None:
+            context.log.info(f"epoch {rec['epoch']}/{tcfg.epochs}: loss {rec['loss']:.4f} acc {rec['train_accuracy']:.3f}")
+            mlflow.log_metrics({"loss": rec["loss"], "train_accuracy": rec["train_accuracy"], "lr": rec["lr"]}, step=rec["epoch"])
+
+        result = train(tcfg, items, Path(tmp) / "checkpoint", log=log_epoch)
+        figures, eval_result = {}, None
+        if manifest_path is not None and manifest_path.exists():
+            manifest = read_manifest(manifest_path)
+            am = ActiveModel(f"candidate:{variant}", result.model.embedder, result.model, "training")
+            eval_result = evaluate_manifest(manifest, embed_fn_for(am, None, text_vectors_by_scan(cat)))
+            figures = flat_figures(eval_result.metrics)
+            mlflow.log_metrics(tracking.mlflow_metrics(figures))
+            labels = dict(zip(manifest.files, manifest.labels))
+            (Path(tmp) / "retrieval_examples.png").write_bytes(retrieval_grid_png(eval_result.rankings, labels, manifest.root))
+        else:
+            context.log.warning("no evaluation manifest: the model is registered without figures and cannot be promoted")
+        (Path(tmp) / "loss_curve.png").write_bytes(loss_curve_png(result.history))
+        (Path(tmp) / "class_map.json").write_text(json.dumps(result.class_map, indent=2, ensure_ascii=False))
+        (Path(tmp) / "train_config.json").write_text(json.dumps(tcfg.to_json(), indent=2))
+        mlflow.log_artifacts(str(Path(tmp) / "checkpoint"), artifact_path="checkpoint")
+        for name in ("loss_curve.png", "retrieval_examples.png", "class_map.json", "train_config.json"):
+            if (Path(tmp) / name).exists():
+                mlflow.log_artifact(str(Path(tmp) / name), artifact_path="reports")
+        registry = tracking.ModelRegistry(home)
+        version = registry.register(REGISTERED_MODEL, run.info.run_id, "checkpoint", {
+            "variant": variant, "dagster_run_id": context.run_id, "dagster_asset_key": "vpr_model",
+            "dagster_partition": variant, "code_version": VPR_MODEL_CODE_VERSION,
+            "eval_manifest": str(manifest_path or ""), **{f"input_data_version/{k}": v for k, v in data_versions.items()},
+            **{tracking.mlflow_metric_name(k): f"{v:.4f}" for k, v in figures.items() if k in ("mAP@5", "landmark_accuracy")},
+        })
+        run_id = run.info.run_id
+    write_model_row(cat, {
+        "variant": variant, "registered_model": REGISTERED_MODEL, "version": version, "run_id": run_id,
+        "mAP_at_5": figures.get("mAP@5"), "landmark_accuracy": figures.get("landmark_accuracy"),
+        "n_classes": len(result.class_map), "n_items": len(items), "train_seconds": result.seconds,
+        "input_data_versions": json.dumps(data_versions), "eval_manifest": str(manifest_path or ""),
+        "dagster_run_id": context.run_id, "created_at": datetime.now(timezone.utc)})
+    shutil.rmtree(staging_root, ignore_errors=True) if not any(staging_root.iterdir()) else None
+    run_url = f"mlflow ui --backend-store-uri {tracking.tracking_uri(home)}  ->  #/experiments/{exp}/runs/{run_id}"
+    loss_md = _png_md(result.history)
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(f"{REGISTERED_MODEL}/{version}"),
+        metadata={
+            "registered_model": REGISTERED_MODEL, "version": version, "alias": "candidate",
+            "mlflow_run_id": run_id, "mlflow": dg.MetadataValue.text(run_url),
+            "mAP@5": figures.get("mAP@5", float("nan")), "landmark_accuracy": figures.get("landmark_accuracy", float("nan")),
+            "classes": len(result.class_map), "training_items": len(items), "train_seconds": round(result.seconds, 1),
+            "final_loss": result.history[-1]["loss"], "input_data_versions": dg.MetadataValue.json(data_versions),
+            "loss_curve": dg.MetadataValue.md(loss_md),
+        },
+    )
+
+
+def _png_md(history) -> str:
+    import base64
+
+    from vpr_assets.core.training.reports import loss_curve_png
+
+    return f"![loss](data:image/png;base64,{base64.b64encode(loss_curve_png(history)).decode()})"
+
+
+@dg.asset_check(asset=vpr_model, blocking=True,
+                description="The new version becomes `champion` only if it beats the current champion (or, before "
+                "any, the pretrained embedder) on mAP@5 and landmark accuracy; the decision is recorded on the version.")
+def candidate_beats_champion(context: dg.AssetCheckExecutionContext, catalog: CatalogResource) -> dg.AssetCheckResult:
+    from vpr_assets.core import tracking
+
+    home, cat = catalog.root, catalog.catalog
+    rows = cat.read("vpr_models") if cat.has("vpr_models") else None
+    run_id = context.op_execution_context.run_id
+    mine = rows[rows.dagster_run_id == run_id] if rows is not None else None
+    if mine is None or mine.empty:
+        return dg.AssetCheckResult(passed=False, metadata={"reason": "no model registered by this run"})
+    row = mine.sort_values("created_at").iloc[-1]
+    registry = tracking.ModelRegistry(home)
+    cand = {"mAP_at_5": row.mAP_at_5, "landmark_accuracy": row.landmark_accuracy}
+    if any(v is None or v != v for v in cand.values()):
+        return dg.AssetCheckResult(passed=False, metadata={"reason": "candidate has no evaluation figures"})
+    champ = registry.version_by_alias(REGISTERED_MODEL, tracking.CHAMPION)
+    baseline = None
+    if champ is None:
+        baseline = pretrained_baseline(home, row.eval_manifest)
+        ok, reason = tracking.beats(cand, baseline)
+        if not ok:
+            for k, v in {"promotion_decision": "kept_pretrained", "promotion_reason": reason}.items():
+                registry.client.set_model_version_tag(REGISTERED_MODEL, row.version, k, v)
+            return dg.AssetCheckResult(passed=False, metadata={"candidate": dg.MetadataValue.json(cand),
+                                                               "pretrained_baseline": dg.MetadataValue.json(baseline),
+                                                               "decision": reason})
+    decision = registry.promote_if_better(REGISTERED_MODEL, row.version, cand)
+    return dg.AssetCheckResult(
+        passed=decision.promoted,
+        metadata={"candidate_version": row.version, "champion_version": str(decision.champion_version),
+                  "candidate": dg.MetadataValue.json(decision.candidate_metrics),
+                  "champion": dg.MetadataValue.json(decision.champion_metrics or baseline or {}),
+                  "decision": decision.reason},
+    )
+
+
+def pretrained_baseline(home: Path, manifest: str) -> dict:
+    """Figures of the pretrained embedder on the same manifest (the bar before any champion)."""
+    from vpr_assets.core.active_model import active_model
+    from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, read_manifest
+
+    m = read_manifest(manifest)
+    res = evaluate_manifest(m, embed_fn_for(active_model(home, "pretrained:lite0_gem512")))
+    return {"mAP_at_5": res.metrics["mAP@5"], "landmark_accuracy": res.metrics["landmark_accuracy"]}
