@@ -7,7 +7,8 @@ from typing import Sequence
 from vpr_assets.paths import ensure_dagster_home_env
 
 
-def materialize_partitions(asset_keys: Sequence[str], partitions: Sequence[str | None], raise_on_error: bool = True):
+def materialize_partitions(asset_keys: Sequence[str], partitions: Sequence[str | None], raise_on_error: bool = True,
+                           run_config: dict | None = None, tags: dict | None = None):
     """One in-process run per partition (None = unpartitioned) recorded in DAGSTER_HOME's instance."""
     import dagster as dg
 
@@ -20,6 +21,6 @@ def materialize_partitions(asset_keys: Sequence[str], partitions: Sequence[str |
         selection = [dg.AssetKey(k) for k in asset_keys]
         for pk in partitions:
             res = job.execute_in_process(instance=instance, partition_key=pk, asset_selection=selection,
-                                         raise_on_error=raise_on_error)
+                                         raise_on_error=raise_on_error, run_config=run_config, tags=tags)
             results.append(res)
     return results

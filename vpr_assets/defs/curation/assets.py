@@ -1,0 +1,296 @@
+"""`scan_quality` and `derived_scans`: one multi-asset, partitioned by scan batch.
+
+What a `scan_quality` row says about a scan (one row per raw scan of the batch, plus one per crop
+split out of a multi-card scan, linked by `source_scan_id`):
+
+- `label` good/bad and `reasons` (every reason found): the quality defects of
+  vpr_assets/core/curation/quality.py (blurry, too_dark, too_bright, low_contrast, blank,
+  too_small, extreme_aspect, large_border), `postcard_back` (the address side of a card: label bad,
+  it shows no place), `multiple_cards` (the scan holds several cards: label bad, its crops carry
+  on as scans of their own), `no_landmark` / `low_interest` (a curator's label in labels.csv, or
+  the trained classifier scoring below `no_landmark_below`; the ImageNet prior alone never
+  rejects: it is too weak on crowds and stylised cards), `curator_reject`, `decode_failed`.
+  A curator's `keep` makes the label good whatever the measures say; the reasons stay listed.
+- `duplicate_of`: the representative of the scan's near-duplicate group, or null.
+  Candidates are perceptual-hash pairs between this batch and every scan of every other batch
+  (raw and derived); a pair whose two scans have image embeddings (the `image_embeddings` table,
+  the collection's most common model version) is confirmed only if their cosine reaches
+  `min_cosine`, a pair without them is confirmed by the hashes. Blank cards, card backs and
+  multi-card scans take no part. Representative rule: if a scan of another batch is already kept
+  as the representative of the group (its own row says status keep) it stays so, and this
+  batch's copies point to it even when they are better (earlier partitions are never rewritten,
+  so each group keeps one kept scan); otherwise the best scan of this batch is the representative
+  (curator keep, not curator reject, label good, higher quality_score, then scan_id). Only the
+  current partition's rows are written, computed from the other partitions as they are: re-running
+  a partition gives the same rows while the rest is unchanged. To prefer a better later copy, a
+  curator writes `keep` for it and `reject` for the old one and re-materialises both batches.
+- `status`: keep (label good, no duplicate_of) | duplicate (label good, points to its
+  representative) | rejected (label bad). Downstream assets use label good and duplicate_of null.
+- `landmark_score` (0-1) and `landmark_scorer`: `imagenet_prior` until `labels.csv` holds both
+  landmark and non-landmark labels, then `classifier` (trained on EfficientNet-Lite0 ImageNet
+  features, cross-validated, saved under `$VPR_HOME/models/landmark_classifier/`, retrained only
+  when the resolved labels change, each training logged to MLflow experiment `vpr_curation`).
+  The features come from the ImageNet backbone, not from `image_embeddings`, so a new champion
+  embedding model never silently invalidates the classifier.
+- The measured features and `quality_score`, the card-back score and cues, `n_cards`.
+
+`derived_scans`: one row per crop (columns of raw_scans + crop_index, box), the crop saved as
+`$VPR_HOME/derived/<batch>/<source_scan_id>_crop<k>.jpg` (atomic write; the original untouched);
+`scan_id` is the sha256 of the crop file.
+
+Curator files, read by every materialisation and never written (full format and parsing rules in
+vpr_assets/core/curation/pipeline.py); a change takes effect when a partition is next materialised:
+
+- `$VPR_HOME/curation/decisions.csv`: `scan_id,decision` with decision `keep` (label good, never a
+  duplicate), `reject` (label bad, reason curator_reject, never a representative) or
+  `not_duplicate:<other_scan_id>` (the two are never grouped). Problems are logged and counted in
+  the metadata (`decision_problems`), never fatal.
+- `$VPR_HOME/curation/labels.csv` (and `inbox/<batch>/labels.csv`): `scan_id` or `file`, `label`
+  in landmark / non_landmark / low_interest.
+"""
+
+import math
+import os
+from typing import Dict
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from vpr_assets.core.curation.contact_sheet import contact_sheet_markdown
+from vpr_assets.core.curation.duplicates import NearDupConfig
+from vpr_assets.core.curation.landmark_classifier import landmark_scores
+from vpr_assets.core.curation.pipeline import (
+    DECISIONS_FILE,
+    DERIVED_SCANS_SCHEMA,
+    SCAN_QUALITY_SCHEMA,
+    apply_duplicates,
+    assess_scans,
+    backbone,
+    derived_table,
+    eligible_for_duplicates,
+    embed,
+    embeddings_for,
+    finalise_rows,
+    landmark_classifier,
+    other_batch_scans,
+    quality_table,
+    read_curator_labels,
+    read_decisions,
+    resolve_duplicates,
+)
+from vpr_assets.core.curation.quality import QualityThresholds
+from vpr_assets.defs.metadata import column_schema, counts_markdown, data_version_of
+from vpr_assets.defs.partitions import scan_batches
+from vpr_assets.defs.resources import CatalogResource
+
+SCAN_QUALITY_CODE_VERSION = "scan-quality-v1"
+CONTACT_SHEET_MAX = 24
+
+
+class ScanQualityConfig(dg.Config):
+    quality_thresholds: Dict[str, float] = {}  # overrides of QualityThresholds fields, e.g. {"min_sharpness": 120}
+    hash_radius: int = 12  # Hamming bits for near-duplicate candidates
+    min_cosine: float = 0.82  # embedding cosine confirming a candidate (measured: copies >= 0.90, distinct <= 0.71)
+    no_landmark_below: float = 0.5  # trained classifier only: a lower score adds reason no_landmark
+    workers: int = max(1, min(4, os.cpu_count() or 1))
+
+
+def _thresholds(overrides: Dict[str, float]) -> QualityThresholds:
+    base = QualityThresholds()
+    unknown = set(overrides) - set(base.__dataclass_fields__)
+    if unknown:
+        raise dg.Failure(description=f"unknown quality thresholds {sorted(unknown)}")
+    kinds = {k: type(getattr(base, k)) for k in overrides}
+    return QualityThresholds(**{k: kinds[k](v) for k, v in overrides.items()})
+
+
+def _known_scans(cat, batch: str, derived_now: pd.DataFrame) -> pd.DataFrame:
+    """scan_id, batch, path, file_name of every scan (for labels.csv): raw scans, other batches'
+    crops and this batch's new crops."""
+    cols = ["scan_id", "batch", "path", "file_name"]
+    parts = [cat.read("raw_scans", columns=cols)]
+    if cat.has("derived_scans"):
+        parts.append(cat.read("derived_scans", columns=cols, where="batch <> ?", params=[batch]))
+    if len(derived_now):
+        parts.append(derived_now[cols])
+    return pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) \
+        else pd.DataFrame(columns=cols)
+
+
+def _reasons_markdown(rows: list[dict]) -> dg.MetadataValue:
+    reasons = pd.Series([r for row in rows for r in row["reasons"]], dtype=object)
+    return counts_markdown(reasons, "reason")
+
+
+def _contact_sheet(root, rows: list[dict], thumbs: dict[str, str]) -> str:
+    picked = [r for r in rows if r["label"] == "bad"] + [r for r in rows if r["status"] == "duplicate"]
+    images, captions = [], []
+    for r in picked:
+        rel = thumbs.get(r["scan_id"])
+        if not rel or not (root / rel).exists():
+            continue
+        with Image.open(root / rel) as im:
+            images.append(im.convert("RGB"))
+        captions.append(",".join(r["reasons"]) if r["label"] == "bad" else f"dup of {r['duplicate_of'][:8]}")
+        if len(images) >= CONTACT_SHEET_MAX:
+            break
+    if not images:
+        return "_nothing rejected or set aside in this batch_"
+    return contact_sheet_markdown(images, captions, title="rejected and duplicate scans", cell=112, max_items=CONTACT_SHEET_MAX)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "scan_quality",
+            deps=["raw_scans", "image_embeddings"],
+            description="One row per scan of a batch (and per crop of a multi-card scan): label good/bad with "
+            "every reason, near duplicate of which representative across all batches, landmark score and "
+            "scorer, card-back and multi-card flags, measured features. Curators' decisions.csv always wins.",
+            group_name="curation",
+            code_version=SCAN_QUALITY_CODE_VERSION,
+            kinds={"pytorch", "parquet", "duckdb"},
+            automation_condition=dg.AutomationCondition.eager(),
+        ),
+        dg.AssetSpec(
+            "derived_scans",
+            deps=["raw_scans"],
+            description="Crops split out of multi-card scans, saved as new files under derived/<batch>/ "
+            "(originals untouched): raw_scans columns + source_scan_id, crop_index, box.",
+            group_name="curation",
+            code_version=SCAN_QUALITY_CODE_VERSION,
+            kinds={"parquet", "duckdb"},
+            automation_condition=dg.AutomationCondition.eager(),
+        ),
+    ],
+    partitions_def=scan_batches,
+    can_subset=True,  # `--select '*scan_quality'` works; both tables are always written together
+    pool="torch",
+)
+def curate_scans(context: dg.AssetExecutionContext, config: ScanQualityConfig, catalog: CatalogResource):
+    """Assess every scan of the batch, split multi-card scans, score landmarks, group duplicates."""
+    batch = context.partition_key
+    root = catalog.root
+    cat = catalog.catalog
+    if not cat.has("raw_scans", batch):
+        raise dg.Failure(description=f"raw_scans has no partition {batch!r}: materialise raw_scans first")
+    scans = cat.read("raw_scans", batch)
+    thresholds = _thresholds(config.quality_thresholds)
+    decisions = read_decisions(root / DECISIONS_FILE)
+    for p in decisions.problems:
+        context.log.warning(f"decisions.csv: {p}")
+    bb = backbone()
+    context.log.info(f"batch {batch!r}: assessing {len(scans)} scans on {bb.device}")
+    step = max(1, len(scans) // 10)
+
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            context.log.info(f"scan_quality {batch}: {done}/{total} scans assessed")
+
+    assessed = assess_scans(root, scans, thresholds, model_size=bb.image_size, workers=config.workers, progress=progress)
+    derived = derived_table(assessed)
+    derived_df = derived.to_pandas()
+
+    # landmark score: one backbone pass over the batch (crops included)
+    with_input = [i for i, a in enumerate(assessed) if a.model_input is not None]
+    feats, probs = embed([assessed[i].model_input for i in with_input])
+    known_features = {assessed[i].row["scan_id"]: feats[k] for k, i in enumerate(with_input)}
+    labels, label_problems = ({}, [])
+    if (root / "curation" / "labels.csv").exists() or any((root / "inbox").glob("*/labels.csv")):
+        known = _known_scans(cat, batch, derived_df)
+        labels, label_problems = read_curator_labels(root, known)
+    else:
+        known = pd.DataFrame(columns=["scan_id", "path"])
+    for p in label_problems[:50]:
+        context.log.warning(f"labels: {p}")
+    info = landmark_classifier(root, labels, known, known_features)
+    context.log.info(f"landmark scorer: {'classifier' if info.classifier else 'imagenet_prior'} ({info.note})")
+    scores = np.full(len(assessed), np.nan)
+    scorer = "imagenet_prior"
+    if with_input:
+        sub, scorer = landmark_scores(feats, probs, info.classifier)
+        scores[with_input] = sub
+    rows = finalise_rows(assessed, scores, scorer, labels, decisions, config.no_landmark_below)
+
+    # near duplicates against the whole collection; the read-decide-write step runs under the lock
+    hashes = pd.concat([scans[["scan_id", "phash", "dhash", "thumbnail"]],
+                        derived_df[["scan_id", "phash", "dhash", "thumbnail"]]], ignore_index=True)
+    new = pd.DataFrame([{"scan_id": r["scan_id"], "label": r["label"], "quality_score": r["quality_score"]}
+                        for r in rows if eligible_for_duplicates(r)], columns=["scan_id", "label", "quality_score"])
+    new = new.merge(hashes[["scan_id", "phash", "dhash"]], on="scan_id", how="left")
+    versions: list = []
+
+    def lookup(ids: set) -> dict:
+        vecs, version = embeddings_for(cat, ids)
+        versions.append(version)
+        return vecs
+
+    ndc = NearDupConfig(radius=config.hash_radius, min_cosine=config.min_cosine)
+    with cat.writer_lock():
+        existing = other_batch_scans(cat, batch)
+        dups = resolve_duplicates(new, existing, decisions, lookup, ndc)
+        rows = apply_duplicates(rows, dups.table)
+        table = quality_table(rows)
+        cat.write_partition("scan_quality", batch, table, sync=False)
+        cat.write_partition("derived_scans", batch, derived, sync=False)
+    cat.sync_views(["scan_quality", "derived_scans"])
+
+    n_pairs = int(dups.pairs["confirmed"].sum()) if len(dups.pairs) else 0
+    by_embedding = int((dups.pairs["confirmed"].astype(bool) & (dups.pairs["evidence"] == "embedding")).sum()) \
+        if len(dups.pairs) else 0
+    emb_version = next((v for v in versions if v), None)
+    context.log.info(f"batch {batch!r}: {len(rows)} rows, {sum(r['label'] == 'bad' for r in rows)} bad, "
+                     f"{sum(r['status'] == 'duplicate' for r in rows)} duplicates, {len(derived_df)} crops")
+    selected = {k.to_user_string() for k in context.selected_asset_keys}
+    if "scan_quality" in selected:
+        df = pd.DataFrame(rows, columns=SCAN_QUALITY_SCHEMA.names)
+        thumbs = dict(zip(hashes.scan_id, hashes.thumbnail))
+        metadata = {
+            "dagster/row_count": len(rows),
+            "dagster/column_schema": column_schema(SCAN_QUALITY_SCHEMA),
+            "labels": counts_markdown(df["label"], "label"),
+            "reasons": _reasons_markdown(rows),
+            "status": counts_markdown(df["status"], "status"),
+            "reject_share": round(float((df["label"] == "bad").mean()), 4) if len(df) else 0.0,
+            "landmark_scorer": scorer,
+            "landmark_scorer_note": info.note,
+            "landmark_classifier_trained_now": info.trained_now,
+            "curator_labels": len(labels),
+            "label_problems": len(label_problems),
+            "curator_decisions": decisions.rows,
+            "decision_problems": len(decisions.problems),
+            "near_duplicate_pairs_confirmed": n_pairs,
+            "confirmed_by_embedding": by_embedding,
+            "embedding_model_version": emb_version or "none (hash only)",
+            "kept_earlier_representatives": dups.incumbents_used,
+            "crops": len(derived_df),
+            "rejected_contact_sheet": dg.MetadataValue.md(_contact_sheet(root, rows, thumbs)),
+            "parquet": dg.MetadataValue.path(str(cat.partition_path("scan_quality", batch))),
+        }
+        if info.classifier is not None:
+            if info.cv_accuracy is not None and not math.isnan(info.cv_accuracy):
+                metadata["landmark_classifier_cv_accuracy"] = float(info.cv_accuracy)
+            metadata["landmark_classifier_cv_folds"] = int(info.cv_folds)
+            metadata["landmark_classifier_n_train"] = int(info.n_train)
+            if info.mlflow_run_id:
+                metadata["mlflow_run_id"] = info.mlflow_run_id
+        yield dg.MaterializeResult(
+            asset_key="scan_quality",
+            data_version=data_version_of(
+                f"{r['scan_id']}|{r['label']}|{','.join(r['reasons'])}|{r['duplicate_of']}|{r['status']}|"
+                f"{r['landmark_scorer']}|{(r['landmark_score'] or 0.0):.4f}" for r in rows),
+            metadata=metadata,
+        )
+    if "derived_scans" in selected:
+        yield dg.MaterializeResult(
+            asset_key="derived_scans",
+            data_version=data_version_of(derived_df["scan_id"].astype(str) + "|" + derived_df["source_scan_id"].astype(str)),
+            metadata={
+                "dagster/row_count": len(derived_df),
+                "dagster/column_schema": column_schema(DERIVED_SCANS_SCHEMA),
+                "multi_card_scans": int(derived_df["source_scan_id"].nunique()) if len(derived_df) else 0,
+                "parquet": dg.MetadataValue.path(str(cat.partition_path("derived_scans", batch))),
+            },
+        )
