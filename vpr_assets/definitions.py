@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from vpr_assets.defs import curation, ingestion, text, training, vision
+from vpr_assets.defs.automation import default_sensor_status
 from vpr_assets.defs.resources import CatalogResource
 
 DOMAINS = [ingestion, curation, text, vision, training]
@@ -17,7 +18,7 @@ defs = dg.Definitions(
         dg.AutomationConditionSensorDefinition(
             "downstream_automation",
             target=dg.AssetSelection.all(),
-            default_status=dg.DefaultSensorStatus.RUNNING,
+            default_status=default_sensor_status(),
             description="Evaluates the assets' automation conditions (new batches, new champion model).",
         )
     ],

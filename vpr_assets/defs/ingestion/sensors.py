@@ -3,6 +3,8 @@
 
 import dagster as dg
 
+from vpr_assets.defs.automation import default_sensor_status
+
 from vpr_assets.core.ingest import inbox_batches
 from vpr_assets.defs.partitions import SCAN_BATCHES, scan_batches
 from vpr_assets.paths import inbox_dir
@@ -13,7 +15,7 @@ from vpr_assets.paths import inbox_dir
     description="Adds each new $VPR_HOME/inbox/<batch>/ folder as a scan_batches partition and requests "
     "its raw_scans run; downstream assets follow through their automation conditions.",
     asset_selection=dg.AssetSelection.assets("raw_scans", "scan_rejects"),
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=default_sensor_status(),
     minimum_interval_seconds=30,
 )
 def new_scan_batches_sensor(context: dg.SensorEvaluationContext) :

@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from vpr_assets.defs.automation import default_sensor_status
+
 from vpr_assets.core.active_model import champion_version
 from vpr_assets.defs.partitions import SCAN_BATCHES
 from vpr_assets.paths import vpr_home
@@ -13,7 +15,7 @@ from vpr_assets.paths import vpr_home
     "image_embeddings partition stale, so it requests their re-materialisation (faiss_index and "
     "landmark_clusters follow through their eager automation conditions).",
     asset_selection=dg.AssetSelection.assets("image_embeddings"),
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=default_sensor_status(),
     minimum_interval_seconds=60,
 )
 def champion_model_sensor(context: dg.SensorEvaluationContext):
