@@ -1,0 +1,105 @@
+"""End to end per 1,000 scans: one batch of generated scans through the whole per-batch graph and
+the collection assets via a real Dagster instance, against the same core work called directly
+without Dagster (the orchestration overhead), in the same run.
+
+    .venv/bin/python bench/bench_end_to_end.py --n 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ROOT, machine, make_scans, peak_rss_mb
+
+STAGES = ["raw_scans", "scan_rejects", "image_embeddings", "ocr_text", "geo_words", "text_embeddings", "scan_quality"]
+
+
+def direct(batch_dir: Path, home: Path) -> dict[str, float]:
+    """The same work without Dagster: ingest, embed, OCR, geo-words, text embeddings, quality."""
+    from vpr_assets.core.active_model import active_model
+    from vpr_assets.core.curation.quality import assess
+    from vpr_assets.core.images.decode import load_rgb
+    from vpr_assets.core.ingest import ingest_batch
+    from vpr_assets.core.text.geowords import extract_geowords
+    from vpr_assets.core.text.ocr import CaptionOCR
+    from vpr_assets.core.text.text_embeddings import card_text, embed_texts
+    from vpr_assets.core.vision.embedder import embed_paths
+
+    t = {}
+    t0 = time.perf_counter()
+    res = ingest_batch(batch_dir, "b", home, workers=2)
+    t["ingest"] = time.perf_counter() - t0
+    paths = [home / r["path"] for r in res.scans]
+    t0 = time.perf_counter()
+    embed_paths(active_model(home, "pretrained:lite0_gem512").embedder, paths)
+    t["image_embeddings"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ocr = CaptionOCR()
+    texts = [ocr.read(load_rgb(p)).text for p in paths]
+    t["ocr"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for tx in texts:
+        extract_geowords(tx, None)
+    embed_texts([card_text(tx, None) for tx in texts])
+    t["text"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for p in paths:
+        assess(load_rgb(p))
+    t["quality"] = time.perf_counter() - t0
+    return t
+
+
+def through_dagster(batch_dir: Path, home: Path, dhome: Path) -> dict[str, float]:
+    import dagster as dg
+
+    os.environ["VPR_HOME"], os.environ["DAGSTER_HOME"] = str(home), str(dhome)
+    from vpr_assets.runner import materialize_partitions
+
+    shutil.copytree(batch_dir, home / "inbox" / "b")
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("scan_batches", ["b"])
+    t = {}
+    t0 = time.perf_counter()
+    materialize_partitions(STAGES, ["b"])
+    t["per_batch_assets"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    materialize_partitions(["landmark_clusters", "faiss_index"], [None])
+    t["collection_assets"] = time.perf_counter() - t0
+    return t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=40)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_e2e_"))
+    try:
+        scans = tmp / "scans"
+        make_scans(scans, args.n, size=(1200, 780))
+        dhome = tmp / "dagster_home"
+        dhome.mkdir()
+        shutil.copy(ROOT / "dagster_home" / "dagster.yaml", dhome / "dagster.yaml")
+        d = direct(scans, tmp / "home_direct")
+        g = through_dagster(scans, tmp / "home_dagster", dhome)
+        total_d, total_g = sum(d.values()), sum(g.values())
+        print(f"machine: {machine()}")
+        print(f"scans: {args.n} generated postcards, 1200x780 JPEG")
+        for k, v in d.items():
+            print(f"  direct {k:<18} {v:7.1f} s  ({1000 * v / args.n:7.0f} s per 1,000)")
+        for k, v in g.items():
+            print(f"  dagster {k:<17} {v:7.1f} s  ({1000 * v / args.n:7.0f} s per 1,000)")
+        print(f"direct core work:        {1000 * total_d / args.n / 60:.1f} min per 1,000 scans")
+        print(f"through Dagster (graph): {1000 * total_g / args.n / 60:.1f} min per 1,000 scans")
+        print(f"ratio dagster/direct:    {total_g / total_d:.2f}x (orchestration, catalog writes, checks, clusters, index)")
+        print(f"peak RSS:                {peak_rss_mb():.0f} MiB")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
