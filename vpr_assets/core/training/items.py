@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from vpr_assets.core.training.data import TrainItem
-from vpr_assets.core.training.recognizer import VARIANTS
+from vpr_assets.core.training.variants import VARIANTS
 from vpr_assets.storage import Catalog
 
 

@@ -21,15 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vpr_assets.core.training.variants import VARIANTS
 from vpr_assets.core.vision.models import LandmarkEmbedder, load_checkpoint, save_checkpoint, state_fingerprint
 from vpr_assets.storage.atomic import atomic_path
 
-VARIANTS = {
-    "image": {"clusters": False, "text_sources": ()},
-    "image_clusters": {"clusters": True, "text_sources": ()},
-    "image_ocr": {"clusters": True, "text_sources": ("ocr",)},
-    "image_ocr_desc": {"clusters": True, "text_sources": ("ocr", "description")},
-}
 TEXT_DIM = 384
 FUSION_FILE = "fusion.pt"
 RECOGNIZER_FILE = "recognizer.json"

@@ -1,5 +1,9 @@
-"""Text domain: Dagster assets, checks and sensors (thin wrappers over vpr_assets.core)."""
+"""Text domain: ocr_text -> geo_words -> text_embeddings and their checks (thin wrappers over
+vpr_assets.core.text)."""
 
-assets: list = []
-asset_checks: list = []
+from vpr_assets.defs.text.assets import geo_words, ocr_text, text_embeddings
+from vpr_assets.defs.text.checks import text_checks
+
+assets = [ocr_text, geo_words, text_embeddings]
+asset_checks = text_checks
 sensors: list = []
