@@ -16,7 +16,7 @@ import dagster as dg
 import pyarrow as pa
 
 from vpr_assets.core.active_model import REGISTERED_MODEL
-from vpr_assets.core.training.recognizer import VARIANTS
+from vpr_assets.core.training.variants import VARIANTS
 from vpr_assets.defs.resources import CatalogResource
 
 VPR_MODEL_CODE_VERSION = "vpr-model-v1"
