@@ -6,6 +6,7 @@ import dagster as dg
 
 from vpr_assets.defs import curation, ingestion, text, training, vision
 from vpr_assets.defs.automation import default_sensor_status
+from vpr_assets.defs.jobs import jobs
 from vpr_assets.defs.resources import CatalogResource
 
 DOMAINS = [ingestion, curation, text, vision, training]
@@ -22,5 +23,6 @@ defs = dg.Definitions(
             description="Evaluates the assets' automation conditions (new batches, new champion model).",
         )
     ],
+    jobs=jobs,
     resources={"catalog": CatalogResource()},
 )
