@@ -79,6 +79,218 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(n_per_place=args.per_place, seed=args.seed)
 
 
+# --- search, evaluation, models, serving ---------------------------------------------------------
+
+
+def _json_safe(obj):
+    """NaN/inf -> None so the output is strict JSON."""
+    import math
+
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(_json_safe(obj), ensure_ascii=False, indent=2))
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from vpr_assets.core.search import SearchConfig, SearchEngine
+    from vpr_assets.paths import vpr_home
+
+    image = Path(args.image)
+    if not image.is_file():
+        raise FileNotFoundError(f"no such image file: {image}")
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the answer
+        engine = SearchEngine(vpr_home(), SearchConfig(threshold=args.threshold))
+        res = engine.search_image(image.read_bytes(), k=args.k)
+    if args.json:
+        _print_json(res)
+        return 0
+    lm = res["landmark"]
+    print(f"prediction: {res['prediction']}"
+          + (f"  ({lm['votes']} votes, confidence {lm['confidence']:.2f})" if lm else f"  ({res['reason']})"))
+    if lm and lm.get("places"):
+        print("places:     " + ", ".join(f"{p.get('name')} ({p.get('country', '')})" for p in lm["places"]))
+    print(f"threshold:  {res['threshold']:.4f} ({res['threshold_source']}), best score {res['top_score']:.4f}, "
+          f"model {res['model_version']}")
+    for r in res["results"]:
+        print(f"  {r['rank']:>3}  {r['score']:.4f}  {str(r['cluster_name'] or '-'):<28.28} {r['batch']}/{r['file_name']}")
+    return 0
+
+
+def cmd_landmark(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from vpr_assets.core.search import SearchEngine
+    from vpr_assets.paths import vpr_home
+
+    with contextlib.redirect_stdout(sys.stderr):
+        res = SearchEngine(vpr_home()).search_landmark(args.name, k=args.k)
+    if args.json:
+        _print_json(res)
+        return 0
+    if not res["matches"]:
+        print(f"no landmark matches {args.name!r}")
+        return 1
+    for m in res["matches"]:
+        print(f"{m['name']}  ({m['size']} cards; matched on {m['matched_on']} {m['matched_text']!r}, {m['match_score']:.0f}/100)")
+        for c in m["cards"]:
+            sim = "  -   " if c["similarity"] is None else f"{c['similarity']:.4f}"
+            print(f"  {sim}  {c['batch']}/{c['file_name']}{'  (representative)' if c['is_representative'] else ''}")
+    return 0
+
+
+def _model_for(home: Path, spec: str | None):
+    """--model: "pretrained:NAME", a registry version "3" or "vpr_landmark_recognizer/3"; default:
+    the champion, else the pretrained embedder."""
+    from vpr_assets.core.active_model import REGISTERED_MODEL, active_model, model_version_label
+
+    if not spec:
+        label = model_version_label(home)
+        return active_model(home, None if label.startswith("pretrained") else label)
+    spec = spec.strip()
+    if spec.startswith("pretrained:"):
+        try:
+            return active_model(home, spec)
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"unknown pretrained model in {spec!r}: {exc}") from None
+    name, _, version = spec.rpartition("/")
+    if name and name != REGISTERED_MODEL:
+        raise ValueError(f"unknown registered model {name!r} (this project registers {REGISTERED_MODEL!r})")
+    if not version.isdigit():
+        raise ValueError(f"--model must be 'pretrained:NAME', a version number or '{REGISTERED_MODEL}/N', got {spec!r}")
+    if not (home / "mlflow.db").exists():
+        raise ValueError(f"no model registry in {home}: no version {version} to evaluate")
+    try:
+        return active_model(home, version)
+    except Exception as exc:  # MLflow raises its own type for a missing version
+        raise ValueError(f"cannot load {REGISTERED_MODEL} version {version}: {exc}") from None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import contextlib
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, read_manifest
+    from vpr_assets.paths import vpr_home
+    from vpr_assets.storage import Catalog
+    from vpr_assets.storage.atomic import atomic_path
+
+    home = vpr_home()
+    manifest_path = Path(args.manifest)
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"no such manifest: {manifest_path}")
+    if args.images and not Path(args.images).is_dir():
+        raise FileNotFoundError(f"no such images folder: {args.images}")
+    manifest = read_manifest(manifest_path, args.images)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the figures (MLflow, logs -> stderr)
+        from vpr_assets.defs.vision.evaluation import record_evaluation, text_vectors_by_scan
+
+        cat = Catalog(home)
+        model = _model_for(home, args.model)
+        base = embed_fn_for(model, args.image_size or None, text_vectors_by_scan(cat) if model.uses_text else None)
+
+        def embed(paths):
+            vecs, oks = [], []
+            chunk = 32
+            for start in tqdm(range(0, len(paths), chunk), desc=f"embed {len(paths)} images", unit="batch",
+                              file=sys.stderr, disable=args.no_progress):
+                v, ok = base(paths[start:start + chunk])
+                vecs.append(np.asarray(v, np.float32))
+                oks.append(np.asarray(ok, bool))
+            return np.concatenate(vecs), np.concatenate(oks)
+
+        result = evaluate_manifest(manifest, embed, threshold=args.threshold)
+        figures = flat_figures(result.metrics)
+        eid = None if args.no_record else record_evaluation(cat, home, figures, model.version,
+                                                             str(manifest_path.resolve()), source="cli")
+    if args.rankings:
+        out = Path(args.rankings)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(result.rankings, ensure_ascii=False, indent=1), encoding="utf-8")
+    summary = {**figures, "threshold": result.threshold, "threshold_chosen_on_data": args.threshold is None,
+               "model_version": model.version, "manifest": str(manifest_path), "evaluation_id": eid,
+               "manifest_problems": manifest.problems, "rankings": str(args.rankings) if args.rankings else None}
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(f"model {model.version} on {manifest_path} ({figures.get('n_images', 0):.0f} images, "
+          f"{figures.get('n_queries', 0):.0f} landmark queries, {len(manifest.problems)} manifest problems)")
+    for p in manifest.problems[:5]:
+        print(f"  skipped: {p}")
+    ks = (1, 3, 5, 10)
+    print(f"  {'k':>4} {'P@k':>7} {'Recall@k':>9} {'RecCap@k':>9} {'mAP@k':>7}")
+    for k in ks:
+        vals = [figures.get(f"{m}@{k}", float("nan")) for m in ("P", "Recall", "RecallCapped", "mAP")]
+        print(f"  {k:>4} " + " ".join(f"{v:>{w}.4f}" for v, w in zip(vals, (7, 9, 9, 7))))
+    for key in ("R-precision", "landmark_accuracy", "NonLandmarkPrecision", "NonLandmarkRecall"):
+        print(f"  {key:<22} {figures.get(key, float('nan')):.4f}")
+    print(f"  non-landmark threshold {result.threshold:.4f} ({'chosen on this data' if args.threshold is None else 'given'})")
+    if eid:
+        print(f"recorded as evaluation {eid} (evaluations table + MLflow experiment vpr_evaluations)")
+    if args.rankings:
+        print(f"rankings written to {args.rankings}")
+    return 0
+
+
+HIDDEN_TAGS = ("promotion_figures", "mAP_at_5", "landmark_accuracy")  # long JSON, or repeated under figures
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from vpr_assets.paths import vpr_home
+
+    home = vpr_home()
+    versions = []
+    if (home / "mlflow.db").exists():
+        with contextlib.redirect_stdout(sys.stderr):
+            from vpr_assets.core.tracking import ModelRegistry
+
+            versions = ModelRegistry(home).versions()
+    if args.json:
+        _print_json({"home": str(home), "versions": versions})
+        return 0
+    if not versions:
+        print(f"no registered models in {home} (the pretrained embedder is used)")
+        return 0
+    for v in versions:
+        print(f"{v['model']}/{v['version']}  aliases: {', '.join(v['aliases']) or '-'}  run {v['run_id']}")
+        figs = {k: val for k, val in v["metrics"].items() if any(s in k for s in ("mAP", "accuracy", "P_at_1", "R_precision"))}
+        if figs:
+            print("    figures: " + ", ".join(f"{k} {val:.4f}" for k, val in sorted(figs.items())))
+        for k, val in sorted(v["tags"].items()):  # lineage: Dagster run/asset/partition, input data versions, ...
+            if k not in HIDDEN_TAGS:
+                print(f"    {k}: {val if len(val) <= 120 else val[:117] + '...'}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from vpr_assets.api.server import ApiConfig, serve
+    from vpr_assets.core.search import SearchConfig
+    from vpr_assets.paths import vpr_home
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: anyone who can reach it can search and upload", file=sys.stderr)
+    cfg = ApiConfig(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels,
+                    search=SearchConfig(threshold=args.threshold))
+    home = vpr_home()
+    print(f"vpr serve: data root {home}; open http://{args.host}:{args.port}/", file=sys.stderr)
+    serve(home, args.host, args.port, cfg, log_level=args.log_level)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vpr", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -97,6 +309,46 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--per-place", type=int, default=8, help="cards per demo place")
     s.add_argument("--seed", type=int, default=7)
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("search", help="the cards most like a picture, and the landmark it shows")
+    s.add_argument("image", help="image file (JPEG, PNG, ...)")
+    s.add_argument("--k", type=int, default=10, help="how many cards (default 10)")
+    s.add_argument("--threshold", type=float, default=None,
+                   help="non-landmark threshold (default: the latest evaluation's for the index's model)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("landmark", help="landmarks matching a name (fuzzy, accent-insensitive) with their cards")
+    s.add_argument("name")
+    s.add_argument("--k", type=int, default=50, help="cards per landmark (default 50)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_landmark)
+
+    s = sub.add_parser("evaluate", help="retrieval figures of a model on a labelled manifest (file, label TSV)")
+    s.add_argument("--manifest", required=True, help="TSV with columns file and label ('none' = no landmark)")
+    s.add_argument("--images", help="folder the manifest's files are relative to (default: the manifest's folder)")
+    s.add_argument("--model", help="'pretrained:lite0_gem512', a registry version '3' or 'vpr_landmark_recognizer/3' "
+                                   "(default: the champion, else pretrained)")
+    s.add_argument("--image-size", type=int, default=0, help="embedding input size (default: the model's on this device)")
+    s.add_argument("--threshold", type=float, default=None, help="fixed non-landmark threshold (default: chosen on the data)")
+    s.add_argument("--rankings", help="write {query file: [gallery files, best first]} as JSON here")
+    s.add_argument("--no-record", action="store_true", help="do not record in the evaluations table and MLflow")
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--json", action="store_true", help="print one JSON object with the figures")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("models", help="registered model versions with aliases, figures and lineage")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("serve", help="the search API and upload page (FastAPI + uvicorn)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--max-upload-mb", type=float, default=10.0, help="largest accepted upload (default 10 MB)")
+    s.add_argument("--max-pixels", type=int, default=80_000_000, help="largest accepted image in pixels")
+    s.add_argument("--threshold", type=float, default=None, help="fixed non-landmark threshold")
+    s.add_argument("--log-level", default="info")
+    s.set_defaults(func=cmd_serve)
     return p
 
 

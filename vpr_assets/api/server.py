@@ -1,0 +1,339 @@
+"""The search HTTP API and a plain upload page, over `SearchEngine` (one per data root).
+
+Endpoints:
+    GET  /                      HTML page: upload a picture or type a place (server-rendered, no JS)
+    POST /search                the page's upload form (multipart `file`, `k`) -> HTML results
+    POST /api/search?k=10       multipart upload field `file` -> JSON (results + predicted landmark)
+    GET  /api/landmark?name=..  JSON: matching landmarks with their cards
+    GET  /api/health            JSON: what is loaded (503 while there is no index)
+    GET  /thumbnails/{path}     the cards' thumbnails, from $VPR_HOME/thumbnails only
+
+Why the limits are where they are: an upload is refused from its Content-Length header before
+the body is read (413), a body without one is counted while it streams and cut at the limit, the
+declared content type must be an image type (415), the bytes must decode as an image (400) and
+the pixel count is checked from the header before decoding (413: decompression bombs). Every
+error is JSON `{"error": reason, "detail": message}` (the HTML page shows the message).
+
+No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at runtime.
+"""
+
+import html
+import json
+import logging
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS
+from vpr_assets.core.search import (BadImageError, ImageTooLargeError, NoIndexError, SearchConfig, SearchEngine,
+                                    SearchError)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/pjpeg", "image/png", "image/webp", "image/tiff", "image/bmp",
+                         "image/x-ms-bmp", "image/gif", "application/octet-stream")
+THUMBNAIL_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+MULTIPART_OVERHEAD = 64 * 1024  # form boundaries, headers and the small `k` field
+
+
+@dataclass
+class ApiConfig:
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    allowed_content_types: tuple = ALLOWED_CONTENT_TYPES
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, detail: str):
+        super().__init__(detail)
+        self.status, self.reason, self.detail = status, reason, detail
+
+
+def _error_response(status: int, reason: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": reason, "detail": detail}, status_code=status)
+
+
+def _status_for(exc: SearchError) -> int:
+    if isinstance(exc, NoIndexError):
+        return 503
+    if isinstance(exc, ImageTooLargeError):
+        return 413
+    return 400
+
+
+class BodySizeLimit:
+    """ASGI middleware: refuse POST bodies over `limit` bytes (header first, then while streaming)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.limit
+            except ValueError:
+                too_big = False
+            if too_big:
+                return await self._refuse(scope, receive, send, int(length))
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge(seen)
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge as exc:
+            await self._refuse(scope, receive, send, exc.size, drain=False)
+
+    async def _refuse(self, scope, receive, send, size: int, drain: bool = True):
+        resp = _error_response(413, "too_large", f"upload of {size:,} bytes refused: the limit is "
+                                                 f"{self.limit - MULTIPART_OVERHEAD:,} bytes")
+        await resp(scope, receive, send)
+
+
+class _TooLarge(HTTPException):
+    """Raised from the body stream; an HTTPException so FastAPI's body parsing lets it through."""
+
+    def __init__(self, size: int):
+        super().__init__(status_code=413, detail="too_large")
+        self.size = size
+
+
+def thumbnail_url(rel: Optional[str]) -> Optional[str]:
+    """raw_scans.thumbnail (relative to the data root, under thumbnails/) -> its URL here."""
+    if not rel:
+        return None
+    rel = str(rel).replace("\\", "/")
+    if rel.startswith("thumbnails/"):
+        rel = rel[len("thumbnails/"):]
+    return "/thumbnails/" + urllib.parse.quote(rel)
+
+
+def _add_urls(obj):
+    """Add `thumbnail_url` / `representative_thumbnail_url` beside every thumbnail path."""
+    if isinstance(obj, dict):
+        out = {k: _add_urls(v) for k, v in obj.items()}
+        for key in ("thumbnail", "representative_thumbnail"):
+            if key in obj:
+                out[key + "_url"] = thumbnail_url(obj[key])
+        return out
+    if isinstance(obj, list):
+        return [_add_urls(v) for v in obj]
+    return obj
+
+
+def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
+    """The app for one data root. The engine loads lazily (first request) and reloads on change."""
+    config = config or ApiConfig()
+    config.search.max_pixels = config.max_pixels
+    home = Path(home).resolve()
+    engine = SearchEngine(home, config.search)
+    thumbs_root = (home / "thumbnails").resolve()
+    app = FastAPI(title="vpr search", description="Search scanned postcards by picture or by place.")
+    app.state.engine = engine
+    app.state.config = config
+    app.add_middleware(BodySizeLimit, limit=config.max_upload_bytes + MULTIPART_OVERHEAD)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return _error_response(exc.status, exc.reason, exc.detail)
+
+    @app.exception_handler(_TooLarge)
+    async def _too_large(request: Request, exc: _TooLarge):
+        return _error_response(413, "too_large", f"upload of {exc.size:,} bytes or more refused: the limit is "
+                                                 f"{config.max_upload_bytes:,} bytes")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        reason = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "bad_request")
+        return _error_response(exc.status_code, reason, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        msgs = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
+        return _error_response(422, "invalid_parameter", msgs)
+
+    @app.exception_handler(SearchError)
+    async def _search_error(request: Request, exc: SearchError):
+        return _error_response(_status_for(exc), exc.reason, str(exc))
+
+    def read_upload(file: Optional[UploadFile]) -> bytes:
+        if file is None or not file.filename and not file.size:
+            raise ApiError(400, "missing_file", "send the picture as multipart/form-data field 'file'")
+        ctype = (file.content_type or "application/octet-stream").split(";")[0].strip().lower()
+        if ctype not in config.allowed_content_types:
+            raise ApiError(415, "unsupported_media_type",
+                           f"content type {ctype!r} is not accepted; send a JPEG, PNG, WebP, TIFF, BMP or GIF image")
+        data = file.file.read(config.max_upload_bytes + 1)
+        if len(data) > config.max_upload_bytes:
+            raise ApiError(413, "too_large", f"the upload is larger than the limit of {config.max_upload_bytes:,} bytes")
+        if not data:
+            raise ApiError(400, "empty_file", "the uploaded file is empty")
+        return data
+
+    def do_search(file: Optional[UploadFile], k: int) -> dict:
+        data = read_upload(file)
+        try:
+            return _add_urls(engine.search_image(data, k=k))
+        except ImageTooLargeError:
+            raise
+        except BadImageError as exc:
+            raise ApiError(400, exc.reason, f"the upload is {exc}") from None
+
+    # -- JSON API -------------------------------------------------------------------------------
+
+    @app.get("/api/health")
+    def health():
+        try:
+            return engine.health()
+        except NoIndexError as exc:
+            return JSONResponse({"status": "no_index", "error": exc.reason, "detail": str(exc)}, status_code=503)
+
+    @app.post("/api/search")
+    def api_search(file: Optional[UploadFile] = File(None), k: int = Query(10)):
+        return do_search(file, k)
+
+    @app.get("/api/landmark")
+    def api_landmark(name: str = Query(""), k: int = Query(50)):
+        return _add_urls(engine.search_landmark(name, k=k))
+
+    @app.get("/thumbnails/{path:path}")
+    def thumbnails(path: str):
+        target = (thumbs_root / path).resolve()
+        if not target.is_relative_to(thumbs_root) or target.suffix.lower() not in THUMBNAIL_SUFFIXES:
+            return _error_response(404, "not_found", "no such thumbnail")
+        if not target.is_file():
+            return _error_response(404, "not_found", "no such thumbnail")
+        return FileResponse(target, headers={"Cache-Control": "public, max-age=3600"})
+
+    # -- HTML page ------------------------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(name: str = Query(""), k: int = Query(10)):
+        if not name.strip():
+            return HTMLResponse(render_page())
+        try:
+            res = _add_urls(engine.search_landmark(name, k=max(1, min(k, 50))))
+            return HTMLResponse(render_page(name=name, landmark_result=res))
+        except SearchError as exc:
+            return HTMLResponse(render_page(name=name, error=str(exc)), status_code=_status_for(exc))
+
+    @app.post("/search", response_class=HTMLResponse)
+    def page_search(file: Optional[UploadFile] = File(None), k: int = Form(10)):
+        try:
+            res = do_search(file, k)
+            return HTMLResponse(render_page(image_result=res, upload_name=file.filename if file else ""))
+        except ApiError as exc:
+            return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
+        except SearchError as exc:
+            return HTMLResponse(render_page(error=str(exc)), status_code=_status_for(exc))
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return Response(status_code=204)
+
+    return app
+
+
+# --- HTML rendering (escaped, no templates engine, no external resources) -----------------------
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:70rem;color:#222}
+form{margin:.5rem 0 1rem;padding:.75rem;border:1px solid #ccc;border-radius:6px}
+.grid{display:flex;flex-wrap:wrap;gap:.75rem}
+.card{width:180px;border:1px solid #ddd;border-radius:6px;padding:.4rem;font-size:.8rem}
+.card img{width:100%;height:auto;display:block}
+.error{color:#a00;font-weight:bold}
+.prediction{font-size:1.2rem;margin:.5rem 0}
+.muted{color:#666}
+"""
+
+
+def _e(value) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _card_html(card: dict, score_key: str) -> str:
+    score = card.get(score_key)
+    img = f'<img src="{_e(card.get("thumbnail_url"))}" alt="{_e(card.get("file_name"))}" loading="lazy">' \
+        if card.get("thumbnail_url") else '<div class="muted">no thumbnail</div>'
+    return (f'<div class="card result" data-scan-id="{_e(card.get("scan_id"))}">{img}'
+            f'<div><b>{_e(card.get("file_name"))}</b></div>'
+            f'<div class="score">{score_key} {"" if score is None else f"{score:.3f}"}</div>'
+            f'<div>{_e(card.get("cluster_name") or "no landmark cluster")}</div>'
+            f'<div class="muted">{_e(card.get("batch"))}</div>'
+            f'<div class="muted">{_e((card.get("description") or "")[:140])}</div></div>')
+
+
+def _places_text(places) -> str:
+    return ", ".join(f"{p.get('name')} ({p.get('country', '')})" for p in places or [] if p.get("name"))
+
+
+def render_page(image_result: Optional[dict] = None, landmark_result: Optional[dict] = None, name: str = "",
+                error: str = "", upload_name: str = "") -> str:
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Postcard search</title>"
+             f"<style>{_CSS}</style></head><body><h1>Postcard search</h1>",
+             "<form id='upload-form' action='/search' method='post' enctype='multipart/form-data'>"
+             "<label>Picture of a place: <input type='file' name='file' id='file' accept='image/*' required></label> "
+             "<label>results <input type='number' name='k' value='10' min='1' max='50' style='width:4em'></label> "
+             "<button type='submit' id='search-button'>Search by picture</button></form>",
+             f"<form id='name-form' action='/' method='get'><label>Landmark or place: <input type='text' name='name' "
+             f"id='name' value='{_e(name)}' required></label> <button type='submit'>Search by name</button></form>"]
+    if error:
+        parts.append(f"<p class='error' id='error'>{_e(error)}</p>")
+    if image_result is not None:
+        r = image_result
+        lm = r.get("landmark")
+        if lm:
+            pred = (f"Predicted landmark: <b id='prediction'>{_e(lm['name'])}</b> "
+                    f"<span class='muted'>({lm['votes']} of the top neighbours, confidence {lm['confidence']:.2f}"
+                    f"{'; ' + _e(_places_text(lm.get('places'))) if lm.get('places') else ''})</span>")
+        else:
+            pred = f"Predicted landmark: <b id='prediction'>{_e(r['prediction'])}</b> <span class='muted'>({_e(r.get('reason'))})</span>"
+        top = r.get("top_score")
+        parts.append(f"<h2>Cards like {_e(upload_name) or 'your picture'}</h2><p class='prediction'>{pred}</p>"
+                     f"<p class='muted'>best score {'' if top is None else f'{top:.3f}'}; non-landmark threshold "
+                     f"{r['threshold']:.3f} ({_e(r['threshold_source'])}); model {_e(r['model_version'])}</p>"
+                     "<div class='grid' id='results'>" + "".join(_card_html(c, "score") for c in r["results"]) + "</div>")
+    if landmark_result is not None:
+        matches = landmark_result.get("matches") or []
+        parts.append(f"<h2>Landmarks matching “{_e(name)}”</h2>")
+        if not matches:
+            parts.append("<p id='no-match'>No landmark matches that name.</p>")
+        for m in matches:
+            parts.append(f"<h3 class='landmark'>{_e(m['name'])} <span class='muted'>({m['size']} cards; matched on "
+                         f"{_e(m['matched_on'])} “{_e(m['matched_text'])}”, {m['match_score']:.0f}/100)</span></h3>"
+                         f"<p class='muted'>{_e(_places_text(m.get('places')))}</p><div class='grid results'>"
+                         + "".join(_card_html(c, "similarity") for c in m["cards"]) + "</div>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def serve(home: Path, host: str = "127.0.0.1", port: int = 8000, config: Optional[ApiConfig] = None,
+          log_level: str = "info") -> None:
+    import uvicorn
+
+    app = create_app(home, config)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1)
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2)
