@@ -306,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_status)
 
     s = sub.add_parser("demo", help="generate a demo collection, ingest it as two batches and materialise the graph")
-    s.add_argument("--per-place", type=int, default=8, help="cards per demo place")
+    s.add_argument("--per-place", type=int, default=10, help="cards per demo place")
     s.add_argument("--seed", type=int, default=7)
     s.set_defaults(func=cmd_demo)
 

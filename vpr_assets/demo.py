@@ -16,7 +16,7 @@ from PIL import Image
 from vpr_assets.core.images import synth
 
 
-def build_demo_collection(out_dir: Path, n_per_place: int = 8, seed: int = 7) -> dict[str, Path]:
+def build_demo_collection(out_dir: Path, n_per_place: int = 10, seed: int = 7) -> dict[str, Path]:
     """Write two batch folders (`demo_batch_1`, `demo_batch_2`) and a `manifest.tsv` (file, label).
 
     Batch 2 holds the later cards of each place plus a re-encoded copy of a batch-1 card (a
@@ -114,7 +114,7 @@ def asset_plan() -> dict[str, list[str]]:
     return plan
 
 
-def run_demo(n_per_place: int = 8, seed: int = 7, train_variant: str = "image_clusters") -> int:
+def run_demo(n_per_place: int = 10, seed: int = 7, train_variant: str = "image_clusters") -> int:
     from vpr_assets.cli import _add_partition
     from vpr_assets.core.ingest import copy_batch_into_inbox
     from vpr_assets.paths import dagster_home, inbox_dir, vpr_home

@@ -217,13 +217,17 @@ def landmark_card(place: Place, index: int, seed: int = 0) -> Image.Image:
     for _ in range(rng.randint(0, 3)):  # clouds
         cx, cy = rng.randint(0, w), rng.randint(10, horizon // 3)
         draw.ellipse([cx - 60, cy - 15, cx + 60, cy + 15], fill=(245, 245, 245))
-    scale = rng.uniform(0.72, 0.9)
-    cx = w / 2 + rng.uniform(-0.08, 0.08) * w
+    scale = rng.uniform(0.65, 0.92)  # each card a different photograph: distance, framing, light
+    cx = w / 2 + rng.uniform(-0.12, 0.12) * w
     _landmark(draw, place.kind, cx, horizon + 10, scale, random.Random(shape_seed))
     for _ in range(rng.randint(2, 6)):  # passers-by and trees
         x = rng.randint(0, w)
         draw.ellipse([x - 12, horizon - 25, x + 12, horizon + 5], fill=(50, 80, 40))
     img = img.rotate(rng.uniform(-1.5, 1.5), resample=Image.BICUBIC, expand=False, fillcolor=(240, 235, 220))
+    zoom = rng.uniform(0.85, 1.0)  # the publisher's crop
+    cw, ch = int(w * zoom), int(h * zoom)
+    x0, y0 = rng.randint(0, w - cw), rng.randint(0, h - ch)
+    img = img.crop((x0, y0, x0 + cw, y0 + ch)).resize((w, h), Image.BICUBIC)
     img = _print_process(img, rng)
     img = _caption(img, place.caption, rng)
     img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 0.6)))

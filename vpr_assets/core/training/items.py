@@ -36,7 +36,8 @@ def training_items(cat: Catalog, home: Path, variant: str, external_manifest: st
     summary = {"cluster_cards": 0, "external_images": 0, "with_text": 0}
     if spec["clusters"] and cat.has("landmark_clusters"):
         lc = cat.query("""SELECT c.scan_id, c.cluster_name, r.path FROM landmark_clusters c
-                          JOIN raw_scans r USING (scan_id) WHERE c.status = 'landmark'""")
+                          JOIN raw_scans r USING (scan_id) WHERE c.status = 'landmark'
+                          ORDER BY c.scan_id""")  # a stable order: training is deterministic given a seed
         texts = card_texts(cat, list(lc.scan_id), spec["text_sources"]) if spec["text_sources"] else [None] * len(lc)
         vecs: dict[int, np.ndarray] = {}
         if spec["text_sources"] and any(texts):

@@ -18,7 +18,7 @@ LANDMARK_CLUSTERS_CODE_VERSION = "landmark-clusters-v1"
 
 class ClusterConfig(dg.Config):
     threshold: float = 0.72  # cosine for an edge with trained (ArcFace) embeddings: 0.66-0.8 is the useful range
-    pretrained_threshold: float = 0.5  # pretrained GeM vectors, centred: measured on the demo collection
+    pretrained_threshold: float = 0.45  # pretrained GeM vectors, centred: measured on the demo collection
     center: bool = True  # subtract the collection mean first (GeM features are all positive)
     min_size: int = 7
     k: int = 20
