@@ -131,6 +131,16 @@ class Catalog:
         """Replace an unpartitioned table."""
         return self.write_partition(table, UNPARTITIONED, data, schema=schema, sync=sync)
 
+    def append_rows(self, table: str, rows: list[dict], schema: pa.Schema) -> Path:
+        """Append rows to an unpartitioned history table (model versions, index builds,
+        evaluations): read, concatenate and rewrite under the writer lock, so concurrent runs
+        never lose each other's rows."""
+        with self.writer_lock():
+            hist = self.arrow(table).cast(schema) if self.has(table) else schema.empty_table()
+            path = self.write_table(table, pa.concat_tables([hist, pa.Table.from_pylist(rows, schema=schema)]), sync=False)
+        self.sync_views([table])
+        return path
+
     def delete_partition(self, table: str, partition: str) -> bool:
         path = self.partition_path(table, partition)
         if path.exists():

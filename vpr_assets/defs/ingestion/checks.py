@@ -4,7 +4,6 @@
 import dagster as dg
 
 from vpr_assets.core.ingest import list_batch_files
-from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CatalogResource
 
 

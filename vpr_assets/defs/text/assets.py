@@ -57,6 +57,15 @@ def _batch_scans(cat, batch: str, columns: list) -> pd.DataFrame:
     return cat.read("raw_scans", batch, columns=columns)
 
 
+def _scans_with_ocr(cat, batch: str):
+    """The batch's scans (scan_id, description) and their OCR text by scan_id."""
+    scans = _batch_scans(cat, batch, ["scan_id", "description"])
+    if not cat.has("ocr_text", batch):
+        raise dg.Failure(description=f"ocr_text has no partition {batch!r}: materialise ocr_text first")
+    ocr = cat.read("ocr_text", batch, columns=["scan_id", "text"])
+    return scans, dict(zip(ocr.scan_id, ocr.text))
+
+
 def _progress(context, what: str, total: int):
     step = max(1, total // 10)
 
@@ -264,11 +273,7 @@ def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog
 
     batch = context.partition_key
     cat = catalog.catalog
-    scans = _batch_scans(cat, batch, ["scan_id", "description"])
-    if not cat.has("ocr_text", batch):
-        raise dg.Failure(description=f"ocr_text has no partition {batch!r}: materialise ocr_text first")
-    ocr = cat.read("ocr_text", batch, columns=["scan_id", "text"])
-    ocr_by_scan = dict(zip(ocr.scan_id, ocr.text))
+    scans, ocr_by_scan = _scans_with_ocr(cat, batch)
     missing_ocr = int((~scans.scan_id.isin(ocr_by_scan)).sum())
     if missing_ocr:
         context.log.warning(f"{missing_ocr} scans of {batch!r} have no ocr_text row (description only)")
@@ -354,11 +359,7 @@ def text_embeddings(context: dg.AssetExecutionContext, config: TextEmbeddingConf
 
     batch = context.partition_key
     cat = catalog.catalog
-    scans = _batch_scans(cat, batch, ["scan_id", "description"])
-    if not cat.has("ocr_text", batch):
-        raise dg.Failure(description=f"ocr_text has no partition {batch!r}: materialise ocr_text first")
-    ocr = cat.read("ocr_text", batch, columns=["scan_id", "text"])
-    ocr_by_scan = dict(zip(ocr.scan_id, ocr.text))
+    scans, ocr_by_scan = _scans_with_ocr(cat, batch)
     texts = {}
     for sid, desc in zip(scans.scan_id, scans.description):
         t = card_text(ocr_by_scan.get(sid), desc if isinstance(desc, str) else None)

@@ -7,7 +7,6 @@ registry version as its DataVersion and the MLflow run URL/ids as metadata.
 """
 
 import json
-import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -69,14 +68,6 @@ def input_data_versions(context: dg.AssetExecutionContext) -> dict[str, str]:
     return out
 
 
-def write_model_row(cat, row: dict) -> None:
-    with cat.writer_lock():
-        hist = cat.arrow("vpr_models") if cat.has("vpr_models") else VPR_MODELS_SCHEMA.empty_table()
-        cat.write_table("vpr_models", pa.concat_tables([hist.cast(VPR_MODELS_SCHEMA),
-                                                        pa.Table.from_pylist([row], schema=VPR_MODELS_SCHEMA)]), sync=False)
-    cat.sync_views(["vpr_models"])
-
-
 @dg.asset(
     partitions_def=model_variants,
     # every partition of the per-batch inputs feeds every model variant
@@ -109,7 +100,7 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
                        freeze_stages=config.freeze_stages, min_class_size=config.min_class_size, seed=config.seed)
     manifest_path = Path(config.eval_manifest) if config.eval_manifest else default_manifest(home)
     data_versions = input_data_versions(context)
-    client = tracking.client(home)
+    tracking.client(home)  # points MLflow at this data root
     exp = tracking.experiment_id(home)
     staging_root = home / "models" / "staging"
     staging_root.mkdir(parents=True, exist_ok=True)
@@ -150,13 +141,14 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
             **{tracking.mlflow_metric_name(k): f"{v:.4f}" for k, v in figures.items() if k in ("mAP@5", "landmark_accuracy")},
         })
         run_id = run.info.run_id
-    write_model_row(cat, {
+    cat.append_rows("vpr_models", [{
         "variant": variant, "registered_model": REGISTERED_MODEL, "version": version, "run_id": run_id,
         "mAP_at_5": figures.get("mAP@5"), "landmark_accuracy": figures.get("landmark_accuracy"),
         "n_classes": len(result.class_map), "n_items": len(items), "train_seconds": result.seconds,
         "input_data_versions": json.dumps(data_versions), "eval_manifest": str(manifest_path or ""),
-        "dagster_run_id": context.run_id, "created_at": datetime.now(timezone.utc)})
-    shutil.rmtree(staging_root, ignore_errors=True) if not any(staging_root.iterdir()) else None
+        "dagster_run_id": context.run_id, "created_at": datetime.now(timezone.utc)}], VPR_MODELS_SCHEMA)
+    if not any(staging_root.iterdir()):
+        staging_root.rmdir()
     run_url = f"mlflow ui --backend-store-uri {tracking.tracking_uri(home)}  ->  #/experiments/{exp}/runs/{run_id}"
     loss_md = _png_md(result.history)
     return dg.MaterializeResult(

@@ -44,11 +44,7 @@ def record_evaluation(cat: Catalog, home: Path, figures: dict, model_version: st
     eid = f"{now:%Y%m%dT%H%M%S%f}"
     rows = [{"evaluation_id": eid, "evaluated_at": now, "model_version": model_version, "manifest": manifest,
              "metric": k, "value": float(v), "source": source} for k, v in figures.items()]
-    with cat.writer_lock():
-        hist = cat.arrow("evaluations") if cat.has("evaluations") else EVALUATIONS_SCHEMA.empty_table()
-        cat.write_table("evaluations", pa.concat_tables([hist.cast(EVALUATIONS_SCHEMA),
-                                                         pa.Table.from_pylist(rows, schema=EVALUATIONS_SCHEMA)]), sync=False)
-    cat.sync_views(["evaluations"])
+    cat.append_rows("evaluations", rows, EVALUATIONS_SCHEMA)
     import mlflow
 
     tracking.client(home)

@@ -103,11 +103,7 @@ def faiss_index(context: dg.AssetExecutionContext, config: IndexConfig, catalog:
            "index_type": type(index.index).__name__, "count": index.count, "dim": index.dim, "model_version": version,
            "embedding_data_version": emb_version, "mode": mode, "fused_text": fused, "build_seconds": seconds,
            "created_at": datetime.now(timezone.utc), "dagster_run_id": context.run_id}
-    with cat.writer_lock():
-        hist = cat.arrow("faiss_indexes") if cat.has("faiss_indexes") else FAISS_INDEXES_SCHEMA.empty_table()
-        new = pa.concat_tables([hist.cast(FAISS_INDEXES_SCHEMA), pa.Table.from_pylist([row], schema=FAISS_INDEXES_SCHEMA)])
-        cat.write_table("faiss_indexes", new, sync=False)
-    cat.sync_views(["faiss_indexes"])
+    cat.append_rows("faiss_indexes", [row], FAISS_INDEXES_SCHEMA)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(emb_version),
         metadata={"dagster/row_count": index.count, "model_version": version, "factory": row["factory"],
