@@ -210,7 +210,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 oks.append(np.asarray(ok, bool))
             return np.concatenate(vecs), np.concatenate(oks)
 
-        result = evaluate_manifest(manifest, embed, threshold=args.threshold)
+        from vpr_assets.core.vision.rerank import retrieval_config_from_args
+
+        retrieval = retrieval_config_from_args(args)
+        result = evaluate_manifest(manifest, embed, threshold=args.threshold, retrieval=retrieval)
         figures = flat_figures(result.metrics)
         eid = None if args.no_record else record_evaluation(cat, home, figures, model.version,
                                                              str(manifest_path.resolve()), source="cli")
@@ -335,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-record", action="store_true", help="do not record in the evaluations table and MLflow")
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--json", action="store_true", help="print one JSON object with the figures")
+    from vpr_assets.core.vision.rerank import add_retrieval_arguments
+
+    add_retrieval_arguments(s)
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("models", help="registered model versions with aliases, figures and lineage")

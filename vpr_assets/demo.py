@@ -134,19 +134,23 @@ def run_demo(n_per_place: int = 10, seed: int = 7, train_variant: str = "image_c
     plan = asset_plan()
     print(f"[3/4] materialising through the instance in {dagster_home()}:")
     print(f"      per batch: {', '.join(plan['scan_batches'])}")
-    materialize_partitions(plan["scan_batches"], list(batches))
+    from tqdm import tqdm
+
+    quiet = "WARNING"  # the full logs are in the instance (dagster dev -> Runs)
+    for b in tqdm(list(batches), desc="      batches", unit="batch"):
+        materialize_partitions(plan["scan_batches"], [b], log_level=quiet)
     collection = plan["none"]
     if collection:
         print(f"      whole collection: {', '.join(collection)}")
-        materialize_partitions(collection, [None])
+        materialize_partitions(collection, [None], log_level=quiet)
     if plan["model_variants"]:
         print(f"[4/4] training the {train_variant!r} model, registering it in MLflow, promotion check")
-        res = materialize_partitions(plan["model_variants"], [train_variant], raise_on_error=False)[0]
+        res = materialize_partitions(plan["model_variants"], [train_variant], raise_on_error=False, log_level=quiet)[0]
         promoted = all(e.passed for e in res.get_asset_check_evaluations()) and res.success
         if promoted:
             print("      the new model beat the pretrained embedder: champion. Re-embedding with it.")
-            materialize_partitions(["image_embeddings"], list(batches))
-            materialize_partitions(collection, [None])
+            materialize_partitions(["image_embeddings"], list(batches), log_level=quiet)
+            materialize_partitions(collection, [None], log_level=quiet)
         else:
             print("      the new model did not beat the current champion/pretrained embedder: kept as candidate.")
     cat = Catalog(home)

@@ -8,13 +8,15 @@ from vpr_assets.paths import ensure_dagster_home_env
 
 
 def materialize_partitions(asset_keys: Sequence[str], partitions: Sequence[str | None], raise_on_error: bool = True,
-                           run_config: dict | None = None, tags: dict | None = None):
+                           run_config: dict | None = None, tags: dict | None = None, log_level: str | None = None):
     """One in-process run per partition (None = unpartitioned) recorded in DAGSTER_HOME's instance."""
     import dagster as dg
 
     from vpr_assets.definitions import defs
 
     ensure_dagster_home_env()
+    if log_level:  # the console logger only; the instance's event log keeps everything
+        run_config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
     results = []
     with dg.DagsterInstance.get() as instance:
         job = defs.resolve_implicit_global_asset_job_def()

@@ -98,10 +98,19 @@ class EvaluationResult:
 
 
 def evaluate_vectors(files: Sequence[str], labels: Sequence[str], vectors: np.ndarray,
-                     threshold: float | None = None, ks: Sequence[int] = KS) -> EvaluationResult:
-    """Figures for embeddings of a manifest: every image queries all the others."""
+                     threshold: float | None = None, ks: Sequence[int] = KS,
+                     retrieval=None, paths: Sequence[str | Path] | None = None) -> EvaluationResult:
+    """Figures for embeddings of a manifest: every image queries all the others.
+
+    `retrieval` (a `vision.rerank.RetrievalConfig`) ranks with whitening / DBA / QE / re-ranking /
+    spatial verification instead of plain cosine; spatial verification needs the image `paths`."""
     files, labels = list(files), list(labels)
-    order, scores = rank_all(vectors)
+    if retrieval is None:
+        order, scores = rank_all(vectors)
+    else:
+        from vpr_assets.core.vision.rerank import rank_with
+
+        order, scores = rank_with(retrieval, vectors, paths)
     rankings = {files[i]: [files[j] for j in order[i]] for i in range(len(files))}
     label_of = dict(zip(files, labels))
     top = scores[:, 0]
@@ -116,13 +125,15 @@ def evaluate_vectors(files: Sequence[str], labels: Sequence[str], vectors: np.nd
 
 
 def evaluate_manifest(manifest: Manifest, embed: Callable[[list[Path]], tuple[np.ndarray, np.ndarray]],
-                      threshold: float | None = None) -> EvaluationResult:
-    """Embed the manifest's images with `embed(paths) -> (vectors, ok mask)` and evaluate."""
+                      threshold: float | None = None, retrieval=None) -> EvaluationResult:
+    """Embed the manifest's images with `embed(paths) -> (vectors, ok mask)` and evaluate
+    (`retrieval`: see `evaluate_vectors`)."""
     vectors, ok = embed(manifest.paths())
     ok = np.asarray(ok, dtype=bool)
     files = [f for f, good in zip(manifest.files, ok) if good]
     labels = [lab for lab, good in zip(manifest.labels, ok) if good]
-    result = evaluate_vectors(files, labels, np.asarray(vectors)[ok], threshold)
+    paths = [p for p, good in zip(manifest.paths(), ok) if good]
+    result = evaluate_vectors(files, labels, np.asarray(vectors)[ok], threshold, retrieval=retrieval, paths=paths)
     result.metrics["n_failed"] = int((~ok).sum())
     return result
 

@@ -167,8 +167,17 @@ def write_checkpoint_dir(model: Recognizer, out_dir: Path, extra: dict) -> Path:
     staging = out_dir.with_name(f".{out_dir.name}.staging")
     if staging.exists():
         shutil.rmtree(staging)
-    save_recognizer(model, staging, extra=extra)
+    try:
+        save_recognizer(model, staging, extra=extra)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a failed write leaves neither a partial model nor litter
+        raise
+    # the earlier model is moved aside, not deleted, until the new one is in place
+    old = out_dir.with_name(f".{out_dir.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
     if out_dir.exists():
-        shutil.rmtree(out_dir)
+        out_dir.rename(old)
     staging.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
     return out_dir

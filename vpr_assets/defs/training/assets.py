@@ -105,8 +105,8 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
     staging_root = home / "models" / "staging"
     staging_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=staging_root) as tmp, \
-            mlflow.start_run(experiment_id=exp, run_name=f"{variant} {context.run_id[:8]}") as run:
-        mlflow.set_tags({"variant": variant, "dagster_run_id": context.run_id, "asset_key": "vpr_model",
+            mlflow.start_run(experiment_id=exp, run_name=f"{variant} {context.run.run_id[:8]}") as run:
+        mlflow.set_tags({"variant": variant, "dagster_run_id": context.run.run_id, "asset_key": "vpr_model",
                          "code_version": VPR_MODEL_CODE_VERSION, **{f"input_data_version/{k}": v for k, v in data_versions.items()}})
         mlflow.log_params({**tcfg.to_json(), **{f"data_{k}": v for k, v in source.items()}})
 
@@ -135,7 +135,7 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
                 mlflow.log_artifact(str(Path(tmp) / name), artifact_path="reports")
         registry = tracking.ModelRegistry(home)
         version = registry.register(REGISTERED_MODEL, run.info.run_id, "checkpoint", {
-            "variant": variant, "dagster_run_id": context.run_id, "dagster_asset_key": "vpr_model",
+            "variant": variant, "dagster_run_id": context.run.run_id, "dagster_asset_key": "vpr_model",
             "dagster_partition": variant, "code_version": VPR_MODEL_CODE_VERSION,
             "eval_manifest": str(manifest_path or ""), **{f"input_data_version/{k}": v for k, v in data_versions.items()},
             **{tracking.mlflow_metric_name(k): f"{v:.4f}" for k, v in figures.items() if k in ("mAP@5", "landmark_accuracy")},
@@ -146,7 +146,7 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
         "mAP_at_5": figures.get("mAP@5"), "landmark_accuracy": figures.get("landmark_accuracy"),
         "n_classes": len(result.class_map), "n_items": len(items), "train_seconds": result.seconds,
         "input_data_versions": json.dumps(data_versions), "eval_manifest": str(manifest_path or ""),
-        "dagster_run_id": context.run_id, "created_at": datetime.now(timezone.utc)}], VPR_MODELS_SCHEMA)
+        "dagster_run_id": context.run.run_id, "created_at": datetime.now(timezone.utc)}], VPR_MODELS_SCHEMA)
     if not any(staging_root.iterdir()):
         staging_root.rmdir()
     run_url = f"mlflow ui --backend-store-uri {tracking.tracking_uri(home)}  ->  #/experiments/{exp}/runs/{run_id}"
@@ -180,7 +180,7 @@ def candidate_beats_champion(context: dg.AssetCheckExecutionContext, catalog: Ca
 
     home, cat = catalog.root, catalog.catalog
     rows = cat.read("vpr_models") if cat.has("vpr_models") else None
-    run_id = context.op_execution_context.run_id
+    run_id = context.op_execution_context.run.run_id
     mine = rows[rows.dagster_run_id == run_id] if rows is not None else None
     if mine is None or mine.empty:
         return dg.AssetCheckResult(passed=False, metadata={"reason": "no model registered by this run"})

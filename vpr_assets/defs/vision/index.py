@@ -95,14 +95,14 @@ def faiss_index(context: dg.AssetExecutionContext, config: IndexConfig, catalog:
         index = VectorIndex.build(vecs, scan_ids, model_version=version, data_version=emb_version,
                                   exact_below=config.exact_below, codec=config.codec)
     index.meta["data_version"] = emb_version
-    build_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{context.run_id[:8]}"
+    build_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{context.run.run_id[:8]}"
     rel = f"indexes/{build_id}/index.faiss"
     index.save(catalog.root / rel)  # each file atomic; a build folder is referenced only once complete
     seconds = time.perf_counter() - t0
     row = {"build_id": build_id, "path": rel, "factory": index.meta.get("factory", ""),
            "index_type": type(index.index).__name__, "count": index.count, "dim": index.dim, "model_version": version,
            "embedding_data_version": emb_version, "mode": mode, "fused_text": fused, "build_seconds": seconds,
-           "created_at": datetime.now(timezone.utc), "dagster_run_id": context.run_id}
+           "created_at": datetime.now(timezone.utc), "dagster_run_id": context.run.run_id}
     cat.append_rows("faiss_indexes", [row], FAISS_INDEXES_SCHEMA)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(emb_version),
