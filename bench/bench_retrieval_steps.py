@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from tests.badinput import jpeg_bytes, make_bad_batch, photo
 from vpr_assets.storage import Catalog

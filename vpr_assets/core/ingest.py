@@ -14,9 +14,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
-import pandas as pd
 import pyarrow as pa
 
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
@@ -315,7 +314,3 @@ def inbox_batches(inbox: Path) -> list[str]:
     if not inbox.exists():
         return []
     return sorted(p.name for p in inbox.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def to_frame(rows: Iterable[dict], schema: pa.Schema) -> pd.DataFrame:
-    return pa.Table.from_pylist(list(rows), schema=schema).to_pandas()

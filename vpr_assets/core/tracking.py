@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -182,7 +182,3 @@ class ModelRegistry:
                             "metrics": self.metrics_of(rm.name, mv.version) if mv.run_id else {},
                             "created": mv.creation_timestamp})
         return sorted(out, key=lambda r: (r["model"], int(r["version"])))
-
-
-def decision_dict(d: PromotionDecision) -> dict:
-    return asdict(d)

@@ -29,18 +29,3 @@ def counts_markdown(series: pd.Series, title: str) -> dg.MetadataValue:
     counts = series.value_counts()
     lines = [f"| {title} | count |", "|---|---|"] + [f"| {k} | {v} |" for k, v in counts.items()]
     return dg.MetadataValue.md("\n".join(lines))
-
-
-def preview_markdown(df: pd.DataFrame, columns: list[str], n: int = 10) -> dg.MetadataValue:
-    cols = [c for c in columns if c in df.columns]
-    if df.empty:
-        return dg.MetadataValue.md("_empty_")
-    return dg.MetadataValue.md(df[cols].head(n).to_markdown(index=False) if _has_tabulate() else df[cols].head(n).to_string())
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
