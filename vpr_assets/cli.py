@@ -33,7 +33,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     source = Path(args.path)
     batch = args.batch or source.resolve().name
-    target, created = copy_batch_into_inbox(source, inbox_dir(vpr_home()), batch)
+    from tqdm import tqdm
+
+    n_files = sum(1 for p in source.rglob("*") if p.is_file()) if source.is_dir() else 0
+    with tqdm(total=n_files, desc=f"copy {batch}", unit="file", disable=n_files < 50) as bar:
+        target, created = copy_batch_into_inbox(source, inbox_dir(vpr_home()), batch, progress=bar.update)
     new_partition = _add_partition(batch)
     n = sum(1 for p in target.rglob("*") if p.is_file())
     print(f"batch {batch!r}: {'copied' if created else 'already in the inbox'} ({n} files) -> {target}")

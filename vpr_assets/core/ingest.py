@@ -264,7 +264,8 @@ def drop_known_duplicates(result: BatchResult, known_scan_ids: dict[str, str]) -
     return BatchResult(scans=kept, rejects=rejects)
 
 
-def copy_batch_into_inbox(source: Path, inbox: Path, batch: str) -> tuple[Path, bool]:
+def copy_batch_into_inbox(source: Path, inbox: Path, batch: str,
+                          progress: Callable[[], None] | None = None) -> tuple[Path, bool]:
     """Copy a folder of scans into `inbox/<batch>/` atomically (staging folder, then rename).
 
     Returns (batch folder, created). Re-ingesting the same folder under the same name is a no-op;
@@ -286,7 +287,12 @@ def copy_batch_into_inbox(source: Path, inbox: Path, batch: str) -> tuple[Path, 
     staging = inbox / f".incoming-{batch}-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
-    shutil.copytree(source, staging, copy_function=shutil.copy2)
+    def copy(src, dst):
+        shutil.copy2(src, dst)
+        if progress:
+            progress()
+
+    shutil.copytree(source, staging, copy_function=copy)
     os.replace(staging, target)
     return target, True
 

@@ -66,16 +66,19 @@ def image_embeddings(context: dg.AssetExecutionContext, config: ImageEmbeddingCo
     t0 = time.perf_counter()
     new_vecs = {}
     failures = {}
-    if len(todo):
+    chunk = max(256, len(todo) // 10)  # progress in the run log about every 10%
+    for start in range(0, len(todo), chunk):
+        part = todo.iloc[start : start + chunk]
         result = embed_paths(
-            model.embedder, [catalog.root / p for p in todo.path], image_size=config.image_size or None,
+            model.embedder, [catalog.root / p for p in part.path], image_size=config.image_size or None,
             batch_size=config.batch_size, num_workers=None if config.num_workers < 0 else config.num_workers,
         )
-        for i, sid in enumerate(todo.scan_id):
+        for i, sid in enumerate(part.scan_id):
             if result.ok[i]:
                 new_vecs[sid] = result.vectors[i]
             else:
                 failures[sid] = result.failures.get(i, "failed")
+        context.log.info(f"image_embeddings {batch}: {start + len(part)}/{len(todo)} scans embedded")
     seconds = time.perf_counter() - t0
     ordered = [sid for sid in scans.scan_id if sid in previous or sid in new_vecs]
     dim = model.embedder.embedding_dim
