@@ -142,7 +142,8 @@ def name_cluster(member_places: Sequence[Sequence[Mapping]], member_words: Seque
         parts.append(country[0])
     if not parts:
         words = Counter(w for ws in member_words for w in set(ws or []))
-        common = [w for w, c in words.most_common(3) if c / n >= 0.3]
+        ranked = sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))[:3]  # ties: alphabetical, stable
+        common = [w for w, c in ranked if c / n >= 0.3]
         parts = [" ".join(common)] if common else []
     places = [{**info[k], "share": round(v / n, 3)} for k, v in top]
     return (", ".join(parts) if parts else ""), places
