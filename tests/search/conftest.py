@@ -32,27 +32,13 @@ class Store:
         return self.eval_dir / name
 
 
-def _materialize(asset_keys, partitions, run_config=None):
-    """Like vpr_assets.runner.materialize_partitions, with run config (smaller clusters here)."""
-    import dagster as dg
-
-    from vpr_assets.definitions import defs
-    from vpr_assets.paths import ensure_dagster_home_env
-
-    ensure_dagster_home_env()
-    with dg.DagsterInstance.get() as instance:
-        job = defs.resolve_implicit_global_asset_job_def()
-        for pk in partitions:
-            job.execute_in_process(instance=instance, partition_key=pk, run_config=run_config or {},
-                                   asset_selection=[dg.AssetKey(k) for k in asset_keys])
-
-
 @pytest.fixture(scope="session")
 def store(tmp_path_factory) -> Store:
     from vpr_assets.cli import _add_partition
     from vpr_assets.core.ingest import copy_batch_into_inbox
     from vpr_assets.demo import build_demo_collection, build_eval_set
     from vpr_assets.paths import inbox_dir
+    from vpr_assets.runner import materialize_partitions
     from vpr_assets.storage import Catalog
 
     root = tmp_path_factory.mktemp("search_store")
@@ -68,15 +54,15 @@ def store(tmp_path_factory) -> Store:
         for name, folder in batches.items():
             copy_batch_into_inbox(folder, inbox_dir(home), name)
             _add_partition(name)
-        _materialize(["raw_scans", "scan_rejects", "image_embeddings"], list(batches))
+        materialize_partitions(["raw_scans", "scan_rejects", "image_embeddings"], list(batches))
         scans = Catalog(home).read("raw_scans")
         sid = dict(zip(scans.file_name, scans.scan_id))
         (home / "curation").mkdir()
         (home / "curation" / "clusters.csv").write_text(
             "action,scan_id,other_scan_id,name\n" + "".join(f"rename,{sid[f][:16]},,{n}\n" for f, n in RENAMES.items()),
             encoding="utf-8")
-        _materialize(["landmark_clusters", "faiss_index", "evaluations"], [None],
-                     {"ops": {"landmark_clusters": {"config": {"min_size": 5}}}})
+        materialize_partitions(["landmark_clusters", "faiss_index", "evaluations"], [None],
+                               run_config={"ops": {"landmark_clusters": {"config": {"min_size": 5}}}})
         env = {**os.environ, "VPR_HOME": str(home), "DAGSTER_HOME": str(dh), "HF_HUB_OFFLINE": "1",
                "PYTHONUNBUFFERED": "1"}
         yield Store(home, dh, eval_manifest.parent, env)

@@ -148,14 +148,8 @@ def embed_fn_for(model, image_size: int | None = None, text_vectors: dict | None
         res = embed_paths(model.embedder, paths, image_size=image_size, num_workers=num_workers)
         vecs = res.vectors
         if getattr(model, "uses_text", False) and text_vectors:
-            import torch
-
             ids = [sha256_bytes(Path(p).read_bytes()) for p in paths]
-            dim = len(next(iter(text_vectors.values())))
-            text = np.stack([np.asarray(text_vectors.get(i, np.zeros(dim)), np.float32) for i in ids])
-            has = np.array([i in text_vectors for i in ids], np.float32)
-            with torch.no_grad():
-                vecs = model.recognizer.fuse(torch.from_numpy(vecs), torch.from_numpy(text), torch.from_numpy(has)).numpy()
+            vecs = model.recognizer.fuse_by_id(vecs, ids, text_vectors)
         return vecs, res.ok
 
     return embed

@@ -14,9 +14,11 @@ without text (or a query picture) gets the image embedding alone, so one index s
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -81,6 +83,17 @@ class Recognizer(nn.Module):
         if self.fusion is None:
             return F.normalize(image_vectors, dim=-1)
         return F.normalize(self.fusion(image_vectors.float(), text, has_text), dim=-1)
+
+    def fuse_by_id(self, image_vectors: np.ndarray, ids: Sequence[str], text_vectors: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Fuse image embeddings with the text vector of each id (scan_id), where one exists."""
+        dim = len(next(iter(text_vectors.values()))) if text_vectors else self.config.text_dim
+        text = np.stack([np.asarray(text_vectors.get(i, np.zeros(dim)), np.float32) for i in ids]) if len(ids) \
+            else np.zeros((0, dim), np.float32)
+        has = np.array([i in text_vectors for i in ids], np.float32)
+        with torch.no_grad():
+            out = self.fuse(torch.from_numpy(np.asarray(image_vectors, np.float32)), torch.from_numpy(text),
+                            torch.from_numpy(has))
+        return out.numpy().astype(np.float32)
 
     def version(self) -> str:
         return f"{self.config.variant}:{state_fingerprint(self)}"

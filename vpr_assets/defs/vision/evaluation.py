@@ -10,6 +10,7 @@ import pyarrow as pa
 from vpr_assets.core.active_model import active_model, model_version_label
 from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, read_manifest
 from vpr_assets.defs.resources import CatalogResource
+from vpr_assets.defs.vision.loading import text_vectors_by_scan  # noqa: F401  (re-exported for callers)
 from vpr_assets.storage import Catalog
 
 EVALUATIONS_CODE_VERSION = "evaluations-v1"
@@ -25,15 +26,6 @@ def default_manifest(home: Path) -> Path | None:
         if cand.exists():
             return cand
     return None
-
-
-def text_vectors_by_scan(cat: Catalog) -> dict:
-    if not cat.has("text_embeddings"):
-        return {}
-    from vpr_assets.storage.catalog import arrow_to_vectors
-
-    te = cat.arrow("text_embeddings")
-    return dict(zip(te.column("scan_id").to_pylist(), arrow_to_vectors(te.column("embedding"))))
 
 
 def record_evaluation(cat: Catalog, home: Path, figures: dict, model_version: str, manifest: str, source: str) -> str:

@@ -10,7 +10,7 @@ import pyarrow as pa
 from vpr_assets.core.active_model import active_model, model_version_label
 from vpr_assets.defs.metadata import data_version_of
 from vpr_assets.defs.resources import CatalogResource
-from vpr_assets.defs.vision.loading import current_embeddings
+from vpr_assets.defs.vision.loading import current_embeddings, text_vectors_by_scan
 
 FAISS_INDEX_CODE_VERSION = "faiss-index-v1"
 FAISS_INDEXES_SCHEMA = pa.schema([
@@ -39,18 +39,7 @@ def fused_vectors(model, scan_ids, vectors, cat):
     """Fuse image vectors with text vectors when the active model was trained with text."""
     if not model.uses_text or not cat.has("text_embeddings"):
         return vectors, False
-    import torch
-
-    from vpr_assets.storage.catalog import arrow_to_vectors
-
-    te = cat.arrow("text_embeddings")
-    tmap = dict(zip(te.column("scan_id").to_pylist(), arrow_to_vectors(te.column("embedding"))))
-    dim = next(iter(tmap.values())).shape[0] if tmap else 384
-    text = np.stack([tmap.get(s, np.zeros(dim, np.float32)) for s in scan_ids]) if len(scan_ids) else np.zeros((0, dim))
-    has = np.array([s in tmap for s in scan_ids], dtype=np.float32)
-    with torch.no_grad():
-        out = model.recognizer.fuse(torch.from_numpy(vectors), torch.from_numpy(text.astype(np.float32)), torch.from_numpy(has))
-    return out.numpy().astype(np.float32), True
+    return model.recognizer.fuse_by_id(vectors, scan_ids, text_vectors_by_scan(cat)), True
 
 
 @dg.asset(

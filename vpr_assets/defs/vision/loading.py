@@ -38,3 +38,11 @@ def latest_model_version(cat: Catalog) -> str | None:
         return None
     df = cat.query("SELECT model_version, count(*) AS n FROM image_embeddings GROUP BY 1 ORDER BY n DESC LIMIT 1")
     return None if df.empty else str(df.model_version[0])
+
+
+def text_vectors_by_scan(cat: Catalog) -> dict:
+    """scan_id -> MiniLM vector of every card with text (for models that fuse text)."""
+    if not cat.has("text_embeddings"):
+        return {}
+    te = cat.arrow("text_embeddings")
+    return dict(zip(te.column("scan_id").to_pylist(), arrow_to_vectors(te.column("embedding"))))
