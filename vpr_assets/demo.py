@@ -79,16 +79,19 @@ def build_demo_collection(out_dir: Path, n_per_place: int = 10, seed: int = 7) -
     return batches
 
 
-def build_eval_set(eval_dir: Path, n_per_place: int = 3, seed: int = 7) -> Path:
-    """A held-out dev set (cards never ingested) with `manifest.tsv`: what models are judged on."""
+def build_eval_set(eval_dir: Path, n_per_place: int = 3, seed: int = 7, first: int = 100) -> Path:
+    """A held-out dev set (cards never ingested) with `manifest.tsv`: what models are judged on.
+
+    `first` picks which cards are drawn (100.. for the demo's dev set; benchmarks choose training
+    settings on another draw, e.g. 200.., and report on this one)."""
     eval_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for place in synth.DEMO_PLACES:
-        for i in range(100, 100 + n_per_place):
+        for i in range(first, first + n_per_place):
             name = f"{place.key}_{i}.jpg"
             synth.landmark_card(place, i, seed).save(eval_dir / name, quality=88)
             rows.append((name, place.key))
-    for i in range(100, 103):
+    for i in range(first, first + 3):
         synth.greeting_card(i, seed).save(eval_dir / f"greeting_{i}.jpg", quality=88)
         synth.portrait_card(i, seed).save(eval_dir / f"portrait_{i}.jpg", quality=88)
         rows += [(f"greeting_{i}.jpg", "none"), (f"portrait_{i}.jpg", "none")]
@@ -112,6 +115,21 @@ def asset_plan() -> dict[str, list[str]]:
         group = "none" if pd_ is None else ("scan_batches" if getattr(pd_, "name", None) == "scan_batches" else "model_variants")
         plan[group].append(key.to_user_string())
     return plan
+
+
+def champion_reembed_requests() -> list[tuple[str, dict]]:
+    """(partition, tags) of the runs `champion_model_sensor` asks for now (what the daemon would launch)."""
+    import dagster as dg
+
+    from vpr_assets.defs.training.sensors import champion_model_sensor
+    from vpr_assets.paths import ensure_dagster_home_env
+
+    ensure_dagster_home_env()
+    with dg.DagsterInstance.get() as instance:
+        result = champion_model_sensor(dg.build_sensor_context(instance=instance))
+    if not isinstance(result, dg.SensorResult):
+        return []
+    return [(r.partition_key, dict(r.tags)) for r in result.run_requests]
 
 
 def run_demo(n_per_place: int = 10, seed: int = 7, train_variant: str = "image_clusters") -> int:
@@ -148,9 +166,12 @@ def run_demo(n_per_place: int = 10, seed: int = 7, train_variant: str = "image_c
         res = materialize_partitions(plan["model_variants"], [train_variant], raise_on_error=False, log_level=quiet)[0]
         promoted = all(e.passed for e in res.get_asset_check_evaluations()) and res.success
         if promoted:
-            print("      the new model beat the pretrained embedder: champion. Re-embedding with it.")
-            materialize_partitions(["image_embeddings"], list(batches), log_level=quiet)
+            print("      the new model beat the pretrained embedder: champion. champion_model_sensor re-embeds:")
+            for partition, tags in champion_reembed_requests():
+                materialize_partitions(["image_embeddings"], [partition], tags=tags, log_level=quiet)
+                print(f"        re-embedded {partition} with champion {tags.get('vpr/champion')}")
             materialize_partitions(collection, [None], log_level=quiet)
+            print(f"      the index and the clusters followed: {', '.join(collection)}")
         else:
             print("      the new model did not beat the current champion/pretrained embedder: kept as candidate.")
     cat = Catalog(home)

@@ -54,7 +54,8 @@ def train_transform(size: int, allow_flip: bool = False) -> T.Compose:
 
 
 def eval_transform(size: int) -> T.Compose:
-    return T.Compose([T.Resize((size, size), antialias=True), T.PILToTensor()])
+    """PIL RGB -> uint8 CHW: shorter side to `size`, centre crop (the embedder's `center_crop`)."""
+    return T.Compose([T.Resize(size, antialias=True), T.CenterCrop(size), T.PILToTensor()])
 
 
 def normalise(x_uint8: torch.Tensor, mean, std) -> torch.Tensor:

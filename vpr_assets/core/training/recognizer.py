@@ -70,7 +70,12 @@ class Recognizer(nn.Module):
 
     def features(self, x: torch.Tensor, text: torch.Tensor | None = None, has_text: torch.Tensor | None = None):
         """Unnormalised features for the ArcFace head."""
-        img = F.normalize(self.embedder.neck_features(x).float(), dim=-1)
+        return self.features_from_pooled(self.embedder.pooled(x), text, has_text)
+
+    def features_from_pooled(self, pooled: torch.Tensor, text: torch.Tensor | None = None,
+                             has_text: torch.Tensor | None = None) -> torch.Tensor:
+        """`features` from GeM-pooled backbone features (training caches those of a frozen backbone)."""
+        img = F.normalize(self.embedder.neck_from_pooled(pooled).float(), dim=-1)
         if self.fusion is not None and text is not None and has_text is not None:
             img = self.fusion(img, text, has_text)
         return img

@@ -17,10 +17,11 @@ def loss_curve_png(history: Sequence[dict]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    history = [h for h in history if h.get("phase") != "eval"]  # training epochs of both phases
     fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
-    epochs = [h["epoch"] for h in history]
+    epochs = list(range(1, len(history) + 1))
     ax.plot(epochs, [h["loss"] for h in history], marker="o", label="ArcFace loss")
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("epoch (neck phase, then fine-tuning)")
     ax.set_ylabel("loss")
     ax2 = ax.twinx()
     ax2.plot(epochs, [h["train_accuracy"] for h in history], color="tab:green", marker="s", label="train accuracy")

@@ -8,8 +8,11 @@ Before any training the neck is random, so `output="gem"` (the default of the re
 makes the embedding the L2-normalised GeM-pooled backbone features (1280-d for lite0/lite2): that is
 the "pretrained GeM" embedding, which retrieves landmarks usefully out of the box (see
 tests/core/test_realsample_retrieval.py). A trained model is switched to `output="neck"` (512-d).
-To shrink pretrained GeM vectors to 512-d, fit a PCA-whitening on a collection sample
-(`vpr_assets.core.vision.whitening`) rather than a random neck.
+
+The neck reads the L2-normalised GeM vector (`neck_input="l2"`), i.e. exactly the pretrained
+embedding, so training can start the neck *where the pretrained embedding already is*: a PCA
+(-whitening) of it (`init_neck_from_pca`), not a random projection that training must first undo.
+Checkpoints written before this option read the raw GeM vector (`neck_input="raw"`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from .weights import load_imagenet_weights
 
 OUTPUTS = ("gem", "neck")
 NECKS = ("linear_bn_prelu", "linear_bn")
+NECK_INPUTS = ("l2", "raw")
 CHECKPOINT_WEIGHTS = "weights.pt"
 CHECKPOINT_CONFIG = "config.json"
 
@@ -49,6 +53,7 @@ class ModelConfig:
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # EfficientNet-Lite (TF) normalisation
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     output: str = "gem"  # "gem" until the neck is trained, then "neck"
+    neck_input: str = "l2"  # "l2": the neck reads the normalised GeM vector; "raw": older checkpoints
     notes: str = ""
 
     def to_json(self) -> dict:
@@ -60,6 +65,7 @@ class ModelConfig:
         for key in ("mean", "std"):
             if key in data:
                 data[key] = tuple(data[key])
+        data.setdefault("neck_input", "raw")  # checkpoints from before the option existed
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -70,13 +76,14 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {}
 def register_model_config(config: ModelConfig) -> ModelConfig:
     if config.name in MODEL_CONFIGS:
         raise ValueError(f"model config {config.name!r} already registered")
-    if config.neck not in NECKS or config.output not in OUTPUTS:
+    if config.neck not in NECKS or config.output not in OUTPUTS or config.neck_input not in NECK_INPUTS:
         raise ValueError(f"bad neck/output in {config}")
     MODEL_CONFIGS[config.name] = config
     return config
 
 
 register_model_config(ModelConfig("lite0_gem512", "tf_efficientnet_lite0", notes="fast default"))
+register_model_config(ModelConfig("lite1_gem512", "tf_efficientnet_lite1", notes="~1.5x the compute of lite0"))
 register_model_config(ModelConfig("lite2_gem512", "tf_efficientnet_lite2", notes="~2.3x the compute of lite0"))
 
 
@@ -131,14 +138,20 @@ class LandmarkEmbedder(nn.Module):
         """GeM-pooled backbone features, not normalised (B x num_features)."""
         return self.pool(self.backbone(x))
 
+    def neck_from_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Neck output (not normalised) from GeM-pooled features: lets training cache the frozen part."""
+        if self.config.neck_input == "l2":
+            pooled = F.normalize(pooled.float(), dim=-1)
+        return self.neck(pooled)
+
     def neck_features(self, x: torch.Tensor) -> torch.Tensor:
         """Neck output before normalisation: what the ArcFace head trains on."""
-        return self.neck(self.pooled(x))
+        return self.neck_from_pooled(self.pooled(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.pooled(x)
         if self.output == "neck":
-            feats = self.neck(feats)
+            feats = self.neck_from_pooled(feats)
         return F.normalize(feats.float(), dim=-1)
 
 
@@ -154,6 +167,39 @@ def build_embedder(name: str, pretrained: bool = True, **overrides) -> LandmarkE
     if pretrained:
         load_imagenet_weights(model.backbone, config.backbone)
     return model.eval()
+
+
+@torch.no_grad()
+def init_neck_from_pca(model: LandmarkEmbedder, pooled: torch.Tensor, whiten: float = 0.5,
+                       shrinkage: float = 0.1) -> None:
+    """Start the neck at the PCA(-whitening) of the pretrained embedding, fitted on `pooled`
+    (GeM features of training images, several augmented views each).
+
+    Linear = projection on the top principal components (centred); BatchNorm carries the
+    eigenvalues so that its running statistics match the data and `whiten` sets how far each
+    direction is rescaled (0 = a plain rotation, cosines as pretrained; 1 = full whitening, each
+    direction to unit variance; eigenvalues floored at `shrinkage` x the largest); PReLU starts
+    as the identity. Fewer samples than dimensions: the basis is completed with orthonormal
+    directions of the floor variance, so every output is defined and nothing is random noise-scaled.
+    """
+    from vpr_assets.core.vision.whitening import pca_basis
+
+    x = pooled.float()
+    if model.config.neck_input == "l2":
+        x = F.normalize(x, dim=-1)
+    linear, bn = model.neck[0], model.neck[1]
+    mean, comps, eig = pca_basis(x.cpu().numpy(), linear.out_features, shrinkage=shrinkage)
+    comps_t = torch.from_numpy(comps).to(linear.weight)
+    linear.weight.copy_(comps_t)
+    linear.bias.copy_(-(comps_t @ torch.from_numpy(mean).to(linear.weight)))
+    var = torch.from_numpy(eig).to(bn.running_var)
+    bn.running_mean.zero_()
+    bn.running_var.copy_(var)
+    # BN divides by sqrt(var); gamma = var^((1 - whiten)/2) leaves var^(-whiten/2) of it
+    bn.weight.copy_((var + bn.eps).pow((1.0 - whiten) / 2.0))
+    bn.bias.zero_()
+    if len(model.neck) > 2:
+        model.neck[2].weight.fill_(1.0)  # PReLU as identity
 
 
 class ArcMarginProduct(nn.Module):

@@ -17,6 +17,34 @@ import numpy as np
 from vpr_assets.storage.atomic import atomic_path
 
 
+def pca_basis(vectors: np.ndarray, dim: int, shrinkage: float = 1e-3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, components (dim, d_in) orthonormal rows, eigenvalues (dim,)) of `vectors`.
+
+    Eigenvalues are floored at `shrinkage` x the largest. With fewer samples than `dim` (rank
+    deficient), the basis is completed with orthonormal directions of the residual space (a fixed
+    seed, so fits are reproducible) at the floor variance; `dim` may not exceed the input size.
+    """
+    x = np.asarray(vectors, dtype=np.float64)
+    n, d = x.shape
+    if dim > d:
+        raise ValueError(f"cannot keep {dim} dims of {d}-d vectors")
+    mean = x.mean(axis=0)
+    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+    eig = s ** 2 / max(1, n - 1)
+    rank = int((eig > eig.max() * 1e-9).sum()) if len(eig) and eig.max() > 0 else 0
+    comps, eig = vt[: min(rank, dim)], eig[: min(rank, dim)]
+    floor = shrinkage * (eig.max() if len(eig) else 1.0)
+    if len(comps) < dim:  # complete the basis in the orthogonal complement
+        rng = np.random.default_rng(0)
+        extra = rng.standard_normal((dim - len(comps), d))
+        extra -= (extra @ comps.T) @ comps if len(comps) else 0.0
+        q, _ = np.linalg.qr(extra.T)
+        comps = np.vstack([comps, q.T[: dim - len(comps)]])
+        eig = np.concatenate([eig, np.zeros(dim - len(eig))])
+    eig = np.maximum(eig, floor)
+    return mean.astype(np.float32), comps.astype(np.float32), eig.astype(np.float32)
+
+
 @dataclass
 class PCAWhitening:
     mean: np.ndarray  # (d_in,)

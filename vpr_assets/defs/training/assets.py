@@ -10,6 +10,7 @@ import json
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Optional
 
 import dagster as dg
 import pyarrow as pa
@@ -30,19 +31,37 @@ VPR_MODELS_SCHEMA = pa.schema([
 
 
 class TrainModelConfig(dg.Config):
-    epochs: int = 4
-    image_size: int = 224  # 448 for the full setting on a GPU
+    """Training settings (see `vpr_assets.core.training.trainer.TrainConfig` for what each does);
+    the defaults are the recipe measured in docs/benchmarks.md."""
+
+    model_name: str = "lite0_gem512"
+    image_size: Optional[int] = None  # None = the size the embedder judges at (320 CPU, 448 GPU)
+    neck_init: str = "pca"
+    whiten: float = 0.5
+    head_init: str = "imprint"
+    views: int = 8
+    neck_epochs: int = 20
+    neck_lr: float = 1e-3
+    epochs: int = 0  # end-to-end fine-tuning epochs after the neck phase (GPU-sized work)
     batch_size: int = 16
-    lr: float = 3e-4
+    lr: float = 1e-4
     optimizer: str = "adamw"
     arc_s: float = 30.0
     arc_m: float = 0.2
     freeze_stages: int = 5
     min_class_size: int = 3
     seed: int = 0
-    external_manifest: str = ""  # an extra labelled set (TSV file,label) trained alongside the clusters
+    external_manifest: str = ""  # an extra labelled set (TSV file,label[,split]) trained alongside the clusters
     external_images_dir: str = ""
     eval_manifest: str = ""  # "" = $VPR_HOME/eval/manifest.tsv, else the demo collection's
+
+    def train_config(self, variant: str):
+        from dataclasses import fields
+
+        from vpr_assets.core.training.trainer import TrainConfig
+
+        names = {f.name for f in fields(TrainConfig)}
+        return TrainConfig(variant=variant, **{k: v for k, v in self.model_dump().items() if k in names})
 
 
 def input_data_versions(context: dg.AssetExecutionContext) -> dict[str, str]:
@@ -88,16 +107,14 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
     from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, read_manifest
     from vpr_assets.core.training.items import training_items
     from vpr_assets.core.training.reports import loss_curve_png, retrieval_grid_png
-    from vpr_assets.core.training.trainer import TrainConfig, train
+    from vpr_assets.core.training.trainer import train
     from vpr_assets.defs.vision.evaluation import default_manifest, text_vectors_by_scan
 
     variant = context.partition_key
     home, cat = catalog.root, catalog.catalog
     items, source = training_items(cat, home, variant, config.external_manifest, config.external_images_dir)
     context.log.info(f"variant {variant}: {len(items)} training items {source}")
-    tcfg = TrainConfig(variant=variant, image_size=config.image_size, epochs=config.epochs, batch_size=config.batch_size,
-                       lr=config.lr, optimizer=config.optimizer, arc_s=config.arc_s, arc_m=config.arc_m,
-                       freeze_stages=config.freeze_stages, min_class_size=config.min_class_size, seed=config.seed)
+    tcfg = config.train_config(variant)
     manifest_path = Path(config.eval_manifest) if config.eval_manifest else default_manifest(home)
     data_versions = input_data_versions(context)
     tracking.client(home)  # points MLflow at this data root
@@ -110,16 +127,31 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
                          "code_version": VPR_MODEL_CODE_VERSION, **{f"input_data_version/{k}": v for k, v in data_versions.items()}})
         mlflow.log_params({**tcfg.to_json(), **{f"data_{k}": v for k, v in source.items()}})
 
-        def log_epoch(rec: dict) -> None:
-            context.log.info(f"epoch {rec['epoch']}/{tcfg.epochs}: loss {rec['loss']:.4f} acc {rec['train_accuracy']:.3f}")
-            mlflow.log_metrics({"loss": rec["loss"], "train_accuracy": rec["train_accuracy"], "lr": rec["lr"]}, step=rec["epoch"])
+        manifest = read_manifest(manifest_path) if manifest_path is not None and manifest_path.exists() else None
+        text_vectors = text_vectors_by_scan(cat) if manifest is not None and VARIANTS[variant]["text_sources"] else None
 
-        result = train(tcfg, items, Path(tmp) / "checkpoint", log=log_epoch)
+        def evaluate_during_training(model) -> dict:
+            am = ActiveModel(f"candidate:{variant}", model.embedder, model, "training")
+            return flat_figures(evaluate_manifest(manifest, embed_fn_for(am, None, text_vectors)).metrics)
+
+        step = {"n": 0}
+
+        def log_epoch(rec: dict) -> None:
+            if rec["phase"] == "eval":  # dev figures at epoch 0 (the initialised model) and after each phase
+                context.log.info(f"dev figures after {rec['after']}: mAP@5 {rec.get('mAP@5', float('nan')):.3f}")
+                mlflow.log_metrics({f"dev_{k}": v for k, v in tracking.mlflow_metrics(
+                    {k: v for k, v in rec.items() if k not in ("phase", "after", "seconds")}).items()}, step=step["n"])
+                return
+            step["n"] += 1
+            context.log.info(f"{rec['phase']} epoch {rec['epoch']}: loss {rec['loss']:.4f} acc {rec['train_accuracy']:.3f}")
+            mlflow.log_metrics({"loss": rec["loss"], "train_accuracy": rec["train_accuracy"], "lr": rec["lr"]}, step=step["n"])
+
+        result = train(tcfg, items, Path(tmp) / "checkpoint", log=log_epoch,
+                       evaluate=evaluate_during_training if manifest is not None else None)
         figures, eval_result = {}, None
-        if manifest_path is not None and manifest_path.exists():
-            manifest = read_manifest(manifest_path)
+        if manifest is not None:
             am = ActiveModel(f"candidate:{variant}", result.model.embedder, result.model, "training")
-            eval_result = evaluate_manifest(manifest, embed_fn_for(am, None, text_vectors_by_scan(cat)))
+            eval_result = evaluate_manifest(manifest, embed_fn_for(am, None, text_vectors))
             figures = flat_figures(eval_result.metrics)
             mlflow.log_metrics(tracking.mlflow_metrics(figures))
             labels = dict(zip(manifest.files, manifest.labels))
@@ -158,7 +190,7 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
             "mlflow_run_id": run_id, "mlflow": dg.MetadataValue.text(run_url),
             "mAP@5": figures.get("mAP@5", float("nan")), "landmark_accuracy": figures.get("landmark_accuracy", float("nan")),
             "classes": len(result.class_map), "training_items": len(items), "train_seconds": round(result.seconds, 1),
-            "final_loss": result.history[-1]["loss"], "input_data_versions": dg.MetadataValue.json(data_versions),
+            "final_loss": result.epochs[-1]["loss"] if result.epochs else float("nan"), "input_data_versions": dg.MetadataValue.json(data_versions),
             "loss_curve": dg.MetadataValue.md(loss_md),
         },
     )
