@@ -185,7 +185,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, read_manifest
+    from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, manifest_descriptions, read_manifest
     from vpr_assets.paths import vpr_home
     from vpr_assets.storage import Catalog
     from vpr_assets.storage.atomic import atomic_path
@@ -202,7 +202,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         cat = Catalog(home)
         model = _model_for(home, args.model)
-        base = embed_fn_for(model, args.image_size or None, text_vectors_by_scan(cat) if model.uses_text else None)
+        base = embed_fn_for(model, args.image_size or None, text_vectors_by_scan(cat, model.text_sources),
+                            read_captions=not args.no_captions, descriptions=manifest_descriptions(manifest))
 
         def embed(paths):
             vecs, oks = [], []
@@ -341,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rankings", help="write {query file: [gallery files, best first]} as JSON here")
     s.add_argument("--no-record", action="store_true", help="do not record in the evaluations table and MLflow")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--no-captions", action="store_true",
+                   help="models that fuse text: do not read each image's caption (only the collection's text is fused)")
     s.add_argument("--json", action="store_true", help="print one JSON object with the figures")
     from vpr_assets.core.vision.rerank import add_retrieval_arguments
 

@@ -111,16 +111,17 @@ def test_empty_text_embeddings_partition_is_a_typed_file(vpr_home):
 
     cat = Catalog(vpr_home)
     vecs = np.eye(2, 384, dtype=np.float32)
-    cat.write_partition("text_embeddings", "a", text_embedding_table(["s1", "s2"], "a", ["x", "y"], vecs))
+    both, ocr = "ocr+description", "ocr"
+    cat.write_partition("text_embeddings", "a", text_embedding_table([("s1", both), ("s1", ocr)], "a", ["x", "y"], vecs))
     cat.write_partition("text_embeddings", "a", text_embedding_table([], "a", [], np.zeros((0, 384), np.float32)))
-    cat.write_partition("text_embeddings", "b", text_embedding_table(["s3"], "b", ["z"], vecs[:1]))
+    cat.write_partition("text_embeddings", "b", text_embedding_table([("s3", ocr)], "b", ["z"], vecs[:1]))
     assert cat.has("text_embeddings", "a") and len(cat.read("text_embeddings", "a")) == 0
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     assert pq.read_schema(cat.partition_path("text_embeddings", "a")).field("embedding").type == pa.list_(pa.float32(), 384)
     assert len(cat.query("SELECT DISTINCT typeof(embedding) AS t FROM text_embeddings")) == 1
-    assert list(cat.read("text_embeddings").scan_id) == ["s3"]
+    assert list(cat.read("text_embeddings").scan_id) == ["s3"] and list(cat.read("text_embeddings").source) == ["ocr"]
 
 
 # ---- slow: the whole chain on real postcards --------------------------------------------------
@@ -186,31 +187,39 @@ def test_text_chain_on_captioned_postcards_and_rerun(vpr_home, dagster_home):
     assert gm["cards_with_places"] == 4 and gm["lexicon_size"] == len(lex["landmarks"]) >= 1 and gm["lexicon_refitted"]
     assert "Paris" in gm["top_places"]
 
-    te = cat.arrow("text_embeddings", batch)
-    assert sorted(te.column("scan_id").to_pylist()) == sorted(sid[f] for f in ("london_0.jpg", "london_1.jpg",
-                                                                                "paris.jpg", "roma.jpg"))
-    assert set(te.column("model").to_pylist()) == {"all-MiniLM-L6-v2"}
-    from vpr_assets.storage.catalog import arrow_to_vectors
-
-    v = arrow_to_vectors(te.column("embedding"))
+    te_all = cat.read("text_embeddings", batch)
+    te = te_all[te_all.source == "ocr+description"]  # the text image_ocr_desc sees: description + caption
+    assert sorted(te.scan_id) == sorted(sid[f] for f in ("london_0.jpg", "london_1.jpg", "paris.jpg", "roma.jpg"))
+    assert set(te_all.model) == {"all-MiniLM-L6-v2"}
+    # the text image_ocr sees: the caption alone, for exactly the cards whose caption was read
+    ocr_only = te_all[te_all.source == "ocr"].set_index("scan_id")
+    read = {s for s, t in ocr.text.items() if t.strip()}
+    assert set(ocr_only.index) == read and len(te_all) == len(te) + len(read)
+    for s_id in read:
+        assert ocr_only.at[s_id, "text"] == ocr.at[s_id, "text"].strip()
+    v = np.stack(te.embedding.map(lambda e: np.asarray(e, np.float32)).to_list())
     assert v.shape == (4, 384) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
-    by = dict(zip(te.column("scan_id").to_pylist(), v))
+    by = dict(zip(te.scan_id, v))
     london = by[sid["london_0.jpg"]] @ by[sid["london_1.jpg"]]
     assert london > by[sid["london_0.jpg"]] @ by[sid["roma.jpg"]]  # same place, closer texts
+    # a card without a description has the same text, and so the same vector, in both sources
+    paris_ocr = np.asarray(ocr_only.at[sid["paris.jpg"], "embedding"], np.float32)
+    assert np.allclose(paris_ocr, by[sid["paris.jpg"]])
 
     # re-run: OCR is skipped (same settings), failures are retried, nothing is duplicated
     second = run(TEXT_ASSETS, batch)
     m2 = meta(second, "ocr_text")
     assert (m2["ocr_now"], m2["reused"], m2["failed"]) == (1, 5, 1)
     assert not meta(second, "geo_words")["lexicon_refitted"]
-    assert meta(second, "text_embeddings")["reused"] == 4
+    assert meta(second, "text_embeddings")["reused"] == te_all.text.nunique()  # every distinct text embedded once
+    assert meta(second, "text_embeddings")["embedded_now"] == 0
     ocr2 = cat.read("ocr_text", batch).set_index("scan_id")
     assert ocr2.loc[ocr.index, "text"].equals(ocr.text)
     kept = ocr.index[ocr.error.isna()]  # the rows reused as they were (timings included)
     assert ocr2.loc[kept, "seconds"].equals(ocr.loc[kept, "seconds"])
     counts = cat.query("SELECT (SELECT count(*) FROM ocr_text) a, (SELECT count(*) FROM geo_words) b, "
                        "(SELECT count(*) FROM text_embeddings) c").iloc[0]
-    assert tuple(counts) == (6, 6, 4)
+    assert tuple(counts) == (6, 6, len(te_all))
     with dg.DagsterInstance.get() as instance:
         for key in TEXT_ASSETS:
             recs = instance.fetch_materializations(dg.AssetKey(key), limit=5).records
@@ -241,7 +250,9 @@ def test_dagster_cli_materializes_the_text_chain_for_a_new_batch(vpr_home, dagst
     geo = cat.read("geo_words", batch)
     assert any(("Paris", "FR", "city") in {(p["name"], p["country"], p["kind"]) for p in ps} for ps in geo.places)
     te = cat.read("text_embeddings", batch)
-    assert len(te) == 1 and "PARIS" in te.text.iloc[0].upper()
+    # one card with a caption and no description: the same text under both text sources
+    assert sorted(te.source) == ["ocr", "ocr+description"] and te.scan_id.nunique() == 1 and te.text.nunique() == 1
+    assert "PARIS" in te.text.iloc[0].upper()
     assert (vpr_home / "models" / "landmark_lexicon.json").exists()
     with dg.DagsterInstance.get() as instance:
         for key in ["raw_scans", *TEXT_ASSETS]:

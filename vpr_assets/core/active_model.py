@@ -28,6 +28,13 @@ class ActiveModel:
     def uses_text(self) -> bool:
         return bool(self.recognizer is not None and self.recognizer.fusion is not None)
 
+    @property
+    def text_sources(self) -> str:
+        """The text this model fuses (`training.variants.text_source_key`), "" for image-only models."""
+        from vpr_assets.core.training.variants import variant_text_sources
+
+        return variant_text_sources(self.recognizer.config.variant) if self.uses_text else ""
+
 
 @lru_cache(maxsize=4)
 def _pretrained(name: str):

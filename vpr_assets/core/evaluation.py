@@ -59,6 +59,17 @@ def read_manifest(path: str | Path, images_dir: str | Path | None = None) -> Man
     return Manifest(files, labels, root, problems)
 
 
+def manifest_descriptions(manifest: Manifest) -> dict[str, str]:
+    """Descriptions of the manifest's images from a `descriptions.csv` (file,description) beside it,
+    keyed by image path (what `embed_fn_for` fuses for models that see descriptions); {} if none."""
+    path = manifest.root / "descriptions.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = {(r.get("file") or "").strip(): (r.get("description") or "").strip() for r in csv.DictReader(fh)}
+    return {str(manifest.root / f): d for f, d in rows.items() if f and d}
+
+
 def rank_all(vectors: np.ndarray, query_idx: Sequence[int] | None = None, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact cosine ranking of every other item for each query: (order, scores), self excluded."""
     v = np.asarray(vectors, dtype=np.float32)
@@ -138,18 +149,31 @@ def evaluate_manifest(manifest: Manifest, embed: Callable[[list[Path]], tuple[np
     return result
 
 
-def embed_fn_for(model, image_size: int | None = None, text_vectors: dict | None = None, num_workers: int | None = None):
-    """An `embed(paths)` for `evaluate_manifest` from an ActiveModel; cards whose content hash has
-    a text vector in `text_vectors` (scan_id -> vector) are fused when the model uses text."""
+def embed_fn_for(model, image_size: int | None = None, text_vectors: dict | None = None, num_workers: int | None = None,
+                 read_captions: bool = False, descriptions: dict | None = None):
+    """An `embed(paths)` for `evaluate_manifest` from an ActiveModel. For models that fuse text, each
+    image is fused with its text: the collection's vector where its content hash is a scan_id of
+    `text_vectors` (scan_id -> vector, the model's text source), else, with `read_captions`, its
+    caption read now (as a query card's is) plus its entry in `descriptions` (path -> text)."""
     from vpr_assets.core.images.hashing import sha256_bytes
     from vpr_assets.core.vision.embedder import embed_paths
 
     def embed(paths: list[Path]):
         res = embed_paths(model.embedder, paths, image_size=image_size, num_workers=num_workers)
         vecs = res.vectors
-        if getattr(model, "uses_text", False) and text_vectors:
+        if getattr(model, "uses_text", False) and (text_vectors or read_captions):
             ids = [sha256_bytes(Path(p).read_bytes()) for p in paths]
-            vecs = model.recognizer.fuse_by_id(vecs, ids, text_vectors)
+            known = dict(text_vectors or {})
+            if read_captions:
+                from vpr_assets.core.query_text import query_text_vectors, read_captions as ocr
+
+                todo = [i for i, sid in enumerate(ids) if sid not in known and res.ok[i]]
+                caps = ocr([paths[i] for i in todo])
+                desc = [(descriptions or {}).get(str(paths[i])) for i in todo]
+                for i, v in zip(todo, query_text_vectors(model.text_sources, caps, desc)):
+                    if v is not None:
+                        known[ids[i]] = v
+            vecs = model.recognizer.fuse_by_id(vecs, ids, known)
         return vecs, res.ok
 
     return embed

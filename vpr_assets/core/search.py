@@ -98,6 +98,7 @@ class SearchConfig:
     max_k: int = 200
     fuzzy_cutoff: float = 80.0  # rapidfuzz score (0-100) a name must reach to match
     max_landmarks: int = 10  # landmarks returned by a name search
+    read_captions: bool = True  # text-fused models: read the query's printed caption and fuse it, as the index was built
 
 
 # --- text normalisation --------------------------------------------------------------------------
@@ -356,8 +357,10 @@ class SearchEngine:
             raise BadQueryError(f"k must be between 1 and {self.config.max_k}, got {k}")
         return k
 
-    def embed(self, image) -> np.ndarray:
-        """One query vector in the index's space (fused with 'no text' when the model uses text)."""
+    def embed(self, image, description: str | None = None) -> np.ndarray:
+        """One query vector in the index's space. For a text-fused model the query's caption is read
+        (the OCR of `ocr_text`) and, with its `description`, fused as the index fused the collection's
+        cards (`core.query_text`); a picture without text is fused with 'no text'."""
         from vpr_assets.core.vision.embedder import embed_images
 
         st = self.state()
@@ -367,9 +370,15 @@ class SearchEngine:
             import torch
 
             rec = st.model.recognizer
-            dim = rec.config.text_dim
+            text = None
+            if self.config.read_captions or description:
+                from vpr_assets.core.query_text import query_text_vectors, read_captions
+
+                caption = read_captions([im])[0] if self.config.read_captions else ""
+                text = query_text_vectors(st.model.text_sources, [caption], [description])[0]
+            t = torch.from_numpy(np.asarray(text, np.float32)[None]) if text is not None else torch.zeros((1, rec.config.text_dim))
             with torch.no_grad():
-                vec = rec.fuse(torch.from_numpy(vec), torch.zeros((1, dim)), torch.zeros(1)).numpy()
+                vec = rec.fuse(torch.from_numpy(vec), t, torch.tensor([1.0 if text is not None else 0.0])).numpy()
         return np.asarray(vec, dtype=np.float32)
 
     # -- search by image --------------------------------------------------------------------------

@@ -52,6 +52,8 @@ def embed_texts(texts: list[str | None], batch_size: int = 64, device: str | Non
 
 
 def card_text(ocr_text: str | None, description: str | None) -> str | None:
-    """What a card is embedded from: its description and OCR text, or None when both are empty."""
-    parts = [p.strip() for p in (description, ocr_text) if p and p.strip()]
-    return "\n".join(parts) if parts else None
+    """A card's whole text: its description and OCR text, or None when both are empty
+    (`training.variants.text_for_sources` with both sources: the one definition)."""
+    from vpr_assets.core.training.variants import text_for_sources
+
+    return text_for_sources(("ocr", "description"), ocr_text, description)

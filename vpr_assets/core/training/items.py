@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from vpr_assets.core.training.data import TrainItem
-from vpr_assets.core.training.variants import VARIANTS
+from vpr_assets.core.training.variants import VARIANTS, text_for_sources
 from vpr_assets.storage import Catalog
 
 
 def card_texts(cat: Catalog, scan_ids: list[str], sources: tuple[str, ...]) -> list[str | None]:
-    """The text a variant may see for each card: OCR text and/or the human description."""
+    """The text a variant sees for each card (`variants.text_for_sources`: OCR text and/or the
+    human description), the same text `text_embeddings` stores for that source set."""
     ocr = {}
     if "ocr" in sources and cat.has("ocr_text"):
         df = cat.read("ocr_text", columns=["scan_id", "text"])
@@ -21,11 +22,7 @@ def card_texts(cat: Catalog, scan_ids: list[str], sources: tuple[str, ...]) -> l
     if "description" in sources and cat.has("raw_scans"):
         df = cat.read("raw_scans", columns=["scan_id", "description"])
         desc = dict(zip(df.scan_id, df.description))
-    out = []
-    for s in scan_ids:
-        parts = [p.strip() for p in (desc.get(s), ocr.get(s)) if isinstance(p, str) and p.strip()]
-        out.append("\n".join(parts) if parts else None)
-    return out
+    return [text_for_sources(sources, ocr.get(s), desc.get(s)) for s in scan_ids]
 
 
 def training_items(cat: Catalog, home: Path, variant: str, external_manifest: str = "",

@@ -9,10 +9,10 @@ vpr_assets.core.text).
   landmarks of the collection's own lexicon) from the OCR text plus the human description. The
   `LandmarkLexicon` is fitted on the descriptions of *every* batch (saved as
   `$VPR_HOME/models/landmark_lexicon.json`, refitted only when those descriptions change).
-- `text_embeddings`: all-MiniLM-L6-v2 of `card_text(ocr text, description)` (the raw texts, not
-  the cleaned geo-words: the text-fused recognition model is trained on the same raw card text,
-  see core/training/items.py `card_texts`, so index-time vectors must come from the same input).
-  Cards without any text get no row.
+- `text_embeddings`: all-MiniLM-L6-v2 of the raw card text (not the cleaned geo-words), one row per
+  card and text source set a model variant fuses (`source` "ocr+description" and "ocr", from
+  `core.training.variants.text_for_sources`, the one definition training, index, evaluation and
+  queries share). A card without such text gets no row for that source; equal texts are embedded once.
 
 Every partition write replaces the batch's file (atomic), so re-running never duplicates rows; an
 empty batch still writes a schema-only file so stale rows disappear.
@@ -46,7 +46,7 @@ from vpr_assets.storage.catalog import arrow_to_vectors, vectors_to_arrow
 
 OCR_TEXT_CODE_VERSION = "ocr-text-v1"
 GEO_WORDS_CODE_VERSION = "geo-words-v1"
-TEXT_EMBEDDINGS_CODE_VERSION = "text-embeddings-v1"
+TEXT_EMBEDDINGS_CODE_VERSION = "text-embeddings-v2"  # v2: one row per text source set
 LEXICON_FILE = "landmark_lexicon.json"
 
 
@@ -331,15 +331,17 @@ class TextEmbeddingConfig(dg.Config):
     batch_size: int = 64
 
 
-def text_embedding_table(scan_ids: list, batch: str, texts: list, vectors: np.ndarray) -> pa.Table:
-    n = len(scan_ids)
+def text_embedding_table(keys: list[tuple[str, str]], batch: str, texts: list, vectors: np.ndarray) -> pa.Table:
+    """Rows for (scan_id, source) keys with their texts and vectors."""
+    n = len(keys)
     vectors = vectors.reshape(n, TEXT_EMBEDDINGS_SCHEMA.field("embedding").type.list_size)
     return pa.table({
-        "scan_id": pa.array(scan_ids, pa.string()),
+        "scan_id": pa.array([k[0] for k in keys], pa.string()),
         "batch": pa.array([batch] * n, pa.string()),
         "model": pa.array([TEXT_MODEL] * n, pa.string()),
         "text": pa.array(texts, pa.string()),
         "embedding": vectors_to_arrow(vectors),  # a (0, 384) array gives an empty FLOAT[384] column
+        "source": pa.array([k[1] for k in keys], pa.string()),
     }, schema=TEXT_EMBEDDINGS_SCHEMA)
 
 
@@ -350,58 +352,63 @@ def text_embedding_table(scan_ids: list, batch: str, texts: list, vectors: np.nd
     code_version=TEXT_EMBEDDINGS_CODE_VERSION,
     kinds={"pytorch", "parquet"},
     automation_condition=dg.AutomationCondition.eager(),
-    description="all-MiniLM-L6-v2 sentence embedding (384-d, L2-normalised) of each card's text: its "
-    "description and raw OCR text (core card_text), the same text the text-fused recognition model is "
-    "trained on. Cards without any text get no row.",
+    description="all-MiniLM-L6-v2 sentence embedding (384-d, L2-normalised) of each card's raw text, one row "
+    "per card and text source set a model variant fuses (`source`: description + OCR, or OCR alone), the same "
+    "text that variant is trained, indexed, evaluated and queried with. Cards without such text get no row.",
 )
 def text_embeddings(context: dg.AssetExecutionContext, config: TextEmbeddingConfig, catalog: CatalogResource):
-    from vpr_assets.core.text.text_embeddings import card_text, embed_texts
+    from vpr_assets.core.text.text_embeddings import embed_texts
+    from vpr_assets.core.training.variants import FUSED_TEXT_SOURCES, text_for_sources
 
     batch = context.partition_key
     cat = catalog.catalog
     scans, ocr_by_scan = _scans_with_ocr(cat, batch)
-    texts = {}
+    texts: dict[tuple[str, str], str] = {}  # (scan_id, source) -> text
     for sid, desc in zip(scans.scan_id, scans.description):
-        t = card_text(ocr_by_scan.get(sid), desc if isinstance(desc, str) else None)
-        if t is not None and t.strip():
-            texts[sid] = t
+        for source in FUSED_TEXT_SOURCES:
+            t = text_for_sources(source.split("+"), ocr_by_scan.get(sid), desc if isinstance(desc, str) else None)
+            if t is not None:
+                texts[(sid, source)] = t
 
-    previous = {}  # incremental: same model, same text -> same vector
+    previous: dict[str, np.ndarray] = {}  # incremental: same model, same text -> same vector
     if cat.has("text_embeddings", batch):
         old = cat.arrow("text_embeddings", batch)
         if old.num_rows:
             vecs = arrow_to_vectors(old.column("embedding"))
-            for sid, model, text, v in zip(old.column("scan_id").to_pylist(), old.column("model").to_pylist(),
-                                           old.column("text").to_pylist(), vecs):
-                if model == TEXT_MODEL and texts.get(sid) == text:
-                    previous[sid] = v
-    todo = [s for s in texts if s not in previous]
-    context.log.info(f"text embeddings {batch!r}: {len(scans)} scans, {len(texts)} with text, "
-                     f"{len(previous)} unchanged, {len(todo)} to embed")
+            for model, text, v in zip(old.column("model").to_pylist(), old.column("text").to_pylist(), vecs):
+                if model == TEXT_MODEL:
+                    previous[text] = v
+    wanted = set(texts.values())
+    previous = {t: v for t, v in previous.items() if t in wanted}
+    todo = sorted(wanted - set(previous))  # each distinct text once, whatever its cards and sources
+    n_cards = len({sid for sid, _ in texts})
+    context.log.info(f"text embeddings {batch!r}: {len(scans)} scans, {n_cards} with text, {len(texts)} rows, "
+                     f"{len(previous)} texts unchanged, {len(todo)} to embed")
     t0 = time.perf_counter()
     new = {}
     if todo:
-        vecs, idx = embed_texts([texts[s] for s in todo], batch_size=config.batch_size)
+        vecs, idx = embed_texts(todo, batch_size=config.batch_size)
         new = {todo[i]: vecs[j] for j, i in enumerate(idx)}
     seconds = time.perf_counter() - t0
-    ordered = [s for s in texts if s in previous or s in new]
-    vectors = np.stack([previous.get(s, new.get(s)) for s in ordered]).astype(np.float32) if ordered \
+    ordered = [k for k in texts if texts[k] in previous or texts[k] in new]
+    vectors = np.stack([previous.get(texts[k], new.get(texts[k])) for k in ordered]).astype(np.float32) if ordered \
         else np.zeros((0, TEXT_EMBEDDINGS_SCHEMA.field("embedding").type.list_size), np.float32)
-    table = text_embedding_table(ordered, batch, [texts[s] for s in ordered], vectors)
+    table = text_embedding_table(ordered, batch, [texts[k] for k in ordered], vectors)
     path = cat.write_partition("text_embeddings", batch, table)  # an empty batch still replaces old rows
     return dg.MaterializeResult(
-        data_version=data_version_of([TEXT_MODEL] + [f"{s}|{hashlib.sha1(texts[s].encode()).hexdigest()}"
-                                                     for s in ordered]),
+        data_version=data_version_of([TEXT_MODEL] + [f"{s}|{src}|{hashlib.sha1(texts[(s, src)].encode()).hexdigest()}"
+                                                     for s, src in ordered]),
         metadata={
             "dagster/row_count": len(ordered),
             "dagster/column_schema": column_schema(TEXT_EMBEDDINGS_SCHEMA),
             "model": TEXT_MODEL,
             "dim": int(vectors.shape[1]),
-            "cards_without_text": len(scans) - len(texts),
+            "cards_without_text": len(scans) - n_cards,
+            "rows_per_source": dg.MetadataValue.json({src: sum(1 for _, s in ordered if s == src) for src in FUSED_TEXT_SOURCES}),
             "embedded_now": len(new),
             "reused": len(previous),
             "texts_per_second": round(len(new) / seconds, 2) if new and seconds > 0 else 0.0,
-            "text_input": "card_text(ocr_text.text, raw_scans.description): raw, uncleaned",
+            "text_input": "text_for_sources(source, ocr_text.text, raw_scans.description): raw, uncleaned",
             "parquet": dg.MetadataValue.path(str(path)),
         },
     )

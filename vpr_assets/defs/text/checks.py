@@ -13,12 +13,18 @@ def _batches(context, cat, table: str) -> list:
     return cat.partitions(table)
 
 
-def _one_row_per_scan(cat, table: str, batch: str) -> dict:
-    """Scans of the batch without a row, rows for scans not in the batch, scan_ids written twice."""
+def _one_row_per_scan(cat, table: str, batch: str, key: str | None = None) -> dict:
+    """Scans of the batch without a row, rows for scans not in the batch, scan_ids written twice
+    (twice for the same `key` value, where a table holds one row per scan and key)."""
+    from collections import Counter
+
     scans = set(cat.read("raw_scans", batch, columns=["scan_id"]).scan_id) if cat.has("raw_scans", batch) else set()
-    ids = list(cat.read(table, batch, columns=["scan_id"]).scan_id) if cat.has(table, batch) else []
+    df = cat.read(table, batch, columns=["scan_id"] + ([key] if key else [])) if cat.has(table, batch) else None
+    ids = list(df.scan_id) if df is not None else []
+    keys = list(zip(ids, df[key])) if key and df is not None else ids
+    counts = Counter(keys)
     return {"missing": sorted(scans - set(ids)), "extra": sorted(set(ids) - scans),
-            "duplicated": sorted({s for s in ids if ids.count(s) > 1}) if len(ids) != len(set(ids)) else []}
+            "duplicated": sorted({k[0] if key else k for k, n in counts.items() if n > 1})}
 
 
 @dg.asset_check(asset="ocr_text", blocking=True, additional_deps=["raw_scans"],
@@ -93,8 +99,8 @@ def geo_places_valid(context: dg.AssetCheckExecutionContext, catalog: CatalogRes
 
 
 @dg.asset_check(asset="text_embeddings", blocking=True, additional_deps=["raw_scans"],
-                description="Text vectors are 384-d and unit length, one per card at most, only for scans of "
-                "the batch, and only for cards with text.")
+                description="Text vectors are 384-d and unit length, one per card and text source at most, only "
+                "for scans of the batch, and only for cards with text.")
 def text_embeddings_valid(context: dg.AssetCheckExecutionContext, catalog: CatalogResource) -> dg.AssetCheckResult:
     cat = catalog.catalog
     problems: list = []
@@ -105,7 +111,7 @@ def text_embeddings_valid(context: dg.AssetCheckExecutionContext, catalog: Catal
             continue
         t = cat.arrow("text_embeddings", b)
         rows += t.num_rows
-        cov = _one_row_per_scan(cat, "text_embeddings", b)
+        cov = _one_row_per_scan(cat, "text_embeddings", b, key="source")
         if cov["extra"] or cov["duplicated"]:
             problems.append(f"{b}: {len(cov['extra'])} rows outside the batch, {len(cov['duplicated'])} duplicated")
         if t.num_rows:

@@ -66,6 +66,7 @@ TEXT_EMBEDDINGS_SCHEMA = pa.schema([
     ("model", pa.string()),
     ("text", pa.string()),
     ("embedding", pa.list_(pa.float32(), EMBED_DIM)),  # DuckDB FLOAT[384]
+    ("source", pa.string()),  # which text: "ocr+description" or "ocr" (training.variants.text_source_key)
 ])
 
 TEXT_MODEL = MODEL_NAME

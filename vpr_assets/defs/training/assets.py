@@ -16,7 +16,7 @@ import dagster as dg
 import pyarrow as pa
 
 from vpr_assets.core.active_model import REGISTERED_MODEL
-from vpr_assets.core.training.variants import VARIANTS
+from vpr_assets.core.training.variants import VARIANTS, variant_text_sources
 from vpr_assets.defs.resources import CatalogResource
 
 VPR_MODEL_CODE_VERSION = "vpr-model-v1"
@@ -128,11 +128,11 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
         mlflow.log_params({**tcfg.to_json(), **{f"data_{k}": v for k, v in source.items()}})
 
         manifest = read_manifest(manifest_path) if manifest_path is not None and manifest_path.exists() else None
-        text_vectors = text_vectors_by_scan(cat) if manifest is not None and VARIANTS[variant]["text_sources"] else None
+        text_vectors = text_vectors_by_scan(cat, variant_text_sources(variant)) if manifest is not None else None
 
         def evaluate_during_training(model) -> dict:
             am = ActiveModel(f"candidate:{variant}", model.embedder, model, "training")
-            return flat_figures(evaluate_manifest(manifest, embed_fn_for(am, None, text_vectors)).metrics)
+            return flat_figures(evaluate_manifest(manifest, embed_fn_for(am, None, text_vectors, read_captions=True)).metrics)
 
         step = {"n": 0}
 
@@ -151,7 +151,7 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
         figures, eval_result = {}, None
         if manifest is not None:
             am = ActiveModel(f"candidate:{variant}", result.model.embedder, result.model, "training")
-            eval_result = evaluate_manifest(manifest, embed_fn_for(am, None, text_vectors))
+            eval_result = evaluate_manifest(manifest, embed_fn_for(am, None, text_vectors, read_captions=True))
             figures = flat_figures(eval_result.metrics)
             mlflow.log_metrics(tracking.mlflow_metrics(figures))
             labels = dict(zip(manifest.files, manifest.labels))

@@ -50,6 +50,7 @@ class EvaluationConfig(dg.Config):
     manifest: str = ""  # "" = $VPR_HOME/eval/manifest.tsv, else the demo collection's manifest
     images_dir: str = ""
     image_size: int = 0
+    read_captions: bool = True  # models that fuse text read each query card's caption (as `vpr search` does)
 
 
 @dg.asset(
@@ -68,7 +69,9 @@ def evaluations(context: dg.AssetExecutionContext, config: EvaluationConfig, cat
     manifest = read_manifest(manifest_path, config.images_dir or None)
     version = model_version_label(home)
     model = active_model(home, None if version.startswith("pretrained") else version)
-    result = evaluate_manifest(manifest, embed_fn_for(model, config.image_size or None, text_vectors_by_scan(catalog.catalog)))
+    result = evaluate_manifest(manifest, embed_fn_for(model, config.image_size or None,
+                                                      text_vectors_by_scan(catalog.catalog, model.text_sources),
+                                                      read_captions=config.read_captions))
     figures = flat_figures(result.metrics)
     eid = record_evaluation(catalog.catalog, home, figures, version, str(manifest_path), "dagster")
     md = "\n".join(["| metric | value |", "|---|---|"] + [f"| {k} | {v:.4f} |" for k, v in figures.items()])

@@ -39,7 +39,7 @@ def fused_vectors(model, scan_ids, vectors, cat):
     """Fuse image vectors with text vectors when the active model was trained with text."""
     if not model.uses_text or not cat.has("text_embeddings"):
         return vectors, False
-    return model.recognizer.fuse_by_id(vectors, scan_ids, text_vectors_by_scan(cat)), True
+    return model.recognizer.fuse_by_id(vectors, scan_ids, text_vectors_by_scan(cat, model.text_sources)), True
 
 
 @dg.asset(

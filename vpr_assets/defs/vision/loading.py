@@ -40,9 +40,16 @@ def latest_model_version(cat: Catalog) -> str | None:
     return None if df.empty else str(df.model_version[0])
 
 
-def text_vectors_by_scan(cat: Catalog) -> dict:
-    """scan_id -> MiniLM vector of every card with text (for models that fuse text)."""
-    if not cat.has("text_embeddings"):
+def text_vectors_by_scan(cat: Catalog, source: str = "ocr+description") -> dict:
+    """scan_id -> MiniLM vector of the card's text from `source` (a `text_source_key`: the text a
+    variant sees, `core.training.variants.variant_text_sources`), for every card with such text."""
+    from vpr_assets.core.training.variants import LEGACY_TEXT_SOURCE
+
+    if not source or not cat.has("text_embeddings"):
         return {}
-    te = cat.arrow("text_embeddings")
+    with cat.connect() as con:  # rows from before the `source` column hold the legacy text
+        columns = {d[0] for d in con.execute("SELECT * FROM text_embeddings LIMIT 0").description}
+        src = "coalesce(source, ?)" if "source" in columns else "?"
+        te = con.execute(f"SELECT scan_id, embedding FROM text_embeddings WHERE {src} = ?",
+                         [LEGACY_TEXT_SOURCE, source]).to_arrow_table()
     return dict(zip(te.column("scan_id").to_pylist(), arrow_to_vectors(te.column("embedding"))))
