@@ -218,7 +218,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from vpr_assets.core.vision.rerank import retrieval_config_from_args
 
         retrieval = retrieval_config_from_args(args)
-        result = evaluate_manifest(manifest, embed, threshold=args.threshold, retrieval=retrieval)
+        from vpr_assets.core.evaluation import landmark_score_fn
+
+        scorer = None if args.no_landmark_score or args.threshold is not None else landmark_score_fn()
+        result = evaluate_manifest(manifest, embed, threshold=args.threshold, retrieval=retrieval, landmark_score=scorer)
         figures = flat_figures(result.metrics)
         eid = None if args.no_record else record_evaluation(cat, home, figures, model.version,
                                                              str(manifest_path.resolve()), source="cli")
@@ -342,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rankings", help="write {query file: [gallery files, best first]} as JSON here")
     s.add_argument("--no-record", action="store_true", help="do not record in the evaluations table and MLflow")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--no-landmark-score", action="store_true",
+                   help="non-landmark rejection on top-1 similarity alone (default: combined with the landmark score)")
     s.add_argument("--no-captions", action="store_true",
                    help="models that fuse text: do not read each image's caption (only the collection's text is fused)")
     s.add_argument("--json", action="store_true", help="print one JSON object with the figures")

@@ -21,7 +21,8 @@ PER_BATCH = ["raw_scans", "scan_rejects", "image_embeddings"]
 EMBED_CFG = {"ops": {"image_embeddings": {"config": {"image_size": 224, "num_workers": 0}}}}
 CLUSTER_CFG = {"ops": {"landmark_clusters": {"config": {"min_size": 3}},
                        "evaluations": {"config": {"image_size": 224}}}}
-TRAIN_CFG = {"epochs": 1, "image_size": 128, "batch_size": 16, "min_class_size": 3}
+# the default recipe, smaller: PCA-started neck trained on cached features of 2 augmented views
+TRAIN_CFG = {"neck_epochs": 10, "views": 2, "min_class_size": 3}
 
 
 def _check(res, name):
@@ -89,12 +90,19 @@ def test_collection_to_index_to_registered_model(vpr_home, dagster_home, tmp_pat
         assert mat.tags["dagster/data_version"] == f"{REGISTERED_MODEL}/{row.version}"
         assert mat.metadata["mlflow_run_id"].value == row.run_id
     check = _check(res, "candidate_beats_champion")
-    # the decision is recorded either way, with both figures
+    # the trained model beats the pretrained embedder on the held-out cards: the check promotes it
+    assert check.passed, {k: v.value for k, v in check.metadata.items()}
     assert "decision" in check.metadata and "candidate" in check.metadata
+    assert str(reg.version_by_alias(REGISTERED_MODEL, "champion").version) == row.version
+    baseline = check.metadata["champion"].value  # before any champion: the pretrained embedder's figures
+    assert row.mAP_at_5 > baseline["mAP_at_5"] and row.landmark_accuracy >= baseline["landmark_accuracy"]
+    assert reg.client.get_model_version(REGISTERED_MODEL, row.version).tags["promotion_decision"] == "promoted"
+    # every phase's dev figures are in the MLflow run (epoch 0 = the PCA-started model, then after the neck phase)
+    history = reg.client.get_metric_history(row.run_id, "dev_mAP_at_5")
+    assert len(history) == 2 and history[-1].value == pytest.approx(row.mAP_at_5)
 
-    # make version 1 the champion (as a curator may); the same training again, same seed, gives the
-    # same figures (deterministic), which do not beat it, so the champion stays
-    reg.client.set_registered_model_alias(REGISTERED_MODEL, "champion", row.version)
+    # the same training again, same seed, gives the same figures (deterministic), which do not beat
+    # the champion, so the champion stays
     res2 = materialize_partitions(["vpr_model"], ["image_clusters"], raise_on_error=False, run_config=run_config)[0]
     c2 = _check(res2, "candidate_beats_champion")
     assert c2.passed is False, {k: v.value for k, v in c2.metadata.items()}
@@ -110,7 +118,19 @@ def test_collection_to_index_to_registered_model(vpr_home, dagster_home, tmp_pat
 
     with dg.DagsterInstance.get() as instance:
         result = champion_model_sensor(dg.build_sensor_context(instance=instance))
-        assert sorted(r.partition_key for r in result.run_requests) == sorted([*batches, "late"])
-    assert materialize_partitions(["image_embeddings"], ["late"], run_config=EMBED_CFG)[0].success
+        requests = result.run_requests
+        assert sorted(r.partition_key for r in requests) == sorted([*batches, "late"])
+        assert {r.tags["vpr/champion"] for r in requests} == {row.version}
+    for r in requests:
+        assert materialize_partitions(["image_embeddings"], [r.partition_key], run_config=EMBED_CFG, tags=r.tags)[0].success
+    champion = f"{REGISTERED_MODEL}/{row.version}"
     late = cat.read("image_embeddings", "late")
-    assert set(late.model_version) == {f"{REGISTERED_MODEL}/{row.version}"} and set(late.dim) == {512}
+    assert set(late.model_version) == {champion} and set(late.dim) == {512}
+    assert set(cat.read("image_embeddings").model_version) == {champion}
+    # the index follows: a full rebuild over the champion's vectors, then its evaluation
+    res = materialize_partitions(["landmark_clusters", "faiss_index", "evaluations"], [None], run_config=CLUSTER_CFG)[0]
+    assert res.success
+    idx = cat.read("faiss_indexes").sort_values("created_at").iloc[-1]
+    assert idx["mode"] == "rebuild" and idx["model_version"] == champion and idx["count"] == len(emb) + 3
+    latest = cat.query("SELECT model_version, metric, value FROM evaluations ORDER BY evaluated_at")
+    assert latest.model_version.iloc[-1] == champion

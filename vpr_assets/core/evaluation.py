@@ -106,13 +106,22 @@ class EvaluationResult:
     rankings: dict[str, list[str]]
     threshold: float
     top_scores: dict[str, float]
+    rule: object | None = None  # rejection.NonLandmarkRule fitted on all of this data (for queries)
+
+
+MIN_PER_KIND_FOR_CROSS_FIT = 4  # fewer landmarks or distractors than this: the threshold is chosen in-sample
 
 
 def evaluate_vectors(files: Sequence[str], labels: Sequence[str], vectors: np.ndarray,
                      threshold: float | None = None, ks: Sequence[int] = KS,
-                     retrieval=None, paths: Sequence[str | Path] | None = None) -> EvaluationResult:
+                     retrieval=None, paths: Sequence[str | Path] | None = None,
+                     landmark_scores: Sequence[float] | None = None) -> EvaluationResult:
     """Figures for embeddings of a manifest: every image queries all the others.
 
+    Non-landmark rejection: with a fixed `threshold`, top-1 similarity below it; otherwise a
+    `rejection.NonLandmarkRule` on the top-1 similarity and, when given, each image's
+    `landmark_scores`, and the figures are cross-fitted (each query answered by a rule fitted
+    without its landmark: `rejection_out_of_sample` = 1) unless the set is too small for that.
     `retrieval` (a `vision.rerank.RetrievalConfig`) ranks with whitening / DBA / QE / re-ranking /
     spatial verification instead of plain cosine; spatial verification needs the image `paths`."""
     files, labels = list(files), list(labels)
@@ -127,24 +136,43 @@ def evaluate_vectors(files: Sequence[str], labels: Sequence[str], vectors: np.nd
     top = scores[:, 0]
     is_landmark = np.array([lab != NONE_LABEL for lab in labels])
     chosen = choose_threshold(top, is_landmark) if threshold is None else float(threshold)
-    pred = {files[i]: bool(top[i] >= chosen) for i in range(len(files))}
-    m = evaluate_rankings(rankings, label_of, ks=ks, is_landmark_pred=pred)
+    in_sample = top >= chosen
+    m = evaluate_rankings(rankings, label_of, ks=ks, is_landmark_pred=dict(zip(files, in_sample.tolist())))
+    rule = None
+    enough = min(is_landmark.sum(), (~is_landmark).sum()) >= MIN_PER_KIND_FOR_CROSS_FIT
+    m["rejection_out_of_sample"] = float(threshold is None and enough)
+    if threshold is None and enough:
+        from vpr_assets.core.metrics import non_landmark_figures
+        from vpr_assets.core.rejection import NonLandmarkRule, cross_fitted_predictions
+
+        sim_only = cross_fitted_predictions(top, labels)
+        p, r = non_landmark_figures(sim_only, is_landmark)
+        m["NonLandmarkPrecision_similarity"], m["NonLandmarkRecall_similarity"] = p, r
+        score = None if landmark_scores is None else np.asarray(landmark_scores, dtype=np.float64)
+        pred = sim_only if score is None else cross_fitted_predictions(top, labels, score)
+        m["NonLandmarkPrecision"], m["NonLandmarkRecall"] = non_landmark_figures(pred, is_landmark)
+        m["rejection_uses_landmark_score"] = float(score is not None)
+        rule = NonLandmarkRule.fit(top, is_landmark, score)
     m["landmark_accuracy"] = m.get("Accuracy@1", float("nan"))
     m["non_landmark_threshold"] = chosen
     m["n_images"] = len(files)
-    return EvaluationResult(m, rankings, chosen, {files[i]: float(top[i]) for i in range(len(files))})
+    return EvaluationResult(m, rankings, chosen, {files[i]: float(top[i]) for i in range(len(files))}, rule)
 
 
 def evaluate_manifest(manifest: Manifest, embed: Callable[[list[Path]], tuple[np.ndarray, np.ndarray]],
-                      threshold: float | None = None, retrieval=None) -> EvaluationResult:
+                      threshold: float | None = None, retrieval=None,
+                      landmark_score: Callable[[list[Path]], np.ndarray] | None = None) -> EvaluationResult:
     """Embed the manifest's images with `embed(paths) -> (vectors, ok mask)` and evaluate
-    (`retrieval`: see `evaluate_vectors`)."""
+    (`retrieval`: see `evaluate_vectors`; `landmark_score(paths)`, e.g. `landmark_score_fn()`,
+    adds the landmark score to non-landmark rejection)."""
     vectors, ok = embed(manifest.paths())
     ok = np.asarray(ok, dtype=bool)
     files = [f for f, good in zip(manifest.files, ok) if good]
     labels = [lab for lab, good in zip(manifest.labels, ok) if good]
     paths = [p for p, good in zip(manifest.paths(), ok) if good]
-    result = evaluate_vectors(files, labels, np.asarray(vectors)[ok], threshold, retrieval=retrieval, paths=paths)
+    scores = landmark_score(paths) if landmark_score is not None else None
+    result = evaluate_vectors(files, labels, np.asarray(vectors)[ok], threshold, retrieval=retrieval, paths=paths,
+                              landmark_scores=scores)
     result.metrics["n_failed"] = int((~ok).sum())
     return result
 
@@ -179,10 +207,39 @@ def embed_fn_for(model, image_size: int | None = None, text_vectors: dict | None
     return embed
 
 
+def landmark_score_fn(batch_size: int = 16):
+    """`landmark_score(paths)` for `evaluate_manifest`: the ImageNet-prior landmark score of
+    `curation.landmark_classifier` (what `scan_quality` uses before curators label anything).
+    An image that cannot be read scores 0."""
+    from vpr_assets.core.curation.landmark_classifier import ImageNetBackbone, prior_landmark_score
+    from vpr_assets.core.images.decode import load_rgb
+
+    backbone = ImageNetBackbone()
+
+    def score(paths: list[Path]) -> np.ndarray:
+        out = np.zeros(len(paths), dtype=np.float64)
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start:start + batch_size]
+            images, idx = [], []
+            for i, p in enumerate(chunk):
+                try:
+                    images.append(load_rgb(p))
+                    idx.append(start + i)
+                except Exception:
+                    continue
+            if images:
+                _, probs = backbone.embed(images)
+                out[idx] = prior_landmark_score(probs)
+        return out
+
+    return score
+
+
 def flat_figures(metrics: dict, ks: Sequence[int] = KS) -> dict[str, float]:
     """The figures `vpr evaluate` prints, in a stable order."""
     keys = [f"P@{k}" for k in ks] + ["R-precision"] + [f"Recall@{k}" for k in ks] + \
            [f"RecallCapped@{k}" for k in ks] + [f"mAP@{k}" for k in ks] + \
-           ["landmark_accuracy", "NonLandmarkPrecision", "NonLandmarkRecall", "non_landmark_threshold",
-            "n_queries", "n_images", "n_failed"]
+           ["landmark_accuracy", "NonLandmarkPrecision", "NonLandmarkRecall", "NonLandmarkPrecision_similarity",
+            "NonLandmarkRecall_similarity", "rejection_out_of_sample", "rejection_uses_landmark_score",
+            "non_landmark_threshold", "n_queries", "n_images", "n_failed"]
     return {k: metrics[k] for k in keys if k in metrics}

@@ -155,3 +155,13 @@ def evaluate_rankings(
         out["NonLandmarkRecall"] = tp / (tp + fn) if tp + fn else float("nan")
         out["n_rejection_queries"] = len(is_landmark_pred)
     return out
+
+
+def non_landmark_figures(pred_is_landmark, is_landmark) -> tuple[float, float]:
+    """(precision, recall) of the answer "no landmark" (the positive class), NaN where undefined."""
+    pred_none = ~np.asarray(pred_is_landmark, dtype=bool)
+    truly_none = ~np.asarray(is_landmark, dtype=bool)
+    tp = int((pred_none & truly_none).sum())
+    p = tp / int(pred_none.sum()) if pred_none.any() else float("nan")
+    r = tp / int(truly_none.sum()) if truly_none.any() else float("nan")
+    return p, r

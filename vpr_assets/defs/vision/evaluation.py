@@ -8,7 +8,7 @@ import dagster as dg
 import pyarrow as pa
 
 from vpr_assets.core.active_model import active_model, model_version_label
-from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, read_manifest
+from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, landmark_score_fn, read_manifest
 from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.defs.vision.loading import text_vectors_by_scan  # noqa: F401  (re-exported for callers)
 from vpr_assets.storage import Catalog
@@ -51,6 +51,7 @@ class EvaluationConfig(dg.Config):
     images_dir: str = ""
     image_size: int = 0
     read_captions: bool = True  # models that fuse text read each query card's caption (as `vpr search` does)
+    landmark_score: bool = True  # non-landmark rejection combines top-1 similarity with the landmark score
 
 
 @dg.asset(
@@ -71,7 +72,8 @@ def evaluations(context: dg.AssetExecutionContext, config: EvaluationConfig, cat
     model = active_model(home, None if version.startswith("pretrained") else version)
     result = evaluate_manifest(manifest, embed_fn_for(model, config.image_size or None,
                                                       text_vectors_by_scan(catalog.catalog, model.text_sources),
-                                                      read_captions=config.read_captions))
+                                                      read_captions=config.read_captions),
+                               landmark_score=landmark_score_fn() if config.landmark_score else None)
     figures = flat_figures(result.metrics)
     eid = record_evaluation(catalog.catalog, home, figures, version, str(manifest_path), "dagster")
     md = "\n".join(["| metric | value |", "|---|---|"] + [f"| {k} | {v:.4f} |" for k, v in figures.items()])
