@@ -31,7 +31,7 @@ def _check(res, name):
 
 def test_collection_to_index_to_registered_model(vpr_home, dagster_home, tmp_path):
     batches = build_demo_collection(tmp_path / "src", n_per_place=6, seed=3)
-    build_eval_set(vpr_home / "eval", n_per_place=2, seed=3)
+    build_eval_set(vpr_home / "eval", n_per_place=3, seed=3)
     for name, folder in batches.items():
         shutil.copytree(folder, vpr_home / "inbox" / name)
     with dg.DagsterInstance.get() as instance:

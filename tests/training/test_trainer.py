@@ -180,6 +180,8 @@ def test_crash_while_writing_checkpoint_leaves_earlier_one(cards, tmp_path):
 
 # --- real photos ---------------------------------------------------------------------------------
 
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "landmark_corpus" / "MANIFEST.tsv"
+
 
 def _figures(manifest, model) -> dict:
     from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest
@@ -188,62 +190,26 @@ def _figures(manifest, model) -> dict:
     return {k: m[k] for k in ("mAP@5", "landmark_accuracy", "n_queries", "n_images")}
 
 
-def _trained(model):
-    from vpr_assets.core.active_model import ActiveModel
-
-    return ActiveModel(f"candidate:{model.config.variant}", model.embedder, model, "training")
-
-
 @pytest.mark.slow
-def test_realsample_training_before_and_after(realsample_dir, tmp_path):
-    """The `image` variant trained on the real sample (MANIFEST.tsv as the external manifest, the same
-    items `vpr_model` would train on) and evaluated before/after. Printed, not asserted: the issue
-    asks for an honest figure, and 21 labelled photos in 8 classes are far too few to promise a gain.
-
-    (1) evaluated on the training manifest itself: optimistic (the model has seen every query);
-    (2) leave-some-out: trained on about half of each landmark's photos, evaluated on the rest plus
-        every distractor (only the held-out images of landmarks with >= 2 held out are queries)."""
-    from vpr_assets.core.active_model import active_model
-    from vpr_assets.core.evaluation import Manifest, read_manifest
+def test_trained_model_beats_pretrained_on_held_out_real_photos(tmp_path):
+    """The `image` variant trained on the train split of the committed real corpus (through
+    `training_items`, as `vpr_model` reads an external manifest) ranks the *dev* photos of the same
+    landmarks better than the pretrained embedder: the learning loop learns. Distractors stay in
+    the dev gallery. The default recipe, with fewer augmented views to keep the test short."""
+    from vpr_assets.core.active_model import ActiveModel, active_model
+    from vpr_assets.core.evaluation import read_manifest
     from vpr_assets.core.training.items import training_items
     from vpr_assets.storage import Catalog
 
-    manifest_path = realsample_dir / "MANIFEST.tsv"
-    full = read_manifest(manifest_path)
     cat = Catalog(tmp_path / "home")  # no clusters: the `image` variant trains on the external set only
-    items, summary = training_items(cat, tmp_path / "home", "image", str(manifest_path), str(realsample_dir))
-    assert summary["cluster_cards"] == 0 and summary["external_images"] == len(items) > 10
-    cfg = TrainConfig(variant="image", image_size=224, epochs=3, batch_size=8, min_class_size=2, seed=0)
-    pretrained = active_model(tmp_path / "home", "pretrained:lite0_gem512")
-
-    before = _figures(full, pretrained)
-    res = train(cfg, items)
-    after = _figures(full, _trained(res.model))
-    print(f"\n[realsample, evaluated on the training manifest (optimistic)] {len(items)} training photos, "
-          f"{len(res.class_map)} classes, {res.seconds:.0f} s training, losses {[round(h['loss'], 3) for h in res.history]}")
-    print(f"  pretrained lite0_gem512: mAP@5 {before['mAP@5']:.4f}  landmark accuracy {before['landmark_accuracy']:.4f}"
-          f"  ({before['n_queries']} queries / {before['n_images']} images)")
-    print(f"  trained (image, 3 ep.):  mAP@5 {after['mAP@5']:.4f}  landmark accuracy {after['landmark_accuracy']:.4f}")
-
-    # leave-some-out split
-    by_label: dict[str, list[str]] = {}
-    for f, lab in zip(full.files, full.labels):
-        if lab != "none":
-            by_label.setdefault(lab, []).append(f)
-    train_files = {f for fs in by_label.values() for f in fs[: max(1, len(fs) // 2)]}
-    held = [(f, lab) for f, lab in zip(full.files, full.labels) if f not in train_files]
-    test_manifest = Manifest([f for f, _ in held], [lab for _, lab in held], full.root)
-    half_items = [TrainItem(str(full.root / f), f"external:{lab}") for f, lab in zip(full.files, full.labels)
-                  if f in train_files]
-    res_half = train(TrainConfig(**{**cfg.to_json(), "min_class_size": 1}), half_items)
-    before_h = _figures(test_manifest, pretrained)
-    after_h = _figures(test_manifest, _trained(res_half.model))
-    print(f"[realsample, leave-some-out] trained on {len(half_items)} photos, evaluated on {len(held)} "
-          f"({before_h['n_queries']} landmark queries with a positive, the rest distractors)")
-    print(f"  pretrained lite0_gem512: mAP@5 {before_h['mAP@5']:.4f}  landmark accuracy {before_h['landmark_accuracy']:.4f}")
-    print(f"  trained (image, 3 ep.):  mAP@5 {after_h['mAP@5']:.4f}  landmark accuracy {after_h['landmark_accuracy']:.4f}")
-
-    for figs in (before, after, before_h, after_h):
-        assert figs["n_queries"] > 0
-        for k in ("mAP@5", "landmark_accuracy"):
-            assert isinstance(figs[k], float) and 0.0 <= figs[k] <= 1.0, figs
+    items, summary = training_items(cat, tmp_path / "home", "image", str(CORPUS))
+    dev = read_manifest(CORPUS, split="dev")
+    assert summary["cluster_cards"] == 0 and summary["external_images"] == len(items) >= 18
+    assert not {Path(i.path).name for i in items} & {Path(f).name for f in dev.files}  # dev photos never trained on
+    res = train(TrainConfig(variant="image", views=3, neck_epochs=20, seed=0), items)
+    before = _figures(dev, active_model(tmp_path / "home", "pretrained:lite0_gem512"))
+    after = _figures(dev, ActiveModel("candidate:image", res.model.embedder, res.model, "training"))
+    print(f"\n[corpus dev split] pretrained {before}\n  trained    {after}")
+    assert after["n_queries"] == before["n_queries"] >= 6
+    assert after["mAP@5"] > before["mAP@5"]
+    assert after["landmark_accuracy"] >= before["landmark_accuracy"]

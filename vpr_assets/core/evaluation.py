@@ -32,16 +32,22 @@ class Manifest:
         return [self.root / f for f in self.files]
 
 
-def read_manifest(path: str | Path, images_dir: str | Path | None = None) -> Manifest:
-    """Read `file`/`label` columns; rows for missing or non-image files are skipped and reported."""
+def read_manifest(path: str | Path, images_dir: str | Path | None = None, split: str | None = None) -> Manifest:
+    """Read `file`/`label` columns; rows for missing or non-image files are skipped and reported.
+
+    `split` keeps the rows whose `split` column says so (e.g. "train" or "dev" of
+    data/landmark_corpus); a manifest without that column is one split and keeps every row."""
     path = Path(path)
     root = Path(images_dir) if images_dir else path.parent
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh, delimiter="\t")
         if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
             raise ValueError(f"{path}: manifest needs a header with columns 'file' and 'label', got {reader.fieldnames}")
+        by_split = split is not None and "split" in reader.fieldnames
         files, labels, problems = [], [], []
         for i, row in enumerate(reader, start=2):
+            if by_split and (row.get("split") or "").strip() != split:
+                continue
             f, lab = (row.get("file") or "").strip(), (row.get("label") or "").strip()
             if not f or not lab:
                 problems.append(f"line {i}: empty file or label")
@@ -55,7 +61,8 @@ def read_manifest(path: str | Path, images_dir: str | Path | None = None) -> Man
             files.append(f)
             labels.append(lab)
     if not files:
-        raise ValueError(f"{path}: no usable rows ({len(problems)} problems: {problems[:3]})")
+        raise ValueError(f"{path}: no usable rows{f' in split {split!r}' if split else ''} "
+                         f"({len(problems)} problems: {problems[:3]})")
     return Manifest(files, labels, root, problems)
 
 
@@ -153,6 +160,7 @@ def evaluate_vectors(files: Sequence[str], labels: Sequence[str], vectors: np.nd
         m["NonLandmarkPrecision"], m["NonLandmarkRecall"] = non_landmark_figures(pred, is_landmark)
         m["rejection_uses_landmark_score"] = float(score is not None)
         rule = NonLandmarkRule.fit(top, is_landmark, score)
+        m.update(rule.as_metrics())  # recorded with the evaluation: `vpr search` answers with this rule
     m["landmark_accuracy"] = m.get("Accuracy@1", float("nan"))
     m["non_landmark_threshold"] = chosen
     m["n_images"] = len(files)
@@ -241,5 +249,6 @@ def flat_figures(metrics: dict, ks: Sequence[int] = KS) -> dict[str, float]:
            [f"RecallCapped@{k}" for k in ks] + [f"mAP@{k}" for k in ks] + \
            ["landmark_accuracy", "NonLandmarkPrecision", "NonLandmarkRecall", "NonLandmarkPrecision_similarity",
             "NonLandmarkRecall_similarity", "rejection_out_of_sample", "rejection_uses_landmark_score",
+            "rejection_w_similarity", "rejection_w_score", "rejection_bias",
             "non_landmark_threshold", "n_queries", "n_images", "n_failed"]
     return {k: metrics[k] for k in keys if k in metrics}

@@ -58,6 +58,21 @@ class NonLandmarkRule:
     def to_json(self) -> dict:
         return asdict(self)
 
+    def as_metrics(self) -> dict[str, float]:
+        """The rule as evaluation figures (`rejection_*`), so it is stored with the evaluation."""
+        out = {"rejection_w_similarity": self.weights[0], "rejection_bias": self.bias}
+        if self.uses_score:
+            out["rejection_w_score"] = self.weights[1]
+        return out
+
+    @classmethod
+    def from_metrics(cls, metrics: dict) -> "NonLandmarkRule | None":
+        if "rejection_w_similarity" not in metrics or "rejection_bias" not in metrics:
+            return None
+        uses = "rejection_w_score" in metrics
+        weights = [float(metrics["rejection_w_similarity"])] + ([float(metrics["rejection_w_score"])] if uses else [])
+        return cls(weights, float(metrics["rejection_bias"]), uses)
+
     @classmethod
     def from_json(cls, data: dict) -> "NonLandmarkRule":
         return cls(list(data["weights"]), float(data["bias"]), bool(data["uses_score"]))

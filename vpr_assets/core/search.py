@@ -26,6 +26,7 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,7 @@ class _State:
     evaluation_id: str | None
     signature: tuple
     positions: dict | None = None  # scan_id -> index row, built on first name search
+    rule: Any = None  # rejection.NonLandmarkRule of that evaluation (similarity + landmark score), if any
 
 
 def _table_signature(home: Path, tables=WATCHED_TABLES) -> tuple:
@@ -198,6 +200,32 @@ def evaluation_threshold(cat, model_version: str) -> tuple[float, str, str] | No
     if df.empty:
         return None
     return float(df.value[0]), str(df.evaluation_id[0]), str(df.source[0])
+
+
+def evaluation_rule(cat, evaluation_id: str | None):
+    """The non-landmark rule recorded with an evaluation (`rejection_*` figures), or None."""
+    if not evaluation_id or not cat.has("evaluations"):
+        return None
+    from vpr_assets.core.rejection import NonLandmarkRule
+
+    df = cat.query("SELECT metric, value FROM evaluations WHERE evaluation_id = ? AND metric LIKE 'rejection_%'",
+                   [evaluation_id])
+    return NonLandmarkRule.from_metrics(dict(zip(df.metric, df.value)))
+
+
+@lru_cache(maxsize=1)
+def _landmark_scorer():
+    from vpr_assets.core.curation.landmark_classifier import ImageNetBackbone
+
+    return ImageNetBackbone()
+
+
+def query_landmark_score(image) -> float:
+    """The landmark score of a query picture (the ImageNet prior `scan_quality` uses)."""
+    from vpr_assets.core.curation.landmark_classifier import prior_landmark_score
+
+    _, probs = _landmark_scorer().embed([image])
+    return float(prior_landmark_score(probs)[0])
 
 
 def _places_from_json(text) -> list[dict]:
@@ -304,8 +332,9 @@ class SearchEngine:
             source = f"evaluation ({by})"
         else:
             threshold, source, eid = float(self.config.fallback_threshold), "fallback", None
+        rule = evaluation_rule(cat, eid) if self.config.threshold is None else None
         return _State(row, index, model, clusters, cluster_of, scans, threshold, source, eid, signature,
-                      previous.positions if same_index and previous is not None else None)
+                      previous.positions if same_index and previous is not None else None, rule)
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -388,33 +417,47 @@ class SearchEngine:
         k = self._check_k(k)
         with self._lock:
             st = self.state()
-            q = self.embed(image)
+            im = self._to_image(image)
+            q = self.embed(im)
             n = max(k, self.config.vote_neighbours)
             scores, ids = st.index.search(q, n)
+            # the evaluation's rule (similarity + landmark score) decides landmark-or-not when there is one
+            landmark_score = query_landmark_score(im) if st.rule is not None and st.rule.uses_score else None
         scores, ids = scores[0][: len(ids[0])], ids[0]
         results = []
         for rank, (sid, s) in enumerate(zip(ids[:k], scores[:k]), start=1):
             results.append({"rank": rank, **self._card(st, sid, s)})
-        prediction = self._vote(st, ids, scores)
+        accepted = None
+        if st.rule is not None and len(ids):
+            accepted = bool(st.rule.is_landmark([float(scores[0])], None if landmark_score is None else [landmark_score])[0])
+        prediction = self._vote(st, ids, scores, accepted)
         return {
             "model_version": st.model.version, "index": st.index_row.get("build_id"), "index_size": st.index.count,
             "k": k, "threshold": st.threshold, "threshold_source": st.threshold_source,
             "threshold_evaluation_id": st.evaluation_id,
+            "rejection": "rule (similarity + landmark score)" if st.rule is not None and st.rule.uses_score
+            else ("rule (similarity)" if st.rule is not None else "threshold"),
+            "landmark_score": landmark_score,
             "top_score": float(scores[0]) if len(scores) else None,
             "prediction": prediction["label"], "landmark": prediction["landmark"], "reason": prediction["reason"],
             "results": results,
         }
 
-    def _vote(self, st: _State, ids: list, scores: np.ndarray) -> dict:
-        if not len(ids) or float(scores[0]) < st.threshold:
+    def _vote(self, st: _State, ids: list, scores: np.ndarray, accepted: bool | None = None) -> dict:
+        """`accepted`: the rejection rule's answer (None: the similarity threshold decides)."""
+        if accepted is False:
+            return {"label": NON_LANDMARK, "landmark": None,
+                    "reason": "the non-landmark rule (top-1 similarity and landmark score) says no landmark"}
+        if not len(ids) or (accepted is None and float(scores[0]) < st.threshold):
             return {"label": NON_LANDMARK, "landmark": None,
                     "reason": "best neighbour below the non-landmark threshold" if len(ids) else "empty index"}
+        floor = st.threshold if accepted is None else float("-inf")  # an accepted query: every top neighbour votes
         votes: dict[int, float] = {}
         counts: dict[int, int] = {}
         for sid, s in zip(ids[: self.config.vote_neighbours], scores[: self.config.vote_neighbours]):
             cid = st.cluster_of.get(sid)
             c = st.clusters.get(cid) if cid is not None else None
-            if c is None or c.status != "landmark" or float(s) < st.threshold:
+            if c is None or c.status != "landmark" or float(s) < floor:
                 continue
             votes[cid] = votes.get(cid, 0.0) + float(s)
             counts[cid] = counts.get(cid, 0) + 1

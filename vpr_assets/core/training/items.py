@@ -26,8 +26,10 @@ def card_texts(cat: Catalog, scan_ids: list[str], sources: tuple[str, ...]) -> l
 
 
 def training_items(cat: Catalog, home: Path, variant: str, external_manifest: str = "",
-                   external_images_dir: str = "") -> tuple[list[TrainItem], dict]:
-    """Items for `variant`; returns (items, summary of where they came from)."""
+                   external_images_dir: str = "", external_split: str = "train") -> tuple[list[TrainItem], dict]:
+    """Items for `variant`; returns (items, summary of where they came from). The external manifest
+    (the GLDv2 role: e.g. data/landmark_corpus/MANIFEST.tsv) gives its `external_split` rows only,
+    so its dev images stay unseen."""
     spec = VARIANTS[variant]
     items: list[TrainItem] = []
     summary = {"cluster_cards": 0, "external_images": 0, "with_text": 0}
@@ -49,7 +51,7 @@ def training_items(cat: Catalog, home: Path, variant: str, external_manifest: st
     if external_manifest:
         from vpr_assets.core.evaluation import read_manifest
 
-        m = read_manifest(external_manifest, external_images_dir or None)
+        m = read_manifest(external_manifest, external_images_dir or None, split=external_split or None)
         for p, lab in zip(m.paths(), m.labels):
             if lab != "none":
                 items.append(TrainItem(str(p), f"external:{lab}"))

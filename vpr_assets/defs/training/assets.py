@@ -53,6 +53,7 @@ class TrainModelConfig(dg.Config):
     seed: int = 0
     external_manifest: str = ""  # an extra labelled set (TSV file,label[,split]) trained alongside the clusters
     external_images_dir: str = ""
+    external_split: str = "train"  # rows of the external manifest's `split` column trained on (all without one)
     eval_manifest: str = ""  # "" = $VPR_HOME/eval/manifest.tsv, else the demo collection's
 
     def train_config(self, variant: str):
@@ -112,7 +113,8 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
 
     variant = context.partition_key
     home, cat = catalog.root, catalog.catalog
-    items, source = training_items(cat, home, variant, config.external_manifest, config.external_images_dir)
+    items, source = training_items(cat, home, variant, config.external_manifest, config.external_images_dir,
+                                   config.external_split)
     context.log.info(f"variant {variant}: {len(items)} training items {source}")
     tcfg = config.train_config(variant)
     manifest_path = Path(config.eval_manifest) if config.eval_manifest else default_manifest(home)
