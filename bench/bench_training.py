@@ -13,6 +13,9 @@ Training data and the sets figures are read on:
   whole `train` split and is reported on `dev` (never used to choose anything).
 - realsample (../shared/data/realsample): landmarks no recipe trains on: a trained model must be no
   worse there than pretrained.
+- heldout (`--set heldout`): the real sample as a tiny collection of its own: every landmark's
+  photos but one are trained on (1-4 per landmark), the held-out photo of each landmark queries
+  the whole sample (8 queries): new photos of *trained* landmarks, real, very few per class.
 Every set is evaluated as `vpr evaluate` does (each landmark image queries all the others,
 distractors stay in the gallery). One run prints the table for every recipe asked for.
 """
@@ -44,16 +47,16 @@ RECIPES = {
     "pca_init_w05": dict(neck_epochs=0, whiten=0.5, views=2),
     "pca_init_w1": dict(neck_epochs=0, whiten=1.0, views=2),
     "neck5": dict(neck_epochs=5),
-    "neck10": dict(neck_epochs=10),
+    "neck10_w05": dict(neck_epochs=10, whiten=0.5),
     "neck20": dict(neck_epochs=20),
-    "neck40": dict(neck_epochs=40),
-    "neck20_w0": dict(neck_epochs=20, whiten=0.0),
+    "neck40_w05": dict(neck_epochs=40, whiten=0.5),
+    "neck20_w05": dict(neck_epochs=20, whiten=0.5),
     "neck20_w1": dict(neck_epochs=20, whiten=1.0),
-    "neck20_224": dict(neck_epochs=20, image_size=224),
+    "neck20_224_w05": dict(neck_epochs=20, image_size=224, whiten=0.5),
     "neck20_random": dict(neck_epochs=20, neck_init="random", head_init="random"),
     "neck20_m03": dict(neck_epochs=20, arc_m=0.3),
     "neck20_views16": dict(neck_epochs=20, views=16),
-    "neck20_ft2_f5": dict(neck_epochs=20, epochs=2, freeze_stages=5),
+    "neck20_ft2_f5_w05": dict(neck_epochs=20, epochs=2, freeze_stages=5, whiten=0.5),
     "neck20_ft2_f6": dict(neck_epochs=20, epochs=2, freeze_stages=6),
     "default": {},
 }
@@ -109,7 +112,21 @@ def corpus_sets(work: Path, report: bool):
     return items, sets
 
 
-def evaluate(model_or_none, manifest: Path) -> dict:
+def heldout_sets(work: Path, report: bool):
+    from vpr_assets.core.evaluation import read_manifest
+    from vpr_assets.core.training.data import TrainItem
+
+    m = read_manifest(REALSAMPLE)
+    by: dict[str, list[str]] = {}
+    for f, lab in zip(m.files, m.labels):
+        if lab != "none":
+            by.setdefault(lab, []).append(f)
+    held = {sorted(fs)[-1] for fs in by.values()}
+    items = [TrainItem(str(m.root / f), lab) for f, lab in zip(m.files, m.labels) if lab != "none" and f not in held]
+    return items, {"heldout": (REALSAMPLE, held)}
+
+
+def evaluate(model_or_none, manifest) -> dict:
     from vpr_assets.core.active_model import ActiveModel, _pretrained
     from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, read_manifest
 
@@ -117,13 +134,24 @@ def evaluate(model_or_none, manifest: Path) -> dict:
         am = ActiveModel("pretrained:lite0_gem512", _pretrained("lite0_gem512"), None, "pretrained")
     else:
         am = ActiveModel("candidate", model_or_none.embedder, model_or_none, "training")
-    m = evaluate_manifest(read_manifest(manifest), embed_fn_for(am, num_workers=0)).metrics
+    if isinstance(manifest, tuple):  # (manifest, query files): only those query the whole manifest
+        from vpr_assets.core.evaluation import rank_all
+        from vpr_assets.core.metrics import evaluate_rankings
+
+        man, held = read_manifest(manifest[0]), manifest[1]
+        vecs, _ = embed_fn_for(am, num_workers=0)(man.paths())
+        q = [i for i, f in enumerate(man.files) if f in held]
+        order, _ = rank_all(vecs, q)
+        m = evaluate_rankings({man.files[i]: [man.files[j] for j in order[r]] for r, i in enumerate(q)},
+                              dict(zip(man.files, man.labels)))
+    else:
+        m = evaluate_manifest(read_manifest(manifest), embed_fn_for(am, num_workers=0)).metrics
     return {"mAP@5": m["mAP@5"], "P@1": m["P@1"], "n": int(m["n_queries"])}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--set", choices=("demo", "corpus"), default="demo")
+    ap.add_argument("--set", choices=("demo", "corpus", "heldout"), default="demo")
     ap.add_argument("--recipes", default="pretrained,old_recipe,pca_init_w0,pca_init_w05,pca_init_w1,neck20,default")
     ap.add_argument("--report", action="store_true", help="train on all training data, report on dev")
     ap.add_argument("--seed", type=int, default=0)
@@ -134,8 +162,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        items, sets = demo_sets(work, args.report) if args.set == "demo" else corpus_sets(work, args.report)
-        if REALSAMPLE.exists():
+        items, sets = {"demo": demo_sets, "corpus": corpus_sets, "heldout": heldout_sets}[args.set](work, args.report)
+        if REALSAMPLE.exists() and args.set != "heldout":
             sets["realsample"] = REALSAMPLE
         print(f"training set: {args.set}, {len(items)} images of {len({i.label for i in items})} landmarks; "
               f"sets: {', '.join(sets)}", file=sys.stderr)
@@ -144,7 +172,8 @@ def main() -> int:
             t0 = time.perf_counter()
             model = None
             if name != "pretrained":
-                cfg = replace(TrainConfig(variant="image_clusters", seed=args.seed, min_class_size=2), **RECIPES[name])
+                cfg = replace(TrainConfig(variant="image_clusters", seed=args.seed,
+                                          min_class_size=1 if args.set == "heldout" else 2), **RECIPES[name])
                 model = train(cfg, items).model
             row = {"recipe": name, "train_s": round(time.perf_counter() - t0, 1)}
             for set_name, manifest in sets.items():

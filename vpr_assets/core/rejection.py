@@ -43,8 +43,11 @@ class NonLandmarkRule:
         y = np.asarray(is_landmark, dtype=bool)
         if y.all() or (~y).all():
             raise ValueError("the rule needs landmark and non-landmark examples")
-        lr = LogisticRegression(class_weight="balanced", C=c).fit(_features(top1, score), y)
-        return cls([float(w) for w in lr.coef_[0]], float(lr.intercept_[0]), score is not None)
+        x = _features(top1, score)
+        mean, std = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-6)  # standardised: one C suits both features
+        lr = LogisticRegression(class_weight="balanced", C=c).fit((x - mean) / std, y)
+        w = lr.coef_[0] / std  # folded back: the rule reads raw features
+        return cls([float(v) for v in w], float(lr.intercept_[0] - (lr.coef_[0] * mean / std).sum()), score is not None)
 
     def probability(self, top1, score=None) -> np.ndarray:
         if self.uses_score and score is None:

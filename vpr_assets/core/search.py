@@ -203,14 +203,21 @@ def evaluation_threshold(cat, model_version: str) -> tuple[float, str, str] | No
 
 
 def evaluation_rule(cat, evaluation_id: str | None):
-    """The non-landmark rule recorded with an evaluation (`rejection_*` figures), or None."""
+    """The non-landmark rule recorded with an evaluation (`rejection_*` figures), or None: used only
+    where its cross-fitted precision and recall beat the similarity threshold's on that evaluation
+    (on generated demo cards the landmark score helps little; on real photos it helps a lot)."""
     if not evaluation_id or not cat.has("evaluations"):
         return None
     from vpr_assets.core.rejection import NonLandmarkRule
 
-    df = cat.query("SELECT metric, value FROM evaluations WHERE evaluation_id = ? AND metric LIKE 'rejection_%'",
-                   [evaluation_id])
-    return NonLandmarkRule.from_metrics(dict(zip(df.metric, df.value)))
+    df = cat.query("SELECT metric, value FROM evaluations WHERE evaluation_id = ? AND (metric LIKE 'rejection_%' "
+                   "OR metric LIKE 'NonLandmark%')", [evaluation_id])
+    m = dict(zip(df.metric, df.value))
+    combined = m.get("NonLandmarkPrecision", float("nan")) + m.get("NonLandmarkRecall", float("nan"))
+    similarity = m.get("NonLandmarkPrecision_similarity", float("nan")) + m.get("NonLandmarkRecall_similarity", float("nan"))
+    if not m.get("rejection_out_of_sample") or not combined > similarity:
+        return None
+    return NonLandmarkRule.from_metrics(m)
 
 
 @lru_cache(maxsize=1)

@@ -42,7 +42,7 @@ class TrainConfig:
     image_size: int | None = None  # None = the size the embedder judges at (320 CPU, 448 CUDA)
     # phase 1: neck (+ fusion) + head on cached features of the frozen backbone
     neck_init: str = "pca"
-    whiten: float = 0.5  # 0 = PCA rotation only, 1 = full whitening (see init_neck_from_pca)
+    whiten: float = 0.0  # 0 = PCA rotation only (measured best), 1 = full whitening (see init_neck_from_pca)
     pca_shrinkage: float = 0.1
     head_init: str = "imprint"
     views: int = 8  # augmented views per image cached for phase 1 (plus one clean view)

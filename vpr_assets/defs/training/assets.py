@@ -37,7 +37,7 @@ class TrainModelConfig(dg.Config):
     model_name: str = "lite0_gem512"
     image_size: Optional[int] = None  # None = the size the embedder judges at (320 CPU, 448 GPU)
     neck_init: str = "pca"
-    whiten: float = 0.5
+    whiten: float = 0.0
     head_init: str = "imprint"
     views: int = 8
     neck_epochs: int = 20
