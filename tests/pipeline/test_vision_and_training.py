@@ -79,7 +79,7 @@ def test_collection_to_index_to_registered_model(vpr_home, dagster_home, tmp_pat
     reg = tracking.ModelRegistry(vpr_home)
     mv = reg.client.get_model_version(REGISTERED_MODEL, row.version)
     assert mv.tags["dagster_run_id"] == res.run_id and mv.tags["variant"] == "image_clusters"
-    assert mv.tags["code_version"] == "vpr-model-v1" and "input_data_version/landmark_clusters" in mv.tags
+    assert mv.tags["code_version"] == "vpr-model-v2" and "input_data_version/landmark_clusters" in mv.tags
     assert str(reg.version_by_alias(REGISTERED_MODEL, "candidate").version) == row.version
     run = reg.client.get_run(row.run_id)
     assert "mAP_at_5" in run.data.metrics and "loss" in run.data.metrics
@@ -96,7 +96,9 @@ def test_collection_to_index_to_registered_model(vpr_home, dagster_home, tmp_pat
     assert str(reg.version_by_alias(REGISTERED_MODEL, "champion").version) == row.version
     baseline = check.metadata["champion"].value  # before any champion: the pretrained embedder's figures
     assert row.mAP_at_5 > baseline["mAP_at_5"] and row.landmark_accuracy >= baseline["landmark_accuracy"]
-    assert reg.client.get_model_version(REGISTERED_MODEL, row.version).tags["promotion_decision"] == "promoted"
+    tags = reg.client.get_model_version(REGISTERED_MODEL, row.version).tags
+    assert tags["promotion_decision"] == "promoted" and tags["promotion_vs_version"] == "pretrained:lite0_gem512"
+    assert tags["promotion_reason"].startswith("beats the pretrained embedder")
     # every phase's dev figures are in the MLflow run (epoch 0 = the PCA-started model, then after the neck phase)
     history = reg.client.get_metric_history(row.run_id, "dev_mAP_at_5")
     assert len(history) == 2 and history[-1].value == pytest.approx(row.mAP_at_5)

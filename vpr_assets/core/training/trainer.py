@@ -95,10 +95,6 @@ class TrainResult:
         """The training epochs of both phases (the history less its evaluation records)."""
         return [h for h in self.history if h["phase"] != "eval"]
 
-    @property
-    def evaluations(self) -> list[dict]:
-        return [h for h in self.history if h["phase"] == "eval"]
-
 
 def _frozen_modules(model: Recognizer, stages: int) -> list:
     bb = model.embedder.backbone
@@ -142,10 +138,10 @@ def cache_pooled_views(model: Recognizer, items: Sequence[TrainItem], class_map:
                        views: int, device: torch.device, batch_size: int = 32, allow_flip: bool = False):
     """GeM features of a clean view and `views` augmented views of every item, the backbone frozen.
 
-    Returns (pooled (n_views*n, d), labels, text (.., text_dim), has_text, is_clean)."""
+    Returns (pooled (n_views*n, d), labels, text (.., text_dim), has_text)."""
     model.eval()
     mean, std = model.embedder.config.mean, model.embedder.config.std
-    out = {"pooled": [], "y": [], "text": [], "has": [], "clean": []}
+    out = {"pooled": [], "y": [], "text": [], "has": []}
     for v in range(views + 1):
         tf = eval_transform(size) if v == 0 else train_transform(size, allow_flip)
         loader = DataLoader(CardDataset(items, class_map, tf), batch_size=batch_size, shuffle=False, num_workers=0)
@@ -154,8 +150,7 @@ def cache_pooled_views(model: Recognizer, items: Sequence[TrainItem], class_map:
             out["y"].append(y)
             out["text"].append(text)
             out["has"].append(has_text)
-            out["clean"].append(torch.full((len(y),), v == 0))
-    return tuple(torch.cat(out[k]) for k in ("pooled", "y", "text", "has", "clean"))
+    return tuple(torch.cat(out[k]) for k in ("pooled", "y", "text", "has"))
 
 
 @torch.no_grad()
@@ -170,7 +165,7 @@ def imprint_head(head: ArcMarginProduct, feats: torch.Tensor, labels: torch.Tens
 def _train_neck(config: TrainConfig, model: Recognizer, head: ArcMarginProduct, cache, device: torch.device,
                 log: Callable[[dict], None] | None, t0: float) -> list[dict]:
     """Phase 1: neck, fusion and head on the cached features (backbone and GeM frozen)."""
-    pooled, y, text, has, _ = cache
+    pooled, y, text, has = cache
     params = list(model.embedder.neck.parameters()) + (list(model.fusion.parameters()) if model.fusion else [])
     opt = _optimizer(config, [{"params": params + list(head.parameters()), "lr_mult": 1.0}], config.neck_lr)
     sampler = ClassBalancedSampler(y.tolist(), config.per_class and config.per_class * (config.views + 1), seed=config.seed)

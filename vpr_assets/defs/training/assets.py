@@ -15,11 +15,11 @@ from typing import Optional
 import dagster as dg
 import pyarrow as pa
 
-from vpr_assets.core.active_model import REGISTERED_MODEL
+from vpr_assets.core.active_model import PRETRAINED_MODEL, REGISTERED_MODEL
 from vpr_assets.core.training.variants import VARIANTS, variant_text_sources
 from vpr_assets.defs.resources import CatalogResource
 
-VPR_MODEL_CODE_VERSION = "vpr-model-v1"
+VPR_MODEL_CODE_VERSION = "vpr-model-v2"  # v2: PCA-started neck, imprinted head, neck phase on cached views
 model_variants = dg.StaticPartitionsDefinition(list(VARIANTS))
 UPSTREAM = ["landmark_clusters", "ocr_text", "text_embeddings", "raw_scans"]
 VPR_MODELS_SCHEMA = pa.schema([
@@ -132,9 +132,12 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
         manifest = read_manifest(manifest_path) if manifest_path is not None and manifest_path.exists() else None
         text_vectors = text_vectors_by_scan(cat, variant_text_sources(variant)) if manifest is not None else None
 
+        evaluated: dict = {}  # the last evaluation is the final model's (train() evaluates after its last phase)
+
         def evaluate_during_training(model) -> dict:
             am = ActiveModel(f"candidate:{variant}", model.embedder, model, "training")
-            return flat_figures(evaluate_manifest(manifest, embed_fn_for(am, None, text_vectors, read_captions=True)).metrics)
+            evaluated["result"] = evaluate_manifest(manifest, embed_fn_for(am, None, text_vectors, read_captions=True))
+            return flat_figures(evaluated["result"].metrics)
 
         step = {"n": 0}
 
@@ -152,8 +155,9 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
                        evaluate=evaluate_during_training if manifest is not None else None)
         figures, eval_result = {}, None
         if manifest is not None:
-            am = ActiveModel(f"candidate:{variant}", result.model.embedder, result.model, "training")
-            eval_result = evaluate_manifest(manifest, embed_fn_for(am, None, text_vectors, read_captions=True))
+            if "result" not in evaluated:  # a config with no phase to run: judge the model as it is
+                evaluate_during_training(result.model)
+            eval_result = evaluated["result"]
             figures = flat_figures(eval_result.metrics)
             mlflow.log_metrics(tracking.mlflow_metrics(figures))
             labels = dict(zip(manifest.files, manifest.labels))
@@ -235,6 +239,12 @@ def candidate_beats_champion(context: dg.AssetCheckExecutionContext, catalog: Ca
                                                                "pretrained_baseline": dg.MetadataValue.json(baseline),
                                                                "decision": reason})
     decision = registry.promote_if_better(REGISTERED_MODEL, row.version, cand)
+    if champ is None and decision.promoted:  # the bar was the pretrained embedder: say so on the version
+        tags = {"promotion_reason": f"beats the pretrained embedder: {reason}",
+                "promotion_vs_version": f"pretrained:{PRETRAINED_MODEL}",
+                "promotion_figures": json.dumps({"candidate": decision.candidate_metrics, "pretrained": baseline})}
+        for k, v in tags.items():
+            registry.client.set_model_version_tag(REGISTERED_MODEL, row.version, k, v)
     return dg.AssetCheckResult(
         passed=decision.promoted,
         metadata={"candidate_version": row.version, "champion_version": str(decision.champion_version),
@@ -250,5 +260,5 @@ def pretrained_baseline(home: Path, manifest: str) -> dict:
     from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, read_manifest
 
     m = read_manifest(manifest)
-    res = evaluate_manifest(m, embed_fn_for(active_model(home, "pretrained:lite0_gem512")))
+    res = evaluate_manifest(m, embed_fn_for(active_model(home, f"pretrained:{PRETRAINED_MODEL}")))
     return {"mAP_at_5": res.metrics["mAP@5"], "landmark_accuracy": res.metrics["landmark_accuracy"]}
