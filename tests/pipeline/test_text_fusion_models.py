@@ -28,7 +28,7 @@ BATCH = "fusion_batch"
 PLACES = [p.key for p in synth.DEMO_PLACES[:4]]
 PER_BATCH = ["raw_scans", "scan_rejects", "ocr_text", "geo_words", "text_embeddings", "image_embeddings"]
 EMBED_CFG = {"ops": {"image_embeddings": {"config": {"image_size": 224, "num_workers": 0}}}}
-TRAIN_CFG = {"epochs": 1, "image_size": 128, "batch_size": 16, "min_class_size": 3}
+TRAIN_CFG = {"neck_epochs": 5, "views": 2, "image_size": 128, "min_class_size": 3}
 
 
 def small_demo_batch(src: Path, dst: Path) -> list[str]:
