@@ -219,25 +219,20 @@ def landmark_score_fn(batch_size: int = 16):
     """`landmark_score(paths)` for `evaluate_manifest`: the ImageNet-prior landmark score of
     `curation.landmark_classifier` (what `scan_quality` uses before curators label anything).
     An image that cannot be read scores 0."""
-    from vpr_assets.core.curation.landmark_classifier import ImageNetBackbone, prior_landmark_score
+    from vpr_assets.core.curation.landmark_classifier import prior_scores
     from vpr_assets.core.images.decode import load_rgb
-
-    backbone = ImageNetBackbone()
 
     def score(paths: list[Path]) -> np.ndarray:
         out = np.zeros(len(paths), dtype=np.float64)
         for start in range(0, len(paths), batch_size):
-            chunk = paths[start:start + batch_size]
             images, idx = [], []
-            for i, p in enumerate(chunk):
+            for i, p in enumerate(paths[start:start + batch_size], start=start):
                 try:
                     images.append(load_rgb(p))
-                    idx.append(start + i)
+                    idx.append(i)
                 except Exception:
                     continue
-            if images:
-                _, probs = backbone.embed(images)
-                out[idx] = prior_landmark_score(probs)
+            out[idx] = prior_scores(images)
         return out
 
     return score

@@ -26,7 +26,6 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -220,19 +219,11 @@ def evaluation_rule(cat, evaluation_id: str | None):
     return NonLandmarkRule.from_metrics(m)
 
 
-@lru_cache(maxsize=1)
-def _landmark_scorer():
-    from vpr_assets.core.curation.landmark_classifier import ImageNetBackbone
-
-    return ImageNetBackbone()
-
-
 def query_landmark_score(image) -> float:
     """The landmark score of a query picture (the ImageNet prior `scan_quality` uses)."""
-    from vpr_assets.core.curation.landmark_classifier import prior_landmark_score
+    from vpr_assets.core.curation.landmark_classifier import prior_scores
 
-    _, probs = _landmark_scorer().embed([image])
-    return float(prior_landmark_score(probs)[0])
+    return float(prior_scores([image])[0])
 
 
 def _places_from_json(text) -> list[dict]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -126,6 +127,20 @@ def prior_landmark_score(imagenet_probs: np.ndarray) -> np.ndarray:
     probs = np.asarray(imagenet_probs, dtype=np.float64)
     idx = np.fromiter(LANDMARK_IMAGENET_CLASSES, dtype=np.int64)
     return np.clip(probs[:, idx].sum(axis=1), 0.0, 1.0)
+
+
+@lru_cache(maxsize=1)
+def _shared_backbone() -> ImageNetBackbone:
+    return ImageNetBackbone()
+
+
+def prior_scores(images: Sequence) -> np.ndarray:
+    """The ImageNet-prior landmark score of PIL images (one backbone per process): what rejects
+    non-landmark queries in `vpr evaluate` and `vpr search` (core/rejection.py)."""
+    if not len(images):
+        return np.zeros(0, dtype=np.float64)
+    _, probs = _shared_backbone().embed(images)
+    return prior_landmark_score(probs)
 
 
 # --------------------------------------------------------------------------------------------
