@@ -113,7 +113,6 @@ class EvaluationResult:
     rankings: dict[str, list[str]]
     threshold: float
     top_scores: dict[str, float]
-    rule: object | None = None  # rejection.NonLandmarkRule fitted on all of this data (for queries)
 
 
 MIN_PER_KIND_FOR_CROSS_FIT = 4  # fewer landmarks or distractors than this: the threshold is chosen in-sample
@@ -145,7 +144,6 @@ def evaluate_vectors(files: Sequence[str], labels: Sequence[str], vectors: np.nd
     chosen = choose_threshold(top, is_landmark) if threshold is None else float(threshold)
     in_sample = top >= chosen
     m = evaluate_rankings(rankings, label_of, ks=ks, is_landmark_pred=dict(zip(files, in_sample.tolist())))
-    rule = None
     enough = min(is_landmark.sum(), (~is_landmark).sum()) >= MIN_PER_KIND_FOR_CROSS_FIT
     m["rejection_out_of_sample"] = float(threshold is None and enough)
     if threshold is None and enough:
@@ -159,12 +157,12 @@ def evaluate_vectors(files: Sequence[str], labels: Sequence[str], vectors: np.nd
         pred = sim_only if score is None else cross_fitted_predictions(top, labels, score)
         m["NonLandmarkPrecision"], m["NonLandmarkRecall"] = non_landmark_figures(pred, is_landmark)
         m["rejection_uses_landmark_score"] = float(score is not None)
-        rule = NonLandmarkRule.fit(top, is_landmark, score)
-        m.update(rule.as_metrics())  # recorded with the evaluation: `vpr search` answers with this rule
+        # the rule fitted on all of this data, recorded with the evaluation: `vpr search` answers with it
+        m.update(NonLandmarkRule.fit(top, is_landmark, score).as_metrics())
     m["landmark_accuracy"] = m.get("Accuracy@1", float("nan"))
     m["non_landmark_threshold"] = chosen
     m["n_images"] = len(files)
-    return EvaluationResult(m, rankings, chosen, {files[i]: float(top[i]) for i in range(len(files))}, rule)
+    return EvaluationResult(m, rankings, chosen, {files[i]: float(top[i]) for i in range(len(files))})
 
 
 def evaluate_manifest(manifest: Manifest, embed: Callable[[list[Path]], tuple[np.ndarray, np.ndarray]],

@@ -144,15 +144,9 @@ def evaluate_rankings(
     out["n_queries"] = n_queries
 
     if is_landmark_pred is not None:
-        tp = fp = fn = 0
-        for q, pred_landmark in is_landmark_pred.items():
-            truly_none = labels[q] == none_label
-            pred_none = not pred_landmark
-            tp += pred_none and truly_none
-            fp += pred_none and not truly_none
-            fn += truly_none and not pred_none
-        out["NonLandmarkPrecision"] = tp / (tp + fp) if tp + fp else float("nan")
-        out["NonLandmarkRecall"] = tp / (tp + fn) if tp + fn else float("nan")
+        queries = list(is_landmark_pred)
+        out["NonLandmarkPrecision"], out["NonLandmarkRecall"] = non_landmark_figures(
+            [bool(is_landmark_pred[q]) for q in queries], [labels[q] != none_label for q in queries])
         out["n_rejection_queries"] = len(is_landmark_pred)
     return out
 

@@ -384,10 +384,10 @@ class SearchEngine:
             raise BadQueryError(f"k must be between 1 and {self.config.max_k}, got {k}")
         return k
 
-    def embed(self, image, description: str | None = None) -> np.ndarray:
+    def embed(self, image) -> np.ndarray:
         """One query vector in the index's space. For a text-fused model the query's caption is read
-        (the OCR of `ocr_text`) and, with its `description`, fused as the index fused the collection's
-        cards (`core.query_text`); a picture without text is fused with 'no text'."""
+        (the OCR of `ocr_text`) and fused as the index fused the collection's cards
+        (`core.query_text`); a picture without text is fused with 'no text'."""
         from vpr_assets.core.vision.embedder import embed_images
 
         st = self.state()
@@ -398,11 +398,10 @@ class SearchEngine:
 
             rec = st.model.recognizer
             text = None
-            if self.config.read_captions or description:
+            if self.config.read_captions:
                 from vpr_assets.core.query_text import query_text_vectors, read_captions
 
-                caption = read_captions([im])[0] if self.config.read_captions else ""
-                text = query_text_vectors(st.model.text_sources, [caption], [description])[0]
+                text = query_text_vectors(st.model.text_sources, read_captions([im]))[0]
             t = torch.from_numpy(np.asarray(text, np.float32)[None]) if text is not None else torch.zeros((1, rec.config.text_dim))
             with torch.no_grad():
                 vec = rec.fuse(torch.from_numpy(vec), t, torch.tensor([1.0 if text is not None else 0.0])).numpy()
