@@ -1,5 +1,5 @@
-"""vpr_assets: scanned postcards -> a searchable geographic collection (a Dagster code location)."""
+"""vpr_assets: scanned postcards -> a searchable geographic collection (a Dagster code location).
 
-from vpr_assets.definitions import defs
-
-__all__ = ["defs"]
+The package root imports nothing: the framework-free core (`vpr_assets.core`) must load without
+Dagster, and the code location is `vpr_assets.definitions` (workspace.yaml, pyproject.toml).
+"""

@@ -22,13 +22,13 @@ def _env(vpr_home: Path, dagster_home: Path) -> dict:
 
 
 def _materialize(batch: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([DAGSTER, "asset", "materialize", "-m", "vpr_assets", "--select", "raw_scans,scan_rejects",
+    return subprocess.Popen([DAGSTER, "asset", "materialize", "-m", "vpr_assets.definitions", "--select", "raw_scans,scan_rejects",
                              "--partition", batch], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
 
 
 def test_definitions_validate(vpr_home, dagster_home):
-    out = subprocess.run([DAGSTER, "definitions", "validate", "-m", "vpr_assets"], cwd=ROOT,
+    out = subprocess.run([DAGSTER, "definitions", "validate", "-m", "vpr_assets.definitions"], cwd=ROOT,
                          env=_env(vpr_home, dagster_home), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Validation successful" in out.stdout + out.stderr

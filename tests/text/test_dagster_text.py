@@ -242,7 +242,7 @@ def test_dagster_cli_materializes_the_text_chain_for_a_new_batch(vpr_home, dagst
                                             "plain.jpg": blank_card(1)}, {})
     register(batch)
     env = {**os.environ, "VPR_HOME": str(vpr_home), "DAGSTER_HOME": str(dagster_home)}
-    out = subprocess.run([DAGSTER, "asset", "materialize", "-m", "vpr_assets", "--select", "*geo_words,*text_embeddings",
+    out = subprocess.run([DAGSTER, "asset", "materialize", "-m", "vpr_assets.definitions", "--select", "*geo_words,*text_embeddings",
                           "--partition", batch], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     cat = Catalog(vpr_home)
