@@ -225,5 +225,7 @@ def test_multiscale_embeddings(tmp_path, lite0):
 
 def test_machine_settings():
     assert emb.available_cpus() >= 1
-    assert emb.default_num_workers() <= 2
+    assert emb.default_num_workers() <= 2  # on a CPU, workers take the model's cores
+    assert emb.default_num_workers("cpu") <= 2
+    assert emb.default_num_workers("cuda") >= 2  # on a GPU the feed is the limit: more decoders
     assert emb.default_device().type in ("cpu", "cuda")

@@ -82,8 +82,14 @@ def default_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def default_num_workers() -> int:
-    return min(2, available_cpus())
+def default_num_workers(device: torch.device | str | None = None) -> int:
+    """Decode workers for a DataLoader. On a CPU the workers compete with the model for the same
+    cores, so at most 2; on CUDA the feed is the limit (bench_gpu on an H200: 259 img/s with 2
+    workers, 868 with 14, against 5,900 for the bare model), so all cores but two."""
+    cpus = available_cpus()
+    if device is not None and torch.device(device).type == "cuda":
+        return max(2, min(16, cpus - 2))
+    return min(2, cpus)
 
 
 def default_image_size(model: LandmarkEmbedder, device: torch.device) -> int:
@@ -237,7 +243,7 @@ def embed_paths(
     model, device, amp = _prepare(model, device, amp)
     size = image_size or default_image_size(model, device)
     load_size = max(_scale_sizes(size, scales))
-    workers = default_num_workers() if num_workers is None else num_workers
+    workers = default_num_workers(device) if num_workers is None else num_workers
     dataset = ImageFileDataset(paths, load_size, resize, max_pixels)
     loader = DataLoader(
         dataset,
