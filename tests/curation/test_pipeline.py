@@ -5,15 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vpr_assets.core.curation.pipeline import (
-    SCAN_QUALITY_SCHEMA,
-    Decisions,
-    derived_table,
-    quality_table,
-    read_curator_labels,
-    read_decisions,
-    resolve_duplicates,
-)
+from vpr_assets.core.curation.assessment import derived_table
+from vpr_assets.core.curation.curator_files import Decisions, read_curator_labels, read_decisions
+from vpr_assets.core.curation.duplicate_groups import resolve_duplicates
+from vpr_assets.core.curation.tables import SCAN_QUALITY_SCHEMA, quality_table
 
 H1, H1_NEAR, H2 = "f0f0f0f0f0f0f0f0", "f0f0f0f0f0f0f0f1", "0f0f0f0f0f0f0f0f"
 

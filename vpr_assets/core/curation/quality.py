@@ -217,3 +217,14 @@ def quality_score(features: dict[str, float], reasons: list[str] | str | None = 
 
 def thresholds_dict(thresholds: QualityThresholds | None = None) -> dict:
     return asdict(thresholds or QualityThresholds())
+
+
+def thresholds_with(overrides: dict[str, float] | None) -> QualityThresholds:
+    """The default thresholds with some fields overridden (values cast to each field's type);
+    an unknown field name is a ValueError, never silently ignored."""
+    base = QualityThresholds()
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - set(base.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown quality thresholds {sorted(unknown)}")
+    return QualityThresholds(**{k: type(getattr(base, k))(v) for k, v in overrides.items()})

@@ -39,7 +39,7 @@ split out of a multi-card scan, linked by `source_scan_id`):
 `scan_id` is the sha256 of the crop file.
 
 Curator files, read by every materialisation and never written (full format and parsing rules in
-vpr_assets/core/curation/pipeline.py); a change takes effect when a partition is next materialised:
+vpr_assets/core/curation/curator_files.py); a change takes effect when a partition is next materialised:
 
 - `$VPR_HOME/curation/decisions.csv`: `scan_id,decision` with decision `keep` (label good, never a
   duplicate), `reject` (label bad, reason curator_reject, never a representative) or
@@ -49,38 +49,18 @@ vpr_assets/core/curation/pipeline.py); a change takes effect when a partition is
   in landmark / non_landmark / low_interest.
 """
 
-import math
 import os
 from typing import Dict
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from PIL import Image
 
+from vpr_assets.core.curation.batch import CurationResult, CurationSettings, curate_batch
 from vpr_assets.core.curation.contact_sheet import contact_sheet_markdown
 from vpr_assets.core.curation.duplicates import NearDupConfig
-from vpr_assets.core.curation.landmark_classifier import landmark_scores
-from vpr_assets.core.curation.pipeline import (
-    DECISIONS_FILE,
-    DERIVED_SCANS_SCHEMA,
-    SCAN_QUALITY_SCHEMA,
-    apply_duplicates,
-    assess_scans,
-    backbone,
-    derived_table,
-    eligible_for_duplicates,
-    embed,
-    embeddings_for,
-    finalise_rows,
-    landmark_classifier,
-    other_batch_scans,
-    quality_table,
-    read_curator_labels,
-    read_decisions,
-    resolve_duplicates,
-)
-from vpr_assets.core.curation.quality import QualityThresholds
+from vpr_assets.core.curation.quality import thresholds_with
+from vpr_assets.core.curation.tables import DERIVED_SCANS_SCHEMA, SCAN_QUALITY_SCHEMA
 from vpr_assets.defs.metadata import column_schema, counts_markdown, data_version_of
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CatalogResource
@@ -96,32 +76,13 @@ class ScanQualityConfig(dg.Config):
     no_landmark_below: float = 0.5  # trained classifier only: a lower score adds reason no_landmark
     workers: int = max(1, min(4, os.cpu_count() or 1))
 
-
-def _thresholds(overrides: Dict[str, float]) -> QualityThresholds:
-    base = QualityThresholds()
-    unknown = set(overrides) - set(base.__dataclass_fields__)
-    if unknown:
-        raise dg.Failure(description=f"unknown quality thresholds {sorted(unknown)}")
-    kinds = {k: type(getattr(base, k)) for k in overrides}
-    return QualityThresholds(**{k: kinds[k](v) for k, v in overrides.items()})
-
-
-def _known_scans(cat, batch: str, derived_now: pd.DataFrame) -> pd.DataFrame:
-    """scan_id, batch, path, file_name of every scan (for labels.csv): raw scans, other batches'
-    crops and this batch's new crops."""
-    cols = ["scan_id", "batch", "path", "file_name"]
-    parts = [cat.read("raw_scans", columns=cols)]
-    if cat.has("derived_scans"):
-        parts.append(cat.read("derived_scans", columns=cols, where="batch <> ?", params=[batch]))
-    if len(derived_now):
-        parts.append(derived_now[cols])
-    return pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) \
-        else pd.DataFrame(columns=cols)
-
-
-def _reasons_markdown(rows: list[dict]) -> dg.MetadataValue:
-    reasons = pd.Series([r for row in rows for r in row["reasons"]], dtype=object)
-    return counts_markdown(reasons, "reason")
+    def settings(self) -> CurationSettings:
+        try:
+            thresholds = thresholds_with(self.quality_thresholds)
+        except ValueError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        return CurationSettings(thresholds, NearDupConfig(radius=self.hash_radius, min_cosine=self.min_cosine),
+                                self.no_landmark_below, self.workers)
 
 
 def _contact_sheet(root, rows: list[dict], thumbs: dict[str, str]) -> str:
@@ -139,6 +100,41 @@ def _contact_sheet(root, rows: list[dict], thumbs: dict[str, str]) -> str:
     if not images:
         return "_nothing rejected or set aside in this batch_"
     return contact_sheet_markdown(images, captions, title="rejected and duplicate scans", cell=112, max_items=CONTACT_SHEET_MAX)
+
+
+def _quality_metadata(res: CurationResult, root, parquet) -> dict:
+    df = pd.DataFrame(res.rows, columns=SCAN_QUALITY_SCHEMA.names)
+    clf = res.classifier
+    metadata = {
+        "dagster/row_count": len(df),
+        "dagster/column_schema": column_schema(SCAN_QUALITY_SCHEMA),
+        "labels": counts_markdown(df["label"], "label"),
+        "reasons": counts_markdown(pd.Series([r for row in res.rows for r in row["reasons"]], dtype=object), "reason"),
+        "status": counts_markdown(df["status"], "status"),
+        "reject_share": round(float((df["label"] == "bad").mean()), 4) if len(df) else 0.0,
+        "landmark_scorer": res.scorer,
+        "landmark_scorer_note": clf.note,
+        "landmark_classifier_trained_now": clf.trained_now,
+        "curator_labels": len(res.labels),
+        "label_problems": len(res.label_problems),
+        "curator_decisions": res.decisions.rows,
+        "decision_problems": len(res.decisions.problems),
+        "near_duplicate_pairs_confirmed": res.confirmed_pairs,
+        "confirmed_by_embedding": res.confirmed_by_embedding,
+        "embedding_model_version": res.embedding_version or "none (hash only)",
+        "kept_earlier_representatives": res.duplicates.incumbents_used,
+        "crops": len(res.derived),
+        "rejected_contact_sheet": dg.MetadataValue.md(_contact_sheet(root, res.rows, res.thumbnails)),
+        "parquet": dg.MetadataValue.path(str(parquet)),
+    }
+    if clf.classifier is not None:
+        if clf.cv_accuracy is not None and clf.cv_accuracy == clf.cv_accuracy:
+            metadata["landmark_classifier_cv_accuracy"] = float(clf.cv_accuracy)
+        metadata["landmark_classifier_cv_folds"] = int(clf.cv_folds)
+        metadata["landmark_classifier_n_train"] = int(clf.n_train)
+        if clf.mlflow_run_id:
+            metadata["mlflow_run_id"] = clf.mlflow_run_id
+    return metadata
 
 
 @dg.multi_asset(
@@ -172,125 +168,29 @@ def _contact_sheet(root, rows: list[dict], thumbs: dict[str, str]) -> str:
 def curate_scans(context: dg.AssetExecutionContext, config: ScanQualityConfig, catalog: CatalogResource):
     """Assess every scan of the batch, split multi-card scans, score landmarks, group duplicates."""
     batch = context.partition_key
-    root = catalog.root
     cat = catalog.catalog
-    if not cat.has("raw_scans", batch):
-        raise dg.Failure(description=f"raw_scans has no partition {batch!r}: materialise raw_scans first")
-    scans = cat.read("raw_scans", batch)
-    thresholds = _thresholds(config.quality_thresholds)
-    decisions = read_decisions(root / DECISIONS_FILE)
-    for p in decisions.problems:
-        context.log.warning(f"decisions.csv: {p}")
-    bb = backbone()
-    context.log.info(f"batch {batch!r}: assessing {len(scans)} scans on {bb.device}")
-    step = max(1, len(scans) // 10)
-
-    def progress(done: int, total: int) -> None:
-        if done % step == 0 or done == total:
-            context.log.info(f"scan_quality {batch}: {done}/{total} scans assessed")
-
-    assessed = assess_scans(root, scans, thresholds, model_size=bb.image_size, workers=config.workers, progress=progress)
-    derived = derived_table(assessed)
-    derived_df = derived.to_pandas()
-
-    # landmark score: one backbone pass over the batch (crops included)
-    with_input = [i for i, a in enumerate(assessed) if a.model_input is not None]
-    feats, probs = embed([assessed[i].model_input for i in with_input])
-    known_features = {assessed[i].row["scan_id"]: feats[k] for k, i in enumerate(with_input)}
-    labels, label_problems = ({}, [])
-    if (root / "curation" / "labels.csv").exists() or any((root / "inbox").glob("*/labels.csv")):
-        known = _known_scans(cat, batch, derived_df)
-        labels, label_problems = read_curator_labels(root, known)
-    else:
-        known = pd.DataFrame(columns=["scan_id", "path"])
-    for p in label_problems[:50]:
-        context.log.warning(f"labels: {p}")
-    info = landmark_classifier(root, labels, known, known_features)
-    context.log.info(f"landmark scorer: {'classifier' if info.classifier else 'imagenet_prior'} ({info.note})")
-    scores = np.full(len(assessed), np.nan)
-    scorer = "imagenet_prior"
-    if with_input:
-        sub, scorer = landmark_scores(feats, probs, info.classifier)
-        scores[with_input] = sub
-    rows = finalise_rows(assessed, scores, scorer, labels, decisions, config.no_landmark_below)
-
-    # near duplicates against the whole collection; the read-decide-write step runs under the lock
-    hashes = pd.concat([scans[["scan_id", "phash", "dhash", "thumbnail"]],
-                        derived_df[["scan_id", "phash", "dhash", "thumbnail"]]], ignore_index=True)
-    new = pd.DataFrame([{"scan_id": r["scan_id"], "label": r["label"], "quality_score": r["quality_score"]}
-                        for r in rows if eligible_for_duplicates(r)], columns=["scan_id", "label", "quality_score"])
-    new = new.merge(hashes[["scan_id", "phash", "dhash"]], on="scan_id", how="left")
-    versions: list = []
-
-    def lookup(ids: set) -> dict:
-        vecs, version = embeddings_for(cat, ids)
-        versions.append(version)
-        return vecs
-
-    ndc = NearDupConfig(radius=config.hash_radius, min_cosine=config.min_cosine)
-    with cat.writer_lock():
-        existing = other_batch_scans(cat, batch)
-        dups = resolve_duplicates(new, existing, decisions, lookup, ndc)
-        rows = apply_duplicates(rows, dups.table)
-        table = quality_table(rows)
-        cat.write_partition("scan_quality", batch, table, sync=False)
-        cat.write_partition("derived_scans", batch, derived, sync=False)
-    cat.sync_views(["scan_quality", "derived_scans"])
-
-    n_pairs = int(dups.pairs["confirmed"].sum()) if len(dups.pairs) else 0
-    by_embedding = int((dups.pairs["confirmed"].astype(bool) & (dups.pairs["evidence"] == "embedding")).sum()) \
-        if len(dups.pairs) else 0
-    emb_version = next((v for v in versions if v), None)
-    context.log.info(f"batch {batch!r}: {len(rows)} rows, {sum(r['label'] == 'bad' for r in rows)} bad, "
-                     f"{sum(r['status'] == 'duplicate' for r in rows)} duplicates, {len(derived_df)} crops")
+    try:
+        res = curate_batch(cat, batch, config.settings(), info=context.log.info, warn=context.log.warning)
+    except LookupError as exc:
+        raise dg.Failure(description=str(exc)) from exc
     selected = {k.to_user_string() for k in context.selected_asset_keys}
     if "scan_quality" in selected:
-        df = pd.DataFrame(rows, columns=SCAN_QUALITY_SCHEMA.names)
-        thumbs = dict(zip(hashes.scan_id, hashes.thumbnail))
-        metadata = {
-            "dagster/row_count": len(rows),
-            "dagster/column_schema": column_schema(SCAN_QUALITY_SCHEMA),
-            "labels": counts_markdown(df["label"], "label"),
-            "reasons": _reasons_markdown(rows),
-            "status": counts_markdown(df["status"], "status"),
-            "reject_share": round(float((df["label"] == "bad").mean()), 4) if len(df) else 0.0,
-            "landmark_scorer": scorer,
-            "landmark_scorer_note": info.note,
-            "landmark_classifier_trained_now": info.trained_now,
-            "curator_labels": len(labels),
-            "label_problems": len(label_problems),
-            "curator_decisions": decisions.rows,
-            "decision_problems": len(decisions.problems),
-            "near_duplicate_pairs_confirmed": n_pairs,
-            "confirmed_by_embedding": by_embedding,
-            "embedding_model_version": emb_version or "none (hash only)",
-            "kept_earlier_representatives": dups.incumbents_used,
-            "crops": len(derived_df),
-            "rejected_contact_sheet": dg.MetadataValue.md(_contact_sheet(root, rows, thumbs)),
-            "parquet": dg.MetadataValue.path(str(cat.partition_path("scan_quality", batch))),
-        }
-        if info.classifier is not None:
-            if info.cv_accuracy is not None and not math.isnan(info.cv_accuracy):
-                metadata["landmark_classifier_cv_accuracy"] = float(info.cv_accuracy)
-            metadata["landmark_classifier_cv_folds"] = int(info.cv_folds)
-            metadata["landmark_classifier_n_train"] = int(info.n_train)
-            if info.mlflow_run_id:
-                metadata["mlflow_run_id"] = info.mlflow_run_id
         yield dg.MaterializeResult(
             asset_key="scan_quality",
             data_version=data_version_of(
                 f"{r['scan_id']}|{r['label']}|{','.join(r['reasons'])}|{r['duplicate_of']}|{r['status']}|"
-                f"{r['landmark_scorer']}|{(r['landmark_score'] or 0.0):.4f}" for r in rows),
-            metadata=metadata,
+                f"{r['landmark_scorer']}|{(r['landmark_score'] or 0.0):.4f}" for r in res.rows),
+            metadata=_quality_metadata(res, cat.home, cat.partition_path("scan_quality", batch)),
         )
     if "derived_scans" in selected:
+        derived = res.derived
         yield dg.MaterializeResult(
             asset_key="derived_scans",
-            data_version=data_version_of(derived_df["scan_id"].astype(str) + "|" + derived_df["source_scan_id"].astype(str)),
+            data_version=data_version_of(derived["scan_id"].astype(str) + "|" + derived["source_scan_id"].astype(str)),
             metadata={
-                "dagster/row_count": len(derived_df),
+                "dagster/row_count": len(derived),
                 "dagster/column_schema": column_schema(DERIVED_SCANS_SCHEMA),
-                "multi_card_scans": int(derived_df["source_scan_id"].nunique()) if len(derived_df) else 0,
+                "multi_card_scans": int(derived["source_scan_id"].nunique()) if len(derived) else 0,
                 "parquet": dg.MetadataValue.path(str(cat.partition_path("derived_scans", batch))),
             },
         )

@@ -1,0 +1,145 @@
+"""The curators' own files: decisions (keep / reject / not a duplicate) and labels (landmark /
+non_landmark / low_interest). Read on every curation, never written by the pipeline.
+
+Curator files (read, never written, by the pipeline; both optional):
+
+`$VPR_HOME/curation/decisions.csv`, header `scan_id,decision`, one decision per row (a scan may
+have several rows, e.g. `keep` and a `not_duplicate:`)::
+
+    scan_id,decision
+    3f2a...,keep                    # keep it whatever the measures say (label good, never a duplicate)
+    9b41...,reject                  # reject it (label bad, reason curator_reject, never a representative)
+    3f2a...,not_duplicate:77c0...   # these two are different cards: never grouped, even through a third
+
+A `keep` and a `reject` of the same scan: the first row wins and the clash is reported. Unknown
+decisions and malformed rows are reported, never fatal.
+
+`$VPR_HOME/curation/labels.csv` (and `inbox/<batch>/labels.csv`, whose `file` column names files
+of that batch), header `scan_id` or `file`, and `label` in landmark / non_landmark / low_interest.
+A global `file` is a path under the data root (`inbox/b1/x.jpg`), `<batch>/<file>`, or a bare file
+name when only one scan has it. Labels train the landmark classifier; a curator's non_landmark /
+low_interest label also becomes a reject reason for that scan.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from vpr_assets.core.curation.landmark_classifier import parse_labels_csv
+
+DECISIONS_FILE = "curation/decisions.csv"
+
+LABELS_FILE = "curation/labels.csv"
+
+
+@dataclass
+class Decisions:
+    keep: set[str] = field(default_factory=set)
+    reject: set[str] = field(default_factory=set)
+    not_duplicates: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    rows: int = 0
+
+    def decision_of(self, scan_id: str) -> str | None:
+        return "keep" if scan_id in self.keep else "reject" if scan_id in self.reject else None
+
+
+def read_decisions(path: str | Path) -> Decisions:
+    """Parse `decisions.csv` (format in the module docstring); bad rows are problems, not errors."""
+    path = Path(path)
+    d = Decisions()
+    if not path.exists():
+        return d
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        d.problems.append(f"{path.name}: unreadable ({exc})")
+        return d
+    reader = csv.DictReader(text.splitlines())
+    fields = {(f or "").strip().lower() for f in (reader.fieldnames or [])}
+    if not {"scan_id", "decision"} <= fields:
+        d.problems.append(f"{path.name}: header must be `scan_id,decision`, got {reader.fieldnames}")
+        return d
+    seen_pairs: set[tuple[str, str]] = set()
+    for line_no, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+        sid, decision = row.get("scan_id", ""), row.get("decision", "")
+        kind, _, other = decision.partition(":")
+        kind = kind.strip().lower().replace("-", "_")
+        if not sid:
+            d.problems.append(f"line {line_no}: no scan_id")
+            continue
+        d.rows += 1
+        if kind in ("keep", "reject") and not other:
+            clash = d.reject if kind == "keep" else d.keep
+            if sid in clash:
+                d.problems.append(f"line {line_no}: {sid[:12]} is both keep and reject; kept the first decision")
+                continue
+            (d.keep if kind == "keep" else d.reject).add(sid)
+        elif kind == "not_duplicate" and other.strip():
+            other = other.strip()
+            if other == sid:
+                d.problems.append(f"line {line_no}: {sid[:12]} marked not_duplicate of itself")
+                continue
+            pair = (sid, other) if sid <= other else (other, sid)
+            if pair not in seen_pairs:
+                seen_pairs.add(pair)
+                d.not_duplicates.append(pair)
+        else:
+            d.problems.append(f"line {line_no}: unknown decision {decision!r} for {sid[:12]} "
+                              "(expected keep, reject or not_duplicate:<scan_id>)")
+    return d
+
+
+def read_curator_labels(home: Path, scans: pd.DataFrame) -> tuple[dict[str, str], list[str]]:
+    """{scan_id: label} from the global and per-batch labels.csv files, and the problems found.
+
+    `scans`: every known scan (scan_id, batch, path, file_name). The global file wins over a
+    batch's own file when both label the same scan.
+    """
+    known = set(scans["scan_id"]) if len(scans) else set()
+    by_path = dict(zip(scans["path"], scans["scan_id"])) if len(scans) else {}
+    by_batch_file = {(b, f): s for b, f, s in zip(scans["batch"], scans["file_name"], scans["scan_id"])} if len(scans) else {}
+    names = scans.groupby("file_name")["scan_id"].agg(list).to_dict() if len(scans) else {}
+    labels: dict[str, str] = {}
+    problems: list[str] = []
+
+    def resolve(key: str, kind: str, batch: str | None) -> str | None:
+        if kind == "scan_id":
+            return key if key in known else None
+        key = key.replace("\\", "/").lstrip("./")
+        if batch is not None:
+            return by_batch_file.get((batch, key))
+        if key in by_path:
+            return by_path[key]
+        if "/" in key:
+            b, _, f = key.rpartition("/")
+            return by_batch_file.get((b.rpartition("/")[2], f))
+        hits = names.get(key, [])
+        if len(hits) > 1:
+            problems.append(f"labels: file {key!r} is ambiguous ({len(hits)} scans have that name); use scan_id")
+        return hits[0] if len(hits) == 1 else None
+
+    sources = [(home / LABELS_FILE, None)]
+    inbox = home / "inbox"
+    if inbox.is_dir():
+        sources += [(p / "labels.csv", p.name) for p in sorted(inbox.iterdir()) if (p / "labels.csv").is_file()]
+    for path, batch in sources:
+        if not path.exists():
+            continue
+        rows, probs = parse_labels_csv(path)
+        where = f"{batch}/labels.csv" if batch else LABELS_FILE
+        problems += [f"{where}: {p}" for p in probs]
+        for r in rows:
+            sid = resolve(r["key"], r["key_kind"], batch)
+            if sid is None:
+                problems.append(f"{where}: no scan for {r['key_kind']} {r['key'][:40]!r} (not ingested yet?)")
+                continue
+            if batch is not None and sid in labels:
+                continue  # the global file already labels it
+            labels[sid] = r["label"]
+    return labels, problems

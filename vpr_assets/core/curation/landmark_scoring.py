@@ -1,0 +1,145 @@
+"""Is this card a landmark? The ImageNet backbone's prior until curators have labelled both kinds,
+then a classifier trained on their labels: reused while the labels are unchanged, retrained (and
+logged to MLflow experiment `vpr_curation`) when they change."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from vpr_assets.core.curation.landmark_classifier import LandmarkClassifier
+from vpr_assets.core.images.decode import ImageRejected, decode_image
+from vpr_assets.storage.atomic import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+CLASSIFIER_DIR = "models/landmark_classifier"
+
+CLASSIFIER_FILE = "classifier.joblib"
+
+CLASSIFIER_META = "meta.json"
+
+MLFLOW_EXPERIMENT = "vpr_curation"
+
+BACKBONE_NAME = "tf_efficientnet_lite0"
+
+
+@lru_cache(maxsize=1)
+def backbone():
+    """The ImageNet backbone, loaded once per process (CUDA when torch sees it)."""
+    from vpr_assets.core.curation.landmark_classifier import ImageNetBackbone
+
+    return ImageNetBackbone(BACKBONE_NAME)
+
+
+def embed(images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+    bb = backbone()
+    return bb.embed(list(images))
+
+
+@dataclass
+class ClassifierInfo:
+    classifier: LandmarkClassifier | None
+    fingerprint: str | None = None
+    trained_now: bool = False
+    cv_accuracy: float | None = None
+    cv_folds: int = 0
+    n_train: int = 0
+    class_counts: dict = field(default_factory=dict)
+    mlflow_run_id: str | None = None
+    note: str = ""
+
+
+def labels_fingerprint(labels: dict[str, str]) -> str:
+    h = hashlib.sha256(BACKBONE_NAME.encode())
+    for sid in sorted(labels):
+        h.update(f"\0{sid}={labels[sid]}".encode())
+    return h.hexdigest()[:16]
+
+
+def landmark_classifier(
+    home: Path,
+    labels: dict[str, str],
+    scans: pd.DataFrame,
+    known_features: dict[str, np.ndarray],
+) -> ClassifierInfo:
+    """The trained classifier for these labels: reused from disk when the labels are unchanged,
+    else trained (features of labelled scans outside the batch are computed from their files),
+    cross-validated, saved atomically and logged to MLflow. None (prior) without usable labels."""
+    if not labels:
+        return ClassifierInfo(None, note="no curator labels yet: ImageNet prior")
+    targets = LandmarkClassifier.targets(list(labels.values()))
+    if len(set(targets.tolist())) < 2:
+        return ClassifierInfo(None, note="labels need landmark and non-landmark examples: ImageNet prior")
+    fp = labels_fingerprint(labels)
+    folder = home / CLASSIFIER_DIR
+    meta_path, model_path = folder / CLASSIFIER_META, folder / CLASSIFIER_FILE
+    if meta_path.exists() and model_path.exists():
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("fingerprint") == fp:
+                clf = LandmarkClassifier.load(model_path)
+                return ClassifierInfo(clf, fp, False, clf.cv_accuracy, clf.cv_folds, clf.n_train, clf.class_counts,
+                                      meta.get("mlflow_run_id"), "reused")
+        except Exception as exc:  # a damaged file is retrained, never fatal
+            log.warning("landmark classifier at %s not reusable (%s): retraining", folder, exc)
+    ids = sorted(labels)
+    missing = [s for s in ids if s not in known_features]
+    if missing:
+        paths = scans.set_index("scan_id")["path"].to_dict()
+        size = backbone().image_size
+        imgs, ok = [], []
+        for s in missing:
+            try:
+                imgs.append(decode_image(home / paths[s]).image.resize((size, size), Image.BILINEAR))
+                ok.append(s)
+            except (KeyError, ImageRejected, OSError) as exc:
+                log.warning("labelled scan %s not readable: %s", s[:12], exc)
+        if imgs:
+            feats, _ = embed(imgs)
+            known_features = {**known_features, **dict(zip(ok, feats))}
+    ids = [s for s in ids if s in known_features]
+    y = [labels[s] for s in ids]
+    if len(set(LandmarkClassifier.targets(y).tolist())) < 2:
+        return ClassifierInfo(None, fp, note="labelled scans readable for only one class: ImageNet prior")
+    X = np.stack([known_features[s] for s in ids]).astype(np.float32)
+    clf = LandmarkClassifier()
+    clf.fit(X, y)
+    clf.save(model_path)
+    run_id = _log_mlflow(home, clf, fp)
+    meta = {"fingerprint": fp, "backbone": BACKBONE_NAME, "cv_accuracy": clf.cv_accuracy, "cv_folds": clf.cv_folds,
+            "n_train": clf.n_train, "class_counts": clf.class_counts, "mlflow_run_id": run_id}
+    atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
+    return ClassifierInfo(clf, fp, True, clf.cv_accuracy, clf.cv_folds, clf.n_train, clf.class_counts, run_id, "trained")
+
+
+def _log_mlflow(home: Path, clf: LandmarkClassifier, fp: str) -> str | None:
+    """One MLflow run per training: parameters, CV accuracy, the fitted model file."""
+    try:
+        from vpr_assets.core import tracking
+
+        c = tracking.client(home)
+        run = c.create_run(tracking.experiment_id(home, MLFLOW_EXPERIMENT), tags={"mlflow.runName": f"landmark-classifier-{fp}"})
+        rid = run.info.run_id
+        params = {"backbone": BACKBONE_NAME, "C": clf.C, "cv_folds": clf.cv_folds, "n_train": clf.n_train,
+                  "labels_fingerprint": fp, **{f"n_{k}": v for k, v in clf.class_counts.items()}}
+        for k, v in params.items():
+            c.log_param(rid, k, v)
+        metrics = tracking.mlflow_metrics({"cv_accuracy": clf.cv_accuracy if clf.cv_accuracy is not None else float("nan")})
+        for k, v in metrics.items():
+            c.log_metric(rid, k, v)
+        c.log_artifact(rid, str(home / CLASSIFIER_DIR / CLASSIFIER_FILE), "landmark_classifier")
+        c.set_terminated(rid)
+        return rid
+    except Exception as exc:  # tracking is a record, not a gate
+        log.warning("MLflow logging of the landmark classifier failed: %s", exc)
+        return None

@@ -1,0 +1,136 @@
+"""The curation tables: `scan_quality` and `derived_scans` schemas, and rows made into Arrow tables.
+
+`finalise_rows` is where a scan's label is decided (measures, landmark score, curator labels and
+decisions); `apply_duplicates` then adds its duplicate group and status.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from vpr_assets.core.curation.curator_files import Decisions
+from vpr_assets.core.ingest import RAW_SCANS_SCHEMA
+
+if TYPE_CHECKING:  # assessment.py builds on these schemas; only the type is needed here
+    from vpr_assets.core.curation.assessment import Assessed
+
+FEATURE_COLUMNS = (
+    "width", "height", "megapixels", "min_side", "aspect_ratio", "sharpness", "mean_luminance", "dark_clipped",
+    "bright_clipped", "contrast_std", "contrast_range", "colourfulness", "edge_density", "border_share",
+    "content_share",
+)
+
+SCAN_QUALITY_SCHEMA = pa.schema(
+    [
+        ("scan_id", pa.string()),
+        ("batch", pa.string()),
+        ("path", pa.string()),
+        ("source_scan_id", pa.string()),  # set for a crop split out of a multi-card scan
+        ("label", pa.string()),  # good | bad
+        ("reasons", pa.list_(pa.string())),  # every defect found (may stay listed on a curator-kept scan)
+        ("status", pa.string()),  # keep | duplicate | rejected
+        ("duplicate_of", pa.string()),  # the group's representative, or null
+        ("group_id", pa.string()),
+        ("group_size", pa.int32()),
+        ("is_representative", pa.bool_()),
+        ("duplicate_evidence", pa.string()),  # embedding | hash | null: how the closest pair was confirmed
+        ("duplicate_hash_distance", pa.int32()),
+        ("duplicate_cosine", pa.float32()),
+        ("landmark_score", pa.float32()),
+        ("landmark_scorer", pa.string()),  # imagenet_prior | classifier
+        ("curator_label", pa.string()),
+        ("curator_decision", pa.string()),  # keep | reject | null
+        ("is_postcard_back", pa.bool_()),
+        ("back_score", pa.float32()),
+        ("back_cues", pa.list_(pa.string())),
+        ("multiple_cards", pa.bool_()),
+        ("n_cards", pa.int32()),
+        ("quality_score", pa.float64()),
+        *[(c, pa.float64()) for c in FEATURE_COLUMNS],
+    ]
+)
+
+DERIVED_SCANS_SCHEMA = pa.schema(
+    list(RAW_SCANS_SCHEMA) + [("crop_index", pa.int32()), ("box", pa.list_(pa.int32()))]
+)
+
+
+def finalise_rows(
+    assessed: list[Assessed],
+    scores: np.ndarray,
+    scorer: str,
+    curator_labels: dict[str, str],
+    decisions: Decisions,
+    no_landmark_below: float,
+) -> list[dict]:
+    """Add landmark scores, curator labels and decisions, and the label (before duplicates)."""
+    rows = []
+    for a, score in zip(assessed, scores):
+        r = dict(a.row)
+        r["reasons"] = list(r["reasons"])
+        sid = r["scan_id"]
+        r["landmark_score"] = float(score) if score == score else None
+        r["landmark_scorer"] = scorer if score == score else None
+        lab = curator_labels.get(sid)
+        r["curator_label"] = lab
+        if lab == "non_landmark":
+            r["reasons"].append("no_landmark")
+        elif lab == "low_interest":
+            r["reasons"].append("low_interest")
+        elif lab is None and scorer == "classifier" and score == score and score < no_landmark_below \
+                and not r["is_postcard_back"] and not r["multiple_cards"]:
+            r["reasons"].append("no_landmark")
+        decision = decisions.decision_of(sid)
+        r["curator_decision"] = decision
+        if decision == "reject":
+            r["reasons"].append("curator_reject")
+        r["label"] = "good" if decision == "keep" or not r["reasons"] else "bad"
+        rows.append(r)
+    return rows
+
+
+def apply_duplicates(rows: list[dict], dups: pd.DataFrame) -> list[dict]:
+    by_id = dups.set_index("scan_id").to_dict("index") if len(dups) else {}
+    out = []
+    for r in rows:
+        d = by_id.get(r["scan_id"], {})
+        r = {**r, "duplicate_of": _str_or_none(d.get("duplicate_of")), "group_id": _str_or_none(d.get("group_id")) or r["scan_id"],
+             "group_size": int(d.get("group_size", 1) or 1), "is_representative": bool(d.get("is_representative", False)),
+             "duplicate_evidence": _str_or_none(d.get("duplicate_evidence")),
+             "duplicate_hash_distance": _int_or_none(d.get("duplicate_hash_distance")),
+             "duplicate_cosine": _float_or_none(d.get("duplicate_cosine"))}
+        r["status"] = "rejected" if r["label"] == "bad" else "duplicate" if r["duplicate_of"] else "keep"
+        r["is_representative"] = r["is_representative"] and r["status"] == "keep"  # a group of rejects has none
+        out.append(r)
+    return out
+
+
+def _timestamp_or_none(v):
+    return None if v is None or pd.isna(v) else pd.Timestamp(v).to_pydatetime()
+
+
+def _str_or_none(v):
+    return v if isinstance(v, str) else None
+
+
+def _int_or_none(v):
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
+
+
+def _float_or_none(v):
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def quality_table(rows: list[dict]) -> pa.Table:
+    clean = []
+    for r in rows:
+        c = {k: r.get(k) for k in SCAN_QUALITY_SCHEMA.names}
+        for k in ("back_score", "quality_score", *FEATURE_COLUMNS):
+            c[k] = _float_or_none(c[k])
+        clean.append(c)
+    return pa.Table.from_pylist(clean, schema=SCAN_QUALITY_SCHEMA)
