@@ -78,7 +78,7 @@ def test_text_assets_are_wired_as_specified():
 
     graph = defs.resolve_asset_graph()
     expected_deps = {"ocr_text": {"raw_scans"}, "geo_words": {"ocr_text", "raw_scans"},
-                     "text_embeddings": {"geo_words", "ocr_text", "raw_scans"}}
+                     "text_embeddings": {"ocr_text", "raw_scans"}}
     for key, deps in expected_deps.items():
         node = graph.get(dg.AssetKey(key))
         assert {k.to_user_string() for k in node.parent_keys} == deps

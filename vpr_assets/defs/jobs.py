@@ -106,4 +106,13 @@ per_batch_k8s_job = dg.define_asset_job(
     "image_embeddings on the GPU node pool.",
 )
 
-jobs = [per_batch_celery_job, per_batch_k8s_job]
+# Training through a job: its runs carry the run tag `vpr/heavy`, which the run queue limits
+# (dagster_home/dagster.yaml tag_concurrency_limits); asset and op tags never become run tags.
+train_models_job = dg.define_asset_job(
+    name="train_models",
+    selection=dg.AssetSelection.assets("vpr_model"),
+    tags={"vpr/heavy": "true"},
+    description="Train model variants (one partition per variant); runs are tagged vpr/heavy.",
+)
+
+jobs = [per_batch_celery_job, per_batch_k8s_job, train_models_job]

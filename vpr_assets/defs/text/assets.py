@@ -347,7 +347,7 @@ def text_embedding_table(keys: list[tuple[str, str]], batch: str, texts: list, v
 
 @dg.asset(
     partitions_def=scan_batches,
-    deps=["geo_words", "ocr_text", "raw_scans"],
+    deps=["ocr_text", "raw_scans"],  # what it reads: the raw OCR text and descriptions, not geo_words
     group_name="text",
     code_version=TEXT_EMBEDDINGS_CODE_VERSION,
     kinds={"pytorch", "parquet"},

@@ -95,8 +95,7 @@ def input_data_versions(context: dg.AssetExecutionContext) -> dict[str, str]:
     group_name="training",
     code_version=VPR_MODEL_CODE_VERSION,
     kinds={"pytorch", "mlflow"},
-    pool="torch",
-    op_tags={"vpr/heavy": "true"},
+    pool="torch",  # one torch step at a time across all runs (an op tag would never reach the run queue)
     description="ArcFace recognition model (EfficientNet-Lite + GeM + 512-d neck, optionally fused with MiniLM "
     "text) trained on the landmark clusters; one MLflow run and one registered version per materialisation.",
 )

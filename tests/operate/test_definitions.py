@@ -1,0 +1,32 @@
+"""The code location's graph says what the code does: declared deps and run limits that apply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_heavy_work_carries_a_run_tag_the_queue_limits():
+    from vpr_assets.definitions import defs
+
+    job = defs.resolve_job_def("train_models")
+    assert job.tags.get("vpr/heavy") == "true"
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {"vpr_model"}
+    limits = yaml.safe_load((ROOT / "dagster_home" / "dagster.yaml").read_text())["concurrency"]["runs"]
+    assert {"key": "vpr/heavy", "limit": 1} in limits["tag_concurrency_limits"]
+    # the asset itself is bounded by a pool, which applies however the run was launched
+    from vpr_assets.defs.training.assets import vpr_model
+
+    assert vpr_model.op.pool == "torch"
+    assert "vpr/heavy" not in vpr_model.op.tags  # an op tag never reaches the run queue
+
+
+def test_text_embeddings_depends_on_what_it_reads():
+    from vpr_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    key = next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "text_embeddings")
+    assert {p.to_user_string() for p in graph.get(key).parent_keys} == {"ocr_text", "raw_scans"}
