@@ -103,18 +103,40 @@ def build_eval_set(eval_dir: Path, n_per_place: int = 3, seed: int = 7, first: i
 def asset_plan() -> dict[str, list[str]]:
     """Materialisable asset keys grouped by partitioning ("scan_batches", "model_variants", "none"),
     each group in graph order."""
+    plan: dict[str, list[str]] = {"scan_batches": [], "model_variants": [], "none": []}
+    for stage, keys in asset_stages(include_models=True):
+        plan[stage].extend(keys)
+    return plan
+
+
+def asset_stages(include_models: bool = False) -> list[tuple[str, list[str]]]:
+    """The graph as runs can take it: (partitioning, keys) stages in dependency order, each stage one
+    partitioning ("scan_batches": one run per batch; "none": one run). A run holds one partitioning,
+    so a per-batch asset that reads a collection-wide one (geo_words reads landmark_lexicon) starts
+    a new stage after it. Model variants are trained on their own unless `include_models`."""
     from vpr_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    plan: dict[str, list[str]] = {"scan_batches": [], "model_variants": [], "none": []}
+    kind: dict = {}
     for key in graph.toposorted_asset_keys:
         node = graph.get(key)
         if not node.is_materializable:
             continue
         pd_ = node.partitions_def
-        group = "none" if pd_ is None else ("scan_batches" if getattr(pd_, "name", None) == "scan_batches" else "model_variants")
-        plan[group].append(key.to_user_string())
-    return plan
+        k = "none" if pd_ is None else ("scan_batches" if getattr(pd_, "name", None) == "scan_batches" else "model_variants")
+        if k != "model_variants" or include_models:
+            kind[key] = k
+    remaining = [k for k in graph.toposorted_asset_keys if k in kind]
+    stages: list[tuple[str, list[str]]] = []
+    while remaining:
+        lead, stage = kind[remaining[0]], []
+        waiting = set(remaining)
+        for key in remaining:  # graph order: a parent is decided before its children
+            if kind[key] == lead and not any(p in waiting and p not in stage for p in graph.get(key).parent_keys):
+                stage.append(key)
+        stages.append((lead, [k.to_user_string() for k in stage]))
+        remaining = [k for k in remaining if k not in stage]
+    return stages
 
 
 def champion_reembed_requests() -> list[tuple[str, dict]]:
@@ -151,16 +173,18 @@ def run_demo(n_per_place: int = 10, seed: int = 7, train_variant: str = "image_c
         _add_partition(name)
     plan = asset_plan()
     print(f"[3/4] materialising through the instance in {dagster_home()}:")
-    print(f"      per batch: {', '.join(plan['scan_batches'])}")
     from tqdm import tqdm
 
     quiet = "WARNING"  # the full logs are in the instance (dagster dev -> Runs)
-    for b in tqdm(list(batches), desc="      batches", unit="batch"):
-        materialize_partitions(plan["scan_batches"], [b], log_level=quiet)
+    for partitioning, keys in asset_stages():
+        if partitioning == "scan_batches":
+            print(f"      per batch: {', '.join(keys)}")
+            for b in tqdm(list(batches), desc="      batches", unit="batch"):
+                materialize_partitions(keys, [b], log_level=quiet)
+        else:
+            print(f"      whole collection: {', '.join(keys)}")
+            materialize_partitions(keys, [None], log_level=quiet)
     collection = plan["none"]
-    if collection:
-        print(f"      whole collection: {', '.join(collection)}")
-        materialize_partitions(collection, [None], log_level=quiet)
     if plan["model_variants"]:
         print(f"[4/4] training the {train_variant!r} model, registering it in MLflow, promotion check")
         res = materialize_partitions(plan["model_variants"], [train_variant], raise_on_error=False, log_level=quiet)[0]

