@@ -174,14 +174,6 @@ def _table_signature(home: Path, tables=WATCHED_TABLES) -> tuple:
     return tuple(out)
 
 
-def latest_index_row(cat) -> dict | None:
-    """The latest `faiss_indexes` row (the same rule as the `faiss_index` asset's history)."""
-    if not cat.has("faiss_indexes"):
-        return None
-    df = cat.read("faiss_indexes").sort_values("created_at")
-    return None if df.empty else df.iloc[-1].to_dict()
-
-
 def evaluation_threshold(cat, model_version: str) -> tuple[float, str, str] | None:
     """(threshold, evaluation_id, source) of the latest evaluation of `model_version`, or None.
 
@@ -274,9 +266,10 @@ class SearchEngine:
     def _load(self, signature: tuple, previous: _State | None) -> _State:
         from vpr_assets.core.active_model import active_model
         from vpr_assets.core.vision.index import VectorIndex
+        from vpr_assets.core.vision.index_builds import latest_index_build
 
         cat = self._catalog()
-        row = latest_index_row(cat)
+        row = latest_index_build(cat)
         if row is None:
             raise NoIndexError(f"no search index in {self.home}: materialise the faiss_index asset first")
         path = self.home / str(row["path"])

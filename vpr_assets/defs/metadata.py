@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Iterable
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
+from vpr_assets.core.versions import content_version
+
 
 def data_version_of(values: Iterable[str]) -> dg.DataVersion:
     """A content-derived data version: same rows in, same version out (order-independent)."""
-    h = hashlib.sha256()
-    for v in sorted(str(x) for x in values):
-        h.update(v.encode("utf-8", "backslashreplace"))
-        h.update(b"\0")
-    return dg.DataVersion(h.hexdigest()[:16])
+    return dg.DataVersion(content_version(values))
 
 
 def column_schema(schema: pa.Schema) -> dg.TableSchema:
