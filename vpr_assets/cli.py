@@ -159,7 +159,7 @@ def _model_for(home: Path, spec: str | None):
 
     if not spec:
         label = model_version_label(home)
-        return active_model(home, None if label.startswith("pretrained") else label)
+        return active_model(home, label)
     spec = spec.strip()
     if spec.startswith("pretrained:"):
         try:

@@ -30,3 +30,18 @@ def test_package_root_does_not_load_the_code_location():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_model_labels_parse_one_way():
+    import pytest
+
+    from vpr_assets.core.active_model import ModelRef
+
+    pre = ModelRef.parse("pretrained:lite0_gem512")
+    assert pre.is_pretrained and pre.name == "lite0_gem512" and str(pre) == "pretrained:lite0_gem512"
+    reg = ModelRef.parse("vpr_landmark_recognizer/12")
+    assert not reg.is_pretrained and reg.version == "12" and str(reg) == "vpr_landmark_recognizer/12"
+    assert ModelRef.parse("7").label == "vpr_landmark_recognizer/7"  # a bare registry version
+    for bad in ("", "pretrained", "vpr_landmark_recognizer/latest", "champion"):
+        with pytest.raises(ValueError):
+            ModelRef.parse(bad)

@@ -17,6 +17,38 @@ REGISTERED_MODEL = "vpr_landmark_recognizer"
 PRETRAINED_MODEL = "lite0_gem512"
 
 
+@dataclass(frozen=True)
+class ModelRef:
+    """A model label, parsed once: "pretrained:<config>" (an ImageNet embedder) or
+    "<registered model>/<version>" (a trained version in the MLflow registry). The label is what
+    embedding rows, index builds and evaluations record."""
+
+    kind: str  # "pretrained" | "registry"
+    name: str  # the embedder config (pretrained) or the registered model
+    version: str | None = None  # registry version
+
+    @classmethod
+    def parse(cls, label: str) -> "ModelRef":
+        label = (label or "").strip()
+        if label.startswith("pretrained:"):
+            return cls("pretrained", label.split(":", 1)[1])
+        name, _, version = label.rpartition("/")
+        if version.isdigit():
+            return cls("registry", name or REGISTERED_MODEL, version)
+        raise ValueError(f"not a model label: {label!r} (expected 'pretrained:NAME' or '{REGISTERED_MODEL}/N')")
+
+    @property
+    def is_pretrained(self) -> bool:
+        return self.kind == "pretrained"
+
+    @property
+    def label(self) -> str:
+        return f"pretrained:{self.name}" if self.is_pretrained else f"{self.name}/{self.version}"
+
+    def __str__(self) -> str:
+        return self.label
+
+
 @dataclass
 class ActiveModel:
     version: str  # "pretrained:lite0_gem512" or "vpr_landmark_recognizer/3"
@@ -68,11 +100,13 @@ def model_version_label(home: Path, pretrained: str = PRETRAINED_MODEL) -> str:
 
 
 def active_model(home: Path, version: str | None = None, pretrained: str = PRETRAINED_MODEL) -> ActiveModel:
-    """The model to embed with: an explicit registry version, else the champion, else pretrained."""
-    if version and version.startswith("pretrained:"):
-        return ActiveModel(version, _pretrained(version.split(":", 1)[1]), None, "pretrained")
-    if version and "/" in version:
-        version = version.rsplit("/", 1)[1]
+    """The model to embed with: an explicit label ("pretrained:NAME", "<model>/N" or a bare registry
+    version "N"), else the champion, else pretrained."""
+    if version and not version.isdigit():
+        ref = ModelRef.parse(version)
+        if ref.is_pretrained:
+            return ActiveModel(ref.label, _pretrained(ref.name), None, "pretrained")
+        version = ref.version
     v = version or champion_version(home)
     if v:
         rec = _registered(str(Path(home).resolve()), v)

@@ -69,7 +69,7 @@ def evaluations(context: dg.AssetExecutionContext, config: EvaluationConfig, cat
         raise dg.Failure(f"no evaluation manifest: put one at {home / 'eval' / 'manifest.tsv'} or set config.manifest")
     manifest = read_manifest(manifest_path, config.images_dir or None)
     version = model_version_label(home)
-    model = active_model(home, None if version.startswith("pretrained") else version)
+    model = active_model(home, version)
     result = evaluate_manifest(manifest, embed_fn_for(model, config.image_size or None,
                                                       text_vectors_by_scan(catalog.catalog, model.text_sources),
                                                       read_captions=config.read_captions),

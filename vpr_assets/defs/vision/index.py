@@ -42,7 +42,7 @@ def fused_vectors(model, scan_ids, vectors, cat):
 def faiss_index(context: dg.AssetExecutionContext, config: IndexConfig, catalog: CatalogResource):
     cat = catalog.catalog
     version = model_version_label(catalog.root)
-    model = active_model(catalog.root, version if not version.startswith("pretrained") else None)
+    model = active_model(catalog.root, version)
     ids_df, vecs, stale = current_embeddings(cat, version)
     if stale:
         context.log.warning(f"{stale} embedding rows from other model versions left out (re-embedding pending)")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from vpr_assets.core.active_model import model_version_label
+from vpr_assets.core.active_model import ModelRef, model_version_label
 from vpr_assets.core.landmarks import CURATION_FILE, apply_decisions, name_cluster, read_cluster_decisions
 from vpr_assets.defs.metadata import data_version_of
 from vpr_assets.defs.resources import CatalogResource
@@ -49,7 +49,7 @@ def landmark_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, 
         ids_df, vecs = ids_df[mask].reset_index(drop=True), vecs[mask]
     scan_ids = list(ids_df.scan_id)
     context.log.info(f"clustering {len(scan_ids)} cards (model {version})")
-    threshold = config.pretrained_threshold if version.startswith("pretrained") else config.threshold
+    threshold = config.pretrained_threshold if ModelRef.parse(version).is_pretrained else config.threshold
     x = vecs
     if config.center and len(vecs) > 1:
         x = vecs - vecs.mean(0, keepdims=True)
