@@ -6,6 +6,7 @@ import dagster as dg
 
 from vpr_assets.defs import curation, ingestion, text, training, vision
 from vpr_assets.defs.automation import default_sensor_status
+from vpr_assets.defs.executor import step_executor
 from vpr_assets.defs.jobs import jobs
 from vpr_assets.defs.resources import CatalogResource
 
@@ -25,4 +26,5 @@ defs = dg.Definitions(
     ],
     jobs=jobs,
     resources={"catalog": CatalogResource()},
+    executor=step_executor,
 )

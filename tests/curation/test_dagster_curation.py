@@ -308,7 +308,7 @@ def test_cli_materializes_star_scan_quality_on_a_fresh_store(realsample_dir, vpr
     env = {**os.environ, "VPR_HOME": str(vpr_home), "DAGSTER_HOME": str(dagster_home), "HF_HUB_OFFLINE": "1"}
     # in-process executor: the same run without a subprocess per step (minutes on 2 busy cores)
     out = subprocess.run([DAGSTER, "asset", "materialize", "-m", "vpr_assets.definitions", "--select", "*scan_quality",
-                          "--partition", "k1", "--config-json", '{"execution": {"config": {"in_process": {}}}}'],
+                          "--partition", "k1", "--config-json", '{"execution": {"config": {"mode": "in_process"}}}'],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     cat = Catalog(vpr_home)

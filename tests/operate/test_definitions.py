@@ -30,3 +30,15 @@ def test_text_embeddings_depends_on_what_it_reads():
     graph = defs.resolve_asset_graph()
     key = next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "text_embeddings")
     assert {p.to_user_string() for p in graph.get(key).parent_keys} == {"ocr_text", "raw_scans"}
+
+
+def test_steps_fork_from_a_preloaded_server_by_default():
+    """A per-batch chain from the CLI or a sensor must not pay a Python start and imports per step."""
+    from vpr_assets.defs.executor import PRELOAD, step_executor
+
+    resolved = step_executor.config_schema.resolve_config({}).value["config"]
+    assert resolved["multiprocess"]["start_method"] == {"forkserver": {"preload_modules": PRELOAD}}
+    assert "in_process" in step_executor.config_schema.resolve_config({"config": {"mode": "in_process"}}).value["config"]
+    from vpr_assets.definitions import defs
+
+    assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "step_executor"
