@@ -158,12 +158,15 @@ def scan_file(path: Path, home: Path, max_pixels: int = DEFAULT_MAX_PIXELS, thum
     digest = sha256_bytes(data) if data else None
     try:
         decoded = decode_image(data, max_pixels=max_pixels)
+        small = decoded.image.copy()
+        small.thumbnail((512, 512))  # hashes and thumbnails need no more; whash on full size is slow
+        hashes = perceptual_hashes(small)
+        thumb = write_thumbnail(small, home, digest) if thumbnails else None
     except ImageRejected as exc:
         return {**base, "reason": exc.reason, "detail": exc.detail, "sha256": digest, "bytes": len(data)}
-    small = decoded.image.copy()
-    small.thumbnail((512, 512))  # hashes and thumbnails need no more; whash on full size is slow
-    hashes = perceptual_hashes(small)
-    thumb = write_thumbnail(small, home, digest) if thumbnails else None
+    except Exception as exc:  # noqa: BLE001 - one file never fails the batch
+        return {**base, "reason": "unreadable", "detail": f"{type(exc).__name__}: {exc}"[:500],
+                "sha256": digest, "bytes": len(data)}
     return {
         **base,
         "scan_id": digest,

@@ -73,6 +73,17 @@ def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXEL
         data = bytes(source)
     if len(data) == 0:
         raise ImageRejected("empty_file", "zero bytes")
+    try:
+        return _decode(data, max_pixels)
+    except ImageRejected:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoder error of any format is a refusal, never a crash
+        # Pillow's plugins raise what their C libraries hand back (RuntimeError from libavif,
+        # struct.error, IndexError, ZeroDivisionError, MemoryError, ...): one bad file is one reject.
+        raise ImageRejected("unreadable", f"{type(exc).__name__}: {exc}"[:500]) from None
+
+
+def _decode(data: bytes, max_pixels: int) -> DecodedImage:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         saved_limit = Image.MAX_IMAGE_PIXELS
@@ -102,7 +113,7 @@ def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXEL
             except OSError as exc:
                 msg = str(exc)
                 reason = "truncated" if "truncated" in msg.lower() or "broken data" in msg.lower() else "unreadable"
-                raise ImageRejected(reason, msg) from None
+                raise ImageRejected(reason, f"{type(exc).__name__}: {msg}") from None
             except (SyntaxError, ValueError, Image.DecompressionBombError) as exc:
                 raise ImageRejected("unreadable", f"{type(exc).__name__}: {exc}") from None
         finally:

@@ -1,0 +1,53 @@
+"""Hostile inputs (issue #15): no single file fails, hangs or empties a batch.
+
+Real files on disk, real decoders; every finding of the issue has its regression test here or in
+the test file of the part it touches (named in each test's docstring).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.badinput import corrupt_avif_bytes, jpeg_bytes, photo, uncaught_by_pillow
+from vpr_assets.core.images.decode import ImageRejected, decode_image
+from vpr_assets.core.ingest import ingest_batch
+
+CRASHERS = sorted((Path(__file__).resolve().parents[1] / "fuzz_crashers").iterdir())
+
+
+# --- finding 1: one corrupt file failed the whole batch ------------------------------------------
+
+
+@pytest.mark.parametrize("path", CRASHERS, ids=lambda p: p.name)
+def test_files_that_crashed_pillow_are_refused_with_the_exception_class(path):
+    """Every file the mutation fuzz found (AVIF RuntimeError, IM/TIFF TypeError, Spider
+    AttributeError) raises something other than OSError in plain Pillow, and is an
+    `ImageRejected` with the exception class in its detail here."""
+    data = path.read_bytes()
+    exc = uncaught_by_pillow(data)
+    if exc is None:
+        pytest.skip(f"this Pillow no longer raises an unexpected type on {path.name}")
+    with pytest.raises(ImageRejected) as err:
+        decode_image(data)
+    assert err.value.reason == "unreadable"
+    assert type(exc).__name__ in err.value.detail
+
+
+def test_a_corrupt_avif_is_one_reject_and_the_rest_of_the_batch_goes_on(tmp_path):
+    bad = corrupt_avif_bytes()
+    if bad is None:
+        pytest.skip("no AVIF support in this Pillow")
+    home = tmp_path / "home"
+    folder = home / "inbox" / "b"
+    folder.mkdir(parents=True)
+    (folder / "a_good.jpg").write_bytes(jpeg_bytes(photo(1)))
+    (folder / "b_corrupt.avif").write_bytes(bad)
+    (folder / "c_good.jpg").write_bytes(jpeg_bytes(photo(2)))
+    for workers in (1, 2):  # in-process and through the process pool
+        result = ingest_batch(folder, "b", home, workers=workers)
+        assert sorted(r["file_name"] for r in result.scans) == ["a_good.jpg", "c_good.jpg"]
+        [rej] = result.rejects
+        assert rej["file_name"] == "b_corrupt.avif" and rej["reason"] == "unreadable"
+        assert "RuntimeError" in rej["detail"] and rej["sha256"] and rej["bytes"] == len(bad)
