@@ -77,6 +77,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Free pool slots held by ended runs or runs whose process was killed (issue #15)."""
+    from dagster import DagsterInstance
+
+    from vpr_assets.defs.recovery import reconcile_pool_slots
+    from vpr_assets.paths import ensure_dagster_home_env
+
+    ensure_dagster_home_env()
+    with DagsterInstance.get() as instance:
+        done = reconcile_pool_slots(instance)
+    print(f"runs marked failed (process gone): {len(done.failed_runs)} {done.failed_runs}")
+    print(f"runs whose pool slots were freed:  {len(done.freed_runs)} {done.freed_runs}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from vpr_assets.demo import run_demo
 
@@ -315,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="data root, instance and catalog tables")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("recover", help="free pool slots held by killed or ended runs (re-runs wait for them otherwise)")
+    s.set_defaults(func=cmd_recover)
 
     s = sub.add_parser("demo", help="generate a demo collection, ingest it as two batches and materialise the graph")
     s.add_argument("--per-place", type=int, default=10, help="cards per demo place")
