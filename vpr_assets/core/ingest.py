@@ -92,6 +92,28 @@ def list_batch_files(batch_dir: Path) -> list[Path]:
     return sorted(files)
 
 
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # surrogate escapes of bytes that are not UTF-8
+        return False
+
+
+def _utf8(name: str) -> str:
+    """`name` as valid UTF-8 text: the bytes of a name that is not UTF-8 become \\xNN escapes."""
+    return name if _is_utf8(name) else os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def canonical_relpath(path: Path, root: Path) -> str:
+    """The one form in which a file's path is stored in the tables and compared by the checks:
+    relative to `root` when under it, POSIX separators, valid UTF-8 (a name whose bytes are not
+    UTF-8 keeps them as \\xNN escapes, so it can be written to Parquet and still be matched)."""
+    path = Path(path)
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    return _utf8(rel)
+
+
 def read_descriptions(csv_path: Path, known_files: set[str]) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
     """Parse `descriptions.csv` (`file,description`).
 
@@ -143,14 +165,12 @@ def read_descriptions(csv_path: Path, known_files: set[str]) -> tuple[dict[str, 
 
 def scan_file(path: Path, home: Path, max_pixels: int = DEFAULT_MAX_PIXELS, thumbnails: bool = True) -> dict:
     """Read, hash and measure one file. Returns a scan row, or a reject row (key `reason`)."""
-    rel = path.relative_to(home).as_posix() if path.is_relative_to(home) else str(path)
-    base = {"path": rel, "file_name": path.name}
-    try:
-        rel.encode("utf-8")
-    except UnicodeEncodeError:
-        return {**base, "path": rel.encode("utf-8", "backslashreplace").decode(),
-                "file_name": path.name.encode("utf-8", "backslashreplace").decode(),
-                "reason": "bad_file_name", "detail": "file name is not valid UTF-8", "sha256": None, "bytes": None}
+    rel = canonical_relpath(path, home)
+    base = {"path": rel, "file_name": _utf8(path.name)}
+    if not _is_utf8(path.relative_to(home).as_posix() if path.is_relative_to(home) else str(path)):
+        return {**base, "reason": "bad_file_name",
+                "detail": "UnicodeEncodeError: file name is not valid UTF-8 (stored with \\xNN escapes)",
+                "sha256": None, "bytes": None}
     try:
         data = path.read_bytes()
     except OSError as exc:
