@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from vpr_assets.core.files import is_regular_file
 from vpr_assets.core.metrics import NONE_LABEL, evaluate_rankings
 
 KS = (1, 3, 5, 10)
@@ -57,6 +58,9 @@ def read_manifest(path: str | Path, images_dir: str | Path | None = None, split:
                 continue
             if not (root / f).exists():
                 problems.append(f"line {i}: {f} not found under {root}")
+                continue
+            if not is_regular_file(root / f):  # a FIFO would hang the embedding, a device never end
+                problems.append(f"line {i}: {f} is not a regular file")
                 continue
             files.append(f)
             labels.append(lab)

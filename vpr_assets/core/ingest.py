@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ from typing import Callable
 
 import pyarrow as pa
 
+from vpr_assets.core.files import DEFAULT_MAX_FILE_BYTES, FileRefused, link_problem, read_regular_file
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
 from vpr_assets.core.images.hashing import perceptual_hashes, sha256_bytes
 from vpr_assets.core.images.thumbnails import write_thumbnail
@@ -80,16 +82,26 @@ def _now() -> datetime:
 
 
 def list_batch_files(batch_dir: Path) -> list[Path]:
-    """Every regular file of a batch (recursively), sorted, except the batch's metadata files."""
+    """Every entry of a batch that is not a folder it can walk into (recursively), sorted, except
+    the batch's metadata files: regular files, and also links (to folders too), special files and
+    folders that cannot be listed, so each of them gets a row (a reject with its reason) instead
+    of being skipped silently. Links are never followed."""
+    batch_dir = Path(batch_dir)
     files = []
-    for root, dirs, names in os.walk(batch_dir):
-        dirs.sort()
-        for name in sorted(names):
+
+    def unlistable(err: OSError) -> None:
+        if err.filename and Path(err.filename) != batch_dir:
+            files.append(Path(err.filename))
+
+    for root, dirs, names in os.walk(batch_dir, onerror=unlistable, followlinks=False):
+        linked = [d for d in dirs if os.path.islink(os.path.join(root, d))]
+        dirs[:] = sorted(d for d in dirs if d not in linked)
+        for name in sorted(names + linked):
             p = Path(root) / name
-            if p.parent == batch_dir and name in METADATA_FILES:
+            if p.parent == batch_dir and name in METADATA_FILES and not p.is_symlink():
                 continue
             files.append(p)
-    return sorted(files)
+    return sorted(set(files))
 
 
 def _is_utf8(name: str) -> bool:
@@ -163,18 +175,31 @@ def read_descriptions(csv_path: Path, known_files: set[str]) -> tuple[dict[str, 
     return descriptions, problems
 
 
-def scan_file(path: Path, home: Path, max_pixels: int = DEFAULT_MAX_PIXELS, thumbnails: bool = True) -> dict:
-    """Read, hash and measure one file. Returns a scan row, or a reject row (key `reason`)."""
+def scan_file(path: Path, home: Path, max_pixels: int = DEFAULT_MAX_PIXELS, thumbnails: bool = True,
+              batch_dir: Path | None = None, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> dict:
+    """Read, hash and measure one file. Returns a scan row, or a reject row (key `reason`).
+
+    Never raises for what the file is: links (never followed), FIFOs, devices, sockets, folders
+    that cannot be listed, files over `max_bytes` and every decoder error are reject rows."""
     rel = canonical_relpath(path, home)
     base = {"path": rel, "file_name": _utf8(path.name)}
     if not _is_utf8(path.relative_to(home).as_posix() if path.is_relative_to(home) else str(path)):
         return {**base, "reason": "bad_file_name",
                 "detail": "UnicodeEncodeError: file name is not valid UTF-8 (stored with \\xNN escapes)",
                 "sha256": None, "bytes": None}
+    refused = {**base, "sha256": None, "bytes": None}
     try:
-        data = path.read_bytes()
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            reason, detail = link_problem(path, batch_dir or path.parent)
+            return {**refused, "reason": reason, "detail": detail}
+        if stat.S_ISDIR(st.st_mode):
+            return {**refused, "reason": "unreadable", "detail": "PermissionError: a folder that cannot be listed"}
+        data = read_regular_file(path, max_bytes=max_bytes, follow_links=False)
+    except FileRefused as exc:
+        return {**refused, "reason": exc.reason, "detail": exc.detail}
     except OSError as exc:
-        return {**base, "reason": "unreadable", "detail": str(exc), "sha256": None, "bytes": None}
+        return {**refused, "reason": "unreadable", "detail": f"{type(exc).__name__}: {exc}"}
     digest = sha256_bytes(data) if data else None
     try:
         decoded = decode_image(data, max_pixels=max_pixels)
@@ -238,7 +263,7 @@ def ingest_batch(
                                    "file_name": DESCRIPTIONS_FILE, "reason": reason, "detail": detail,
                                    "rejected_at": now})
 
-    jobs = [(p, home, max_pixels) for p in files]
+    jobs = [(p, home, max_pixels, True, batch_dir) for p in files]
     rows: list[dict] = []
     if workers > 1 and len(jobs) > 8:
         with ProcessPoolExecutor(max_workers=workers) as pool:

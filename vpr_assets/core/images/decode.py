@@ -68,7 +68,12 @@ def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXEL
     The pixel limit is enforced from the header, before any pixel data is decoded.
     """
     if isinstance(source, (str, Path)):
-        data = Path(source).read_bytes()
+        from vpr_assets.core.files import FileRefused, read_regular_file
+
+        try:
+            data = read_regular_file(source)  # a FIFO or device never blocks
+        except FileRefused as exc:
+            raise ImageRejected(exc.reason, exc.detail) from None
     else:
         data = bytes(source)
     if len(data) == 0:
