@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -35,12 +36,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     batch = args.batch or source.resolve().name
     from tqdm import tqdm
 
-    n_files = sum(1 for p in source.rglob("*") if p.is_file()) if source.is_dir() else 0
+    from vpr_assets.core.ingest import read_not_copied, validate_batch_name
+
+    validate_batch_name(batch)  # before anything is copied or registered
+    n_files = sum(len(names) for _, _, names in os.walk(source)) if source.is_dir() else 0  # never follows links
     with tqdm(total=n_files, desc=f"copy {batch}", unit="file", disable=n_files < 50) as bar:
         target, created = copy_batch_into_inbox(source, inbox_dir(vpr_home()), batch, progress=bar.update)
     new_partition = _add_partition(batch)
-    n = sum(1 for p in target.rglob("*") if p.is_file())
+    n = sum(len(names) for _, _, names in os.walk(target))
+    refused = read_not_copied(target)
     print(f"batch {batch!r}: {'copied' if created else 'already in the inbox'} ({n} files) -> {target}")
+    if refused:
+        print(f"not copied ({len(refused)}; each becomes a scan_rejects row):", file=sys.stderr)
+        for rel, reason, detail in refused[:20]:
+            print(f"  {rel}: {reason} ({detail})", file=sys.stderr)
     print(f"partition {batch!r} {'registered' if new_partition else 'already registered'} in {vpr_home_hint()}")
     if args.materialize:
         from vpr_assets.runner import materialize_partitions
@@ -395,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         print(f"vpr {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # permissions, a full disk, ...: a message, not a traceback
+        print(f"vpr {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -43,3 +43,46 @@ def test_a_file_name_that_is_not_utf8_is_rejected_without_blocking_the_batch(vpr
     assert row["reason"] == "bad_file_name" and row["path"] == "inbox/odd/caf\\xe9_latin1.jpg"
     assert list(Catalog(vpr_home).read("raw_scans").file_name) == ["good.jpg"]
     assert _run("odd").success  # and again: re-runs are safe
+
+
+def test_links_and_pipes_dropped_into_the_inbox_are_rejects_and_the_check_counts_them(vpr_home, dagster_home,
+                                                                                      tmp_path):
+    """Findings 4 and 5: a symlinked folder dropped into the inbox was skipped silently (and the
+    completeness check passed); a FIFO hung the run."""
+    folder = vpr_home / "inbox" / "dropped"
+    folder.mkdir(parents=True)
+    (folder / "good.jpg").write_bytes(jpeg_bytes(photo(1)))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "x.jpg").write_bytes(jpeg_bytes(photo(2)))
+    os.symlink(elsewhere, folder / "linked_folder")
+    os.symlink("/etc/passwd", folder / "passwd.jpg")
+    os.mkfifo(folder / "pipe.jpg")
+    _register("dropped")
+    res = _run("dropped")
+    assert res.success
+    assert _checks(res) == {"every_file_accounted_for": True, "scan_id_unique": True}
+    rejects = dict(zip(*Catalog(vpr_home).read("scan_rejects", columns=["file_name", "reason"]).T.values))
+    assert rejects == {"linked_folder": "link_outside_batch", "passwd.jpg": "link_outside_batch",
+                       "pipe.jpg": "special_file"}
+    assert list(Catalog(vpr_home).read("raw_scans").file_name) == ["good.jpg"]
+
+
+def test_vpr_ingest_of_a_folder_with_links_and_a_pipe_reports_instead_of_crashing(vpr_home, dagster_home, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.ingestion.test_hostile_inputs import EXPECTED_NOT_COPIED, _hostile_source
+
+    src = _hostile_source(tmp_path)
+    vpr = str(Path(sys.executable).with_name("vpr"))
+    out = subprocess.run([vpr, "ingest", str(src), "--batch", "mixed"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr and f"not copied ({len(EXPECTED_NOT_COPIED)};" in out.stderr
+    assert not list((vpr_home / "inbox").glob(".incoming-*"))
+    res = _run("mixed")
+    assert res.success and all(_checks(res).values())
+    reasons = sorted(Catalog(vpr_home).read("scan_rejects").reason)
+    assert reasons == sorted(EXPECTED_NOT_COPIED.values())

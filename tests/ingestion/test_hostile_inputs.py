@@ -91,3 +91,101 @@ def test_a_named_pipe_in_an_evaluation_manifest_is_a_problem_row_not_a_hang(tmp_
     m = read_manifest(tmp_path / "m.tsv")
     assert m.files == ["c0.jpg", "c1.jpg", "c2.jpg"]
     assert any("pipe.jpg is not a regular file" in p for p in m.problems)
+
+
+# --- finding 5: `vpr ingest` and links ----------------------------------------------------------
+
+
+def _hostile_source(tmp_path: Path) -> Path:
+    """A folder as a user might hand to `vpr ingest`: one good scan and every kind of entry
+    that must not be copied as data."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "good.jpg").write_bytes(jpeg_bytes(photo(1)))
+    (src / "sub" / "inner.jpg").write_bytes(jpeg_bytes(photo(2)))
+    secret = tmp_path / "outside" / "secret.jpg"
+    secret.parent.mkdir()
+    secret.write_bytes(jpeg_bytes(photo(3)))
+    os.symlink(secret, src / "to_outside.jpg")  # a link to a file outside the batch
+    os.symlink("/etc/passwd", src / "passwd.jpg")  # a system file
+    os.symlink(src / "nothing.jpg", src / "dangling.jpg")
+    os.symlink("loop_b.jpg", src / "loop_a.jpg")
+    os.symlink("loop_a.jpg", src / "loop_b.jpg")
+    os.symlink("good.jpg", src / "alias.jpg")  # inside the batch: the target is copied itself
+    os.symlink(secret.parent, src / "linked_folder")  # a linked folder
+    os.mkfifo(src / "pipe.jpg")
+    return src
+
+
+EXPECTED_NOT_COPIED = {
+    "to_outside.jpg": "link_outside_batch", "passwd.jpg": "link_outside_batch", "dangling.jpg": "dangling_link",
+    "loop_a.jpg": "link_loop", "loop_b.jpg": "link_loop", "alias.jpg": "link_in_batch",
+    "linked_folder": "link_outside_batch", "pipe.jpg": "special_file",
+}
+
+
+@pytest.mark.timeout(120)
+def test_ingest_copies_only_regular_files_and_each_refused_entry_becomes_a_reject(tmp_path):
+    from vpr_assets.core.ingest import copy_batch_into_inbox, read_not_copied
+
+    src = _hostile_source(tmp_path)
+    home = tmp_path / "home"
+    inbox = home / "inbox"
+    target, created = copy_batch_into_inbox(src, inbox, "b")
+    assert created
+    copied = sorted(str(p.relative_to(target)) for p in target.rglob("*") if not p.is_dir())
+    assert copied == [".vpr_not_copied.tsv", "good.jpg", "sub/inner.jpg"]  # no link, no pipe, no passwd
+    assert not any(p.is_symlink() for p in target.rglob("*"))
+    assert {rel: reason for rel, reason, _ in read_not_copied(target)} == EXPECTED_NOT_COPIED
+    assert not list(inbox.glob(".incoming-*"))
+    # the same folder again is a no-op, not an error
+    assert copy_batch_into_inbox(src, inbox, "b") == (target, False)
+
+    result = ingest_batch(target, "b", home)
+    assert sorted(r["file_name"] for r in result.scans) == ["good.jpg", "inner.jpg"]
+    rejects = {r["path"]: r["reason"] for r in result.rejects}
+    assert rejects == {f"inbox/b/{rel}": reason for rel, reason in EXPECTED_NOT_COPIED.items()}
+
+
+def test_a_failed_copy_leaves_no_staging_folder(tmp_path):
+    from vpr_assets.core.ingest import copy_batch_into_inbox
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"c{i}.jpg").write_bytes(jpeg_bytes(photo(i)))
+    inbox = tmp_path / "inbox"
+
+    def interrupted():
+        raise KeyboardInterrupt  # Ctrl-C in the middle of the copy
+
+    with pytest.raises(KeyboardInterrupt):
+        copy_batch_into_inbox(src, inbox, "b", progress=interrupted)
+    assert sorted(p.name for p in inbox.iterdir()) == [".ingest.lock"]  # no batch, no staging folder
+    target, created = copy_batch_into_inbox(src, inbox, "b")  # and a retry works
+    assert created and len(list(target.iterdir())) == 3
+
+
+@pytest.mark.timeout(300)
+def test_two_concurrent_copies_of_one_new_batch_name_are_serialised(tmp_path):
+    """Two `vpr ingest` of one new name failed once in three ("Directory not empty")."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        (src / f"c{i:02d}.jpg").write_bytes(jpeg_bytes(photo(i, (640, 480))))
+    code = ("import sys; from pathlib import Path; from vpr_assets.core.ingest import copy_batch_into_inbox;"
+            "t, c = copy_batch_into_inbox(Path(sys.argv[1]), Path(sys.argv[2]), 'same'); print(c)")
+    root = Path(__file__).resolve().parents[2]
+    for attempt in range(3):
+        inbox = tmp_path / f"inbox{attempt}"
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(src), str(inbox)], cwd=root, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env={**os.environ, "PYTHONPATH": str(root)}) for _ in range(2)]
+        outs = [p.communicate(120) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outs
+        assert sorted(o.strip() for o, _ in outs) == ["False", "True"]  # one copied, one found it done
+        assert sorted(p.name for p in inbox.iterdir()) == [".ingest.lock", "same"]
+        assert len(list((inbox / "same").iterdir())) == 40

@@ -7,6 +7,7 @@ to it, so `scan_id` stays a key of `raw_scans`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -19,7 +20,8 @@ from typing import Callable
 
 import pyarrow as pa
 
-from vpr_assets.core.files import DEFAULT_MAX_FILE_BYTES, FileRefused, link_problem, read_regular_file
+from vpr_assets.core.files import (DEFAULT_MAX_FILE_BYTES, FileRefused, is_regular_file, kind_of, link_problem,
+                                   read_regular_file)
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
 from vpr_assets.core.images.hashing import perceptual_hashes, sha256_bytes
 from vpr_assets.core.images.thumbnails import write_thumbnail
@@ -263,6 +265,11 @@ def ingest_batch(
                                    "file_name": DESCRIPTIONS_FILE, "reason": reason, "detail": detail,
                                    "rejected_at": now})
 
+    batch_rel = canonical_relpath(batch_dir, home)
+    for rel, reason, detail in read_not_copied(batch_dir):
+        result.rejects.append({"batch": batch, "path": f"{batch_rel}/{rel}", "file_name": rel.rpartition("/")[2],
+                               "reason": reason, "detail": f"not copied by vpr ingest: {detail}", "rejected_at": now})
+
     jobs = [(p, home, max_pixels, True, batch_dir) for p in files]
     rows: list[dict] = []
     if workers > 1 and len(jobs) > 8:
@@ -312,47 +319,166 @@ def drop_known_duplicates(result: BatchResult, known_scan_ids: dict[str, str]) -
     return BatchResult(scans=kept, rejects=rejects)
 
 
+NOT_COPIED_FILE = ".vpr_not_copied.tsv"  # written by copy_batch_into_inbox: entries it refused to copy
+METADATA_FILES.add(NOT_COPIED_FILE)
+
+
+@dataclass
+class _CopyPlan:
+    dirs: list[str] = field(default_factory=list)  # relative folders to create
+    files: list[str] = field(default_factory=list)  # relative regular files to copy
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (relative path, reason, detail)
+
+
+def _plan_copy(source: Path) -> _CopyPlan:
+    """What copying `source` means, decided without following a single link: regular files are
+    copied; links (to files or folders, dangling, looping, leaving the folder), FIFOs, sockets,
+    devices and folders that cannot be listed are refused with a reason."""
+    plan = _CopyPlan()
+
+    def unlistable(err: OSError) -> None:
+        if err.filename and Path(err.filename) != source:
+            plan.refused.append((_utf8(Path(err.filename).relative_to(source).as_posix()), "unreadable",
+                                 f"{type(err).__name__}: {err.strerror}"))
+
+    for root, dirs, names in os.walk(source, onerror=unlistable, followlinks=False):
+        root_p = Path(root)
+        for d in sorted(dirs):
+            if os.path.islink(root_p / d):
+                names.append(d)
+            else:
+                plan.dirs.append((root_p / d).relative_to(source).as_posix())
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(root_p / d))
+        for name in sorted(names):
+            p = root_p / name
+            rel = p.relative_to(source).as_posix()
+            try:
+                mode = os.lstat(p).st_mode
+            except OSError as exc:
+                plan.refused.append((_utf8(rel), "unreadable", f"{type(exc).__name__}: {exc.strerror}"))
+                continue
+            if stat.S_ISREG(mode):
+                plan.files.append(rel)
+            elif stat.S_ISLNK(mode):
+                plan.refused.append((_utf8(rel), *link_problem(p, source)))
+            else:
+                plan.refused.append((_utf8(rel), "special_file", f"a {kind_of(mode)}, not a regular file: not copied"))
+    return plan
+
+
+@contextlib.contextmanager
+def _inbox_lock(inbox: Path):
+    """Serialise copies into one inbox across processes (two `vpr ingest` of one new name raced)."""
+    import fcntl
+
+    with open(inbox / ".ingest.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def copy_batch_into_inbox(source: Path, inbox: Path, batch: str,
                           progress: Callable[[], None] | None = None) -> tuple[Path, bool]:
     """Copy a folder of scans into `inbox/<batch>/` atomically (staging folder, then rename).
 
     Returns (batch folder, created). Re-ingesting the same folder under the same name is a no-op;
-    a different folder under an existing name is refused rather than mixed in.
+    a different folder under an existing name is refused rather than mixed in. Only regular files
+    are copied: links are never followed (a link to /etc/passwd is not data), and every entry not
+    copied (links, FIFOs, devices, sockets, unlistable folders) is listed with its reason in
+    `.vpr_not_copied.tsv`, which ingestion turns into scan_rejects rows. Concurrent copies are
+    serialised with a lock; the staging folder is removed on every failure path.
     """
-    import filecmp
     import shutil
 
     validate_batch_name(batch)
     source = Path(source).resolve()
     if not source.is_dir():
         raise FileNotFoundError(f"{source} is not a folder")
-    target = inbox / batch
-    if target.exists():
-        cmp = filecmp.dircmp(source, target)
-        if not (cmp.left_only or cmp.right_only or cmp.diff_files or cmp.funny_files) and _same_tree(source, target):
-            return target, False
-        raise FileExistsError(f"batch {batch!r} already exists in the inbox with different files; choose another --batch name")
-    staging = inbox / f".incoming-{batch}-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    def copy(src, dst):
-        shutil.copy2(src, dst)
-        if progress:
-            progress()
-
-    shutil.copytree(source, staging, copy_function=copy)
-    os.replace(staging, target)
+    inbox = Path(inbox)
+    inbox.mkdir(parents=True, exist_ok=True)
+    plan = _plan_copy(source)
+    with _inbox_lock(inbox):
+        target = inbox / batch
+        for stale in inbox.glob(f".incoming-{glob_escape(batch)}-*"):  # left by a killed copy: we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
+        if target.exists() or target.is_symlink():
+            if _same_copy(source, plan, target):
+                return target, False
+            raise FileExistsError(f"batch {batch!r} already exists in the inbox with different files; "
+                                  "choose another --batch name")
+        staging = inbox / f".incoming-{batch}-{os.getpid()}"
+        try:
+            staging.mkdir()
+            for d in plan.dirs:
+                (staging / d).mkdir(parents=True, exist_ok=True)
+            for rel in plan.files:
+                try:
+                    data_src = source / rel
+                    _copy_regular(data_src, staging / rel)
+                except FileRefused as exc:  # swapped for a pipe or a link since the plan
+                    plan.refused.append((_utf8(rel), exc.reason, exc.detail))
+                if progress:
+                    progress()
+            if plan.refused:
+                with open(staging / NOT_COPIED_FILE, "w", encoding="utf-8", newline="") as fh:
+                    w = csv.writer(fh, delimiter="\t")
+                    w.writerow(["path", "reason", "detail"])
+                    w.writerows(sorted(plan.refused))
+            os.rename(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return target, True
 
 
-def _same_tree(a: Path, b: Path) -> bool:
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)
+
+
+def _copy_regular(src: Path, dst: Path) -> None:
+    """Copy one regular file without following a link or blocking on a pipe; keep its times."""
+    import shutil
+
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(src, flags)
+    except OSError as exc:
+        if exc.errno in (40, 6):  # ELOOP (now a link), ENXIO (now a socket/pipe)
+            raise FileRefused("special_file", f"changed while copying: {exc.strerror}") from None
+        raise
+    with os.fdopen(fd, "rb") as fin:
+        st = os.fstat(fin.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise FileRefused("special_file", f"a {kind_of(st.st_mode)}, not a regular file: not copied")
+        os.set_blocking(fin.fileno(), True)
+        with open(dst, "xb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _same_copy(source: Path, plan: _CopyPlan, target: Path) -> bool:
+    """True when `target` holds exactly the regular files `plan` would copy from `source`."""
     import filecmp
 
-    left = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
-    right = sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file())
-    if left != right:
+    there = _plan_copy(target)
+    theirs = sorted(f for f in there.files if f != NOT_COPIED_FILE)
+    if theirs != sorted(plan.files) or there.refused:
         return False
-    return all(filecmp.cmp(a / r, b / r, shallow=False) for r in left)
+    return all(filecmp.cmp(source / r, target / r, shallow=False) for r in plan.files)
+
+
+def read_not_copied(batch_dir: Path) -> list[tuple[str, str, str]]:
+    """The entries `copy_batch_into_inbox` refused to copy: (relative path, reason, detail)."""
+    path = Path(batch_dir) / NOT_COPIED_FILE
+    if not is_regular_file(path) or path.is_symlink():
+        return []
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh, delimiter="\t"))
+    return [tuple(r[:3]) for r in rows[1:] if len(r) >= 3]
 
 
 def validate_batch_name(batch: str) -> str:
