@@ -189,3 +189,98 @@ def test_two_concurrent_copies_of_one_new_batch_name_are_serialised(tmp_path):
         assert sorted(o.strip() for o, _ in outs) == ["False", "True"]  # one copied, one found it done
         assert sorted(p.name for p in inbox.iterdir()) == [".ingest.lock", "same"]
         assert len(list((inbox / "same").iterdir())) == 40
+
+
+# --- finding 6: descriptions silently lost or corrupted ------------------------------------------
+
+
+def _described_batch(tmp_path: Path, csv_bytes: bytes, n: int = 4) -> tuple[Path, Path]:
+    home = tmp_path / "home"
+    folder = home / "inbox" / "d"
+    folder.mkdir(parents=True)
+    for i in range(n):
+        (folder / f"c{i}.jpg").write_bytes(jpeg_bytes(photo(i)))
+    (folder / "descriptions.csv").write_bytes(csv_bytes)
+    return home, folder
+
+
+def _descriptions(result) -> dict:
+    return {r["file_name"]: r["description"] for r in result.scans}
+
+
+def _desc_rejects(result) -> list[tuple[str, str]]:
+    return [(r["path"].rpartition("#")[2], r["reason"]) for r in result.rejects if r["file_name"] == "descriptions.csv"]
+
+
+def test_an_unterminated_quote_costs_one_row_not_every_row_after_it(tmp_path):
+    home, folder = _described_batch(tmp_path, b'file,description\nc0.jpg,Tower Bridge\nc1.jpg,"Big Ben at night\n'
+                                              b'c2.jpg,Eiffel Tower\nc3.jpg,"Sacre Coeur, Paris"\n')
+    result = ingest_batch(folder, "d", home)
+    assert _descriptions(result) == {"c0.jpg": "Tower Bridge", "c1.jpg": None, "c2.jpg": "Eiffel Tower",
+                                     "c3.jpg": "Sacre Coeur, Paris"}
+    assert _desc_rejects(result) == [("3", "bad_description_row")]
+
+
+def test_a_quoted_description_over_several_lines_is_still_one_description(tmp_path):
+    home, folder = _described_batch(tmp_path, b'file,description\nc0.jpg,"Tower Bridge,\nLondon"\nc1.jpg,Big Ben\n')
+    result = ingest_batch(folder, "d", home)
+    assert _descriptions(result)["c0.jpg"] == "Tower Bridge,\nLondon" and _descriptions(result)["c1.jpg"] == "Big Ben"
+    assert _desc_rejects(result) == []
+
+
+def test_one_huge_field_is_one_reject_and_the_other_descriptions_stay(tmp_path):
+    huge = b"x" * 200_000  # over csv's 131,072-character field limit, which used to drop the whole file
+    home, folder = _described_batch(tmp_path, b"file,description\nc0.jpg,Tower Bridge\nc1.jpg," + huge +
+                                              b"\nc2.jpg,Eiffel Tower\n")
+    result = ingest_batch(folder, "d", home)
+    assert _descriptions(result) == {"c0.jpg": "Tower Bridge", "c1.jpg": None, "c2.jpg": "Eiffel Tower", "c3.jpg": None}
+    assert _desc_rejects(result) == [("3", "description_too_long")]
+
+
+def test_windows_1252_and_utf16_descriptions_are_read_as_written(tmp_path):
+    text = "file,description\nc0.jpg,\u201cLe Louvre\u201d \u2013 entr\u00e9e 5 \u20ac\n"
+    for encoding, expected_reject in (("cp1252", "description_encoding"), ("utf-16", "description_encoding"),
+                                      ("utf-8", None)):
+        home, folder = _described_batch(tmp_path / encoding, text.encode(encoding), n=1)
+        result = ingest_batch(folder, "d", home)
+        assert _descriptions(result)["c0.jpg"] == "\u201cLe Louvre\u201d \u2013 entr\u00e9e 5 \u20ac", encoding
+        reasons = [reason for _, reason in _desc_rejects(result)]
+        assert reasons == ([expected_reject] if expected_reject else []), encoding
+        if expected_reject:
+            assert encoding.replace("-", "") in result.rejects[0]["detail"].replace("-", "")
+
+
+def test_a_descriptions_csv_that_is_a_folder_is_a_reject_not_a_crash(tmp_path):
+    home = tmp_path / "home"
+    folder = home / "inbox" / "d"
+    (folder / "descriptions.csv").mkdir(parents=True)
+    (folder / "c0.jpg").write_bytes(jpeg_bytes(photo(0)))
+    result = ingest_batch(folder, "d", home)
+    assert [r["file_name"] for r in result.scans] == ["c0.jpg"]
+    assert [(r["file_name"], r["reason"]) for r in result.rejects] == [("descriptions.csv", "bad_descriptions_file")]
+
+
+def test_the_description_of_a_duplicate_file_is_kept(tmp_path):
+    from vpr_assets.core.ingest import drop_known_duplicates
+
+    home = tmp_path / "home"
+    same = jpeg_bytes(photo(42))
+    (home / "inbox" / "early").mkdir(parents=True)
+    (home / "inbox" / "early" / "a.jpg").write_bytes(same)
+    early = ingest_batch(home / "inbox" / "early", "early", home)
+    late_dir = home / "inbox" / "late"
+    late_dir.mkdir()
+    (late_dir / "again.jpg").write_bytes(same)
+    (late_dir / "twin_1.jpg").write_bytes(jpeg_bytes(photo(43)))
+    (late_dir / "twin_2.jpg").write_bytes(jpeg_bytes(photo(43)))
+    (late_dir / "descriptions.csv").write_text("file,description\nagain.jpg,Tower Bridge in fog\n"
+                                               "twin_2.jpg,Big Ben\n")
+    late = drop_known_duplicates(ingest_batch(late_dir, "late", home), {r["scan_id"]: "early" for r in early.scans})
+    rejects = {r["file_name"]: r for r in late.rejects}
+    # a copy of an earlier batch's scan: its description stays in its reject row
+    assert rejects["again.jpg"]["reason"] == "duplicate_file"
+    assert rejects["again.jpg"]["description"] == "Tower Bridge in fog"
+    # a copy within the batch: the kept scan, which had none, takes it
+    assert [(r["file_name"], r["description"]) for r in late.scans] == [("twin_1.jpg", "Big Ben")]
+    assert rejects["twin_2.jpg"]["description"] == "Big Ben" and "moved" in rejects["twin_2.jpg"]["detail"]
+    assert late.rejects_table().column("description").to_pylist()  # the column is in the table schema

@@ -63,6 +63,7 @@ SCAN_REJECTS_SCHEMA = pa.schema(
         ("bytes", pa.int64()),
         ("duplicate_of", pa.string()),
         ("rejected_at", pa.timestamp("us", tz="UTC")),
+        ("description", pa.string()),  # a duplicate file's own description, kept here (never lost)
     ]
 )
 
@@ -100,7 +101,7 @@ def list_batch_files(batch_dir: Path) -> list[Path]:
         dirs[:] = sorted(d for d in dirs if d not in linked)
         for name in sorted(names + linked):
             p = Path(root) / name
-            if p.parent == batch_dir and name in METADATA_FILES and not p.is_symlink():
+            if p.parent == batch_dir and name in METADATA_FILES:
                 continue
             files.append(p)
     return sorted(set(files))
@@ -128,53 +129,134 @@ def canonical_relpath(path: Path, root: Path) -> str:
     return _utf8(rel)
 
 
+MAX_DESCRIPTION_CHARS = 20_000  # a postcard's description; longer is a reject row, not a lost file
+MAX_DESCRIPTIONS_BYTES = 64 << 20  # descriptions.csv itself
+
+
+def decode_text(raw: bytes) -> tuple[str, str]:
+    """Bytes of a text file -> (text, encoding used). Policy: a BOM decides (UTF-8, UTF-16);
+    then UTF-16 without BOM when every other byte of ASCII text is NUL; then strict UTF-8; then
+    Windows-1252 (what spreadsheets on Windows save: curly quotes, dashes and the euro sign are
+    0x80-0x9F there, control characters in Latin-1); Latin-1 only for bytes cp1252 leaves undefined."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", "replace"), "utf-8-sig"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16", "replace"), "utf-16"
+    if len(raw) >= 4:
+        even, odd = raw[0::2], raw[1::2]
+        if odd.count(0) > 0.4 * len(odd) and even.count(0) == 0:
+            return raw.decode("utf-16-le", "replace"), "utf-16-le"
+        if even.count(0) > 0.4 * len(even) and odd.count(0) == 0:
+            return raw.decode("utf-16-be", "replace"), "utf-16-be"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def _looks_like_merged_rows(field: str, known_files: set[str]) -> bool:
+    """A quoted field that runs over lines that start like rows of this file ("<file>,"): the
+    mark of an unterminated quote that swallowed the rows after it."""
+    for line in field.splitlines()[1:]:
+        name = line.partition(",")[0].strip().strip('"')
+        if "," in line and name in known_files:
+            return True
+    return False
+
+
 def read_descriptions(csv_path: Path, known_files: set[str]) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
-    """Parse `descriptions.csv` (`file,description`).
+    """Parse `descriptions.csv` (`file,description`), strictly and row by row.
 
     Returns the descriptions by relative file name, and problems as (location, reason, detail):
-    broken rows, unknown files and repeated files are reported and skipped; the rest is used.
+    every broken row (bad quoting, wrong field count, an unterminated quote that would swallow
+    the rows after it, a description over MAX_DESCRIPTION_CHARS), unknown and repeated files is
+    reported and skipped; the rows after it are still read. A descriptions.csv that is not a
+    readable regular file is one problem, never a crash.
     """
     descriptions: dict[str, str] = {}
     problems: list[tuple[str, str, str]] = []
-    raw = csv_path.read_bytes()
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-        problems.append((f"{DESCRIPTIONS_FILE}", "description_encoding", "not UTF-8; read as Latin-1"))
-    reader = csv.reader(io.StringIO(text, newline=""))
+        raw = read_regular_file(csv_path, max_bytes=MAX_DESCRIPTIONS_BYTES, follow_links=False)
+    except FileRefused as exc:
+        return descriptions, [(DESCRIPTIONS_FILE, "bad_descriptions_file", f"{exc.reason}: {exc.detail}")]
+    except OSError as exc:  # a folder named descriptions.csv (IsADirectoryError), permissions, ...
+        return descriptions, [(DESCRIPTIONS_FILE, "bad_descriptions_file", f"{type(exc).__name__}: {exc}")]
+    text, encoding = decode_text(raw)
+    if encoding not in ("utf-8", "utf-8-sig"):
+        problems.append((DESCRIPTIONS_FILE, "description_encoding", f"not UTF-8; read as {encoding}"))
+    if "\x00" in text:
+        problems.append((DESCRIPTIONS_FILE, "bad_descriptions_file", "NUL characters removed"))
+        text = text.replace("\x00", "")
+    lines = text.splitlines(keepends=True)
+    saved_limit = csv.field_size_limit()
+    csv.field_size_limit(max(saved_limit, len(text) + 1))  # long fields are judged below, per row
     try:
-        rows = list(reader)
-    except csv.Error as exc:
-        problems.append((DESCRIPTIONS_FILE, "bad_description_row", f"unparseable CSV: {exc}"))
-        return descriptions, problems
-    if not rows:
-        return descriptions, problems
-    header = [h.strip().lower() for h in rows[0]]
-    start = 1
-    if header[:2] != ["file", "description"]:
-        problems.append((f"{DESCRIPTIONS_FILE}#1", "bad_description_row",
-                         f"header should be 'file,description', got {rows[0]!r}; read as data"))
-        start = 0
-    for lineno, row in enumerate(rows[start:], start=start + 1):
+        records = list(_csv_records(lines, known_files, problems))
+    finally:
+        csv.field_size_limit(saved_limit)
+    header_seen = False
+    for lineno, row in records:
         loc = f"{DESCRIPTIONS_FILE}#{lineno}"
         if not row or all(not c.strip() for c in row):
             continue
+        if not header_seen:
+            header_seen = True
+            if [h.strip().lower() for h in row][:2] == ["file", "description"]:
+                continue
+            problems.append((loc, "bad_description_row",
+                             f"header should be 'file,description', got {_short(row)}; read as data"))
         if len(row) != 2:
-            problems.append((loc, "bad_description_row", f"expected 2 fields, got {len(row)}: {row!r}"))
+            problems.append((loc, "bad_description_row", f"expected 2 fields, got {len(row)}: {_short(row)}"))
             continue
         name, desc = row[0].strip(), row[1].strip()
         if not name:
             problems.append((loc, "bad_description_row", "empty file name"))
             continue
+        if len(desc) > MAX_DESCRIPTION_CHARS:
+            problems.append((loc, "description_too_long",
+                             f"{len(desc):,} characters > limit {MAX_DESCRIPTION_CHARS:,} for {name[:200]!r}"))
+            continue
         if name not in known_files:
-            problems.append((loc, "unknown_file_description", f"no file {name!r} in this batch"))
+            problems.append((loc, "unknown_file_description", f"no file {name[:200]!r} in this batch"))
             continue
         if name in descriptions:
             problems.append((loc, "duplicate_description", f"second description for {name!r} ignored"))
             continue
         descriptions[name] = desc
     return descriptions, problems
+
+
+def _short(row: list[str]) -> str:
+    text = repr(row)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _csv_records(lines: list[str], known_files: set[str], problems: list):
+    """(first line number, fields) of each CSV record; a malformed record is reported and parsing
+    resumes on the line after the one it started on, so one stray quote costs one row."""
+    start = 0
+    while start < len(lines):
+        reader = csv.reader(lines[start:], strict=True)
+        consumed = 0
+        try:
+            for row in reader:
+                first = start + consumed + 1
+                multi_line = reader.line_num - consumed > 1
+                if multi_line and any(_looks_like_merged_rows(f, known_files) for f in row):
+                    raise csv.Error("unterminated quote: the rows after it would merge into one field")
+                consumed = reader.line_num
+                yield first, row
+        except csv.Error as exc:
+            first = start + consumed + 1
+            problems.append((f"{DESCRIPTIONS_FILE}#{first}", "bad_description_row",
+                             f"csv.Error: {exc} (row skipped, the rows after it are read)"))
+            start = start + consumed + 1
+            continue
+        return
 
 
 def scan_file(path: Path, home: Path, max_pixels: int = DEFAULT_MAX_PIXELS, thumbnails: bool = True,
@@ -257,7 +339,7 @@ def ingest_batch(
 
     descriptions: dict[str, str] = {}
     desc_path = batch_dir / DESCRIPTIONS_FILE
-    if desc_path.exists():
+    if desc_path.exists() or desc_path.is_symlink():
         descriptions, problems = read_descriptions(desc_path, rel_names)
         desc_rel = desc_path.relative_to(home).as_posix() if desc_path.is_relative_to(home) else str(desc_path)
         for loc, reason, detail in problems:
@@ -284,22 +366,27 @@ def ingest_batch(
             if progress:
                 progress(i + 1, len(jobs))
 
-    seen_here: dict[str, str] = {}
+    seen_here: dict[str, dict] = {}
     for path, row in zip(files, rows):
         rel_name = path.relative_to(batch_dir).as_posix()
+        desc = descriptions.get(rel_name)
         if "reason" in row:
-            result.rejects.append({**row, "batch": batch, "rejected_at": now})
+            result.rejects.append({**row, "batch": batch, "rejected_at": now, "description": desc})
             continue
         sid = row["scan_id"]
         if sid in seen_here:
+            kept = seen_here[sid]
+            detail = f"same bytes as {kept['path']!r} in this batch"
+            if desc and not kept["description"]:  # the kept copy had none: it takes this one
+                kept["description"] = desc
+                detail += "; its description moved to that scan"
             result.rejects.append({"batch": batch, "path": row["path"], "file_name": row["file_name"],
-                                   "reason": "duplicate_file",
-                                   "detail": f"same bytes as {seen_here[sid]!r} in this batch",
+                                   "reason": "duplicate_file", "detail": detail, "description": desc,
                                    "sha256": sid, "bytes": row["bytes"], "duplicate_of": sid, "rejected_at": now})
             continue
-        seen_here[sid] = row["path"]
-        result.scans.append({**row, "batch": batch, "description": descriptions.get(rel_name),
-                             "source_scan_id": None, "ingested_at": now})
+        scan = {**row, "batch": batch, "description": desc, "source_scan_id": None, "ingested_at": now}
+        seen_here[sid] = scan
+        result.scans.append(scan)
     return drop_known_duplicates(result, known_scan_ids or {})
 
 
@@ -313,7 +400,7 @@ def drop_known_duplicates(result: BatchResult, known_scan_ids: dict[str, str]) -
                             "reason": "duplicate_file",
                             "detail": f"same bytes as a scan already ingested in batch {known_scan_ids[sid]!r}",
                             "sha256": sid, "bytes": row["bytes"], "duplicate_of": sid,
-                            "rejected_at": row["ingested_at"]})
+                            "rejected_at": row["ingested_at"], "description": row.get("description")})
         else:
             kept.append(row)
     return BatchResult(scans=kept, rejects=rejects)

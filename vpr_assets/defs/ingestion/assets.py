@@ -23,7 +23,7 @@ from vpr_assets.defs.metadata import column_schema, counts_markdown, data_versio
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CatalogResource
 
-INGEST_CODE_VERSION = "ingest-v1"
+INGEST_CODE_VERSION = "ingest-v2"  # v2: scan_rejects.description, stricter descriptions reader
 
 
 class IngestConfig(dg.Config):
