@@ -17,8 +17,11 @@ def _add_partition(batch: str) -> bool:
     """Register a scan batch as a partition in the Dagster instance; True if it was new."""
     from dagster import DagsterInstance
 
+    from vpr_assets.core.ingest import validate_batch_name
     from vpr_assets.defs.partitions import SCAN_BATCHES
     from vpr_assets.paths import ensure_dagster_home_env
+
+    validate_batch_name(batch)
 
     ensure_dagster_home_env()
     with DagsterInstance.get() as instance:

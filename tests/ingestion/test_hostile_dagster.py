@@ -86,3 +86,36 @@ def test_vpr_ingest_of_a_folder_with_links_and_a_pipe_reports_instead_of_crashin
     assert res.success and all(_checks(res).values())
     reasons = sorted(Catalog(vpr_home).read("scan_rejects").reason)
     assert reasons == sorted(EXPECTED_NOT_COPIED.values())
+
+
+def test_vpr_ingest_refuses_a_batch_name_storage_cannot_hold_before_registering_it(vpr_home, dagster_home,
+                                                                                   tmp_path):
+    """Finding 7: 40 CJK characters registered fine, then every materialisation failed."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(jpeg_bytes(photo(1)))
+    vpr = str(Path(sys.executable).with_name("vpr"))
+    for name in ("東京" * 20, "_all"):
+        out = subprocess.run([vpr, "ingest", str(src), "--batch", name], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+        assert out.returncode == 2 and "invalid batch name" in out.stderr and "Traceback" not in out.stderr
+    inbox = vpr_home / "inbox"
+    assert not inbox.exists() or [p.name for p in inbox.iterdir() if not p.name.startswith(".")] == []
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_dynamic_partitions("scan_batches") == []
+
+
+def test_the_sensor_does_not_register_inbox_folders_with_invalid_names(vpr_home, dagster_home):
+    from vpr_assets.defs.ingestion.sensors import new_scan_batches_sensor
+
+    for name in ("東京" * 20, "_all", "fine"):
+        (vpr_home / "inbox" / name).mkdir(parents=True)
+        (vpr_home / "inbox" / name / "a.jpg").write_bytes(jpeg_bytes(photo(1)))
+    with dg.DagsterInstance.get() as instance:
+        result = new_scan_batches_sensor(dg.build_sensor_context(instance=instance))
+        assert [r.partition_key for r in result.run_requests] == ["fine"]
+        assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["fine"]]

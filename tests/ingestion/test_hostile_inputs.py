@@ -284,3 +284,41 @@ def test_the_description_of_a_duplicate_file_is_kept(tmp_path):
     assert [(r["file_name"], r["description"]) for r in late.scans] == [("twin_1.jpg", "Big Ben")]
     assert rejects["twin_2.jpg"]["description"] == "Big Ben" and "moved" in rejects["twin_2.jpg"]["detail"]
     assert late.rejects_table().column("description").to_pylist()  # the column is in the table schema
+
+
+# --- finding 7: batch names the pipeline cannot store --------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["東京" * 20, "_all", "é" * 100, "%" * 70])
+def test_batch_names_storage_cannot_hold_are_refused_before_registration(name):
+    from vpr_assets.core.ingest import validate_batch_name
+
+    with pytest.raises(ValueError, match="reserved|too long"):
+        validate_batch_name(name)
+
+
+def test_the_longest_accepted_names_are_really_written_and_listed(tmp_path):
+    """What validation accepts, storage holds: a Parquet partition (atomic temporary file
+    included), its listing, and the inbox folder."""
+    import pyarrow as pa
+
+    from vpr_assets.core.ingest import copy_batch_into_inbox, validate_batch_name
+    from vpr_assets.storage import Catalog
+
+    cjk = "東" * 22  # the longest CJK name accepted (22 x 9 = 198 bytes once percent-encoded)
+    validate_batch_name(cjk)
+    with pytest.raises(ValueError):
+        validate_batch_name(cjk + "東")
+    ascii_ = "w" * 128
+    cat = Catalog(tmp_path / "home")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(jpeg_bytes(photo(1)))
+    for name in (cjk, ascii_, "all", "__all", "_all_"):
+        validate_batch_name(name)
+        cat.write_partition("raw_scans", name, pa.table({"x": [1]}))
+        copy_batch_into_inbox(src, tmp_path / "home" / "inbox", name)
+    assert sorted(cat.partitions("raw_scans")) == sorted([cjk, ascii_, "all", "__all", "_all_"])
+    assert cat.query("SELECT count(*) AS n FROM raw_scans").n[0] == 5
+    with pytest.raises(ValueError, match="too long"):  # the catalog refuses it too, whoever calls
+        cat.write_partition("raw_scans", "東京" * 20, pa.table({"x": [1]}))

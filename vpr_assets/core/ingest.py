@@ -20,6 +20,8 @@ from typing import Callable
 
 import pyarrow as pa
 
+from vpr_assets.storage.names import storable_key_problem
+
 from vpr_assets.core.files import (DEFAULT_MAX_FILE_BYTES, FileRefused, is_regular_file, kind_of, link_problem,
                                    read_regular_file)
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
@@ -569,10 +571,20 @@ def read_not_copied(batch_dir: Path) -> list[tuple[str, str, str]]:
 
 
 def validate_batch_name(batch: str) -> str:
-    if not batch or batch.startswith(".") or "/" in batch or "\\" in batch or batch.strip() != batch or len(batch) > 128:
+    """The batch name as a partition key, or ValueError saying why storage cannot hold it:
+    before anything is copied or registered (a name registered and then impossible to write
+    failed every materialisation)."""
+    if not isinstance(batch, str) or not batch or batch.startswith(".") or "/" in batch or "\\" in batch \
+            or batch.strip() != batch or len(batch) > 128:
         raise ValueError(f"invalid batch name {batch!r}: use a non-empty name without '/', leading '.' or spaces at the ends")
-    if any(ord(c) < 32 for c in batch):
+    if any(ord(c) < 32 or ord(c) == 127 for c in batch):
         raise ValueError(f"invalid batch name {batch!r}: control characters")
+    if not _is_utf8(batch):
+        raise ValueError(f"invalid batch name {_utf8(batch)!r}: not valid UTF-8")
+    if problem := storable_key_problem(batch):
+        raise ValueError(f"invalid batch name {batch!r}: {problem}")
+    if len(f".incoming-{batch}-{2**22}".encode("utf-8")) > 255:
+        raise ValueError(f"invalid batch name {batch!r}: too long for a folder name in the inbox")
     return batch
 
 
@@ -581,3 +593,12 @@ def inbox_batches(inbox: Path) -> list[str]:
     if not inbox.exists():
         return []
     return sorted(p.name for p in inbox.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def invalid_batch_name(batch: str) -> str | None:
+    """Why `batch` cannot be a batch (`validate_batch_name`'s message), or None."""
+    try:
+        validate_batch_name(batch)
+    except ValueError as exc:
+        return str(exc)
+    return None

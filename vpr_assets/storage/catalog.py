@@ -18,7 +18,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import time
-import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -30,10 +29,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vpr_assets.storage.atomic import atomic_write
+from vpr_assets.storage.names import (UNPARTITIONED, partition_file_stem, partition_from_stem,  # noqa: F401
+                                     storable_key_problem)
 
 log = logging.getLogger(__name__)
 
-UNPARTITIONED = "_all"
 _IDENT_OK = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -41,17 +41,6 @@ def _check_table_name(table: str) -> str:
     if not table or not set(table) <= _IDENT_OK or table[0].isdigit():
         raise ValueError(f"table name must be a lower-case identifier, got {table!r}")
     return table
-
-
-def partition_file_stem(partition: str) -> str:
-    """A file-system-safe, reversible name for a partition key (keys may hold any character)."""
-    if not partition:
-        raise ValueError("partition key must be non-empty")
-    return urllib.parse.quote(partition, safe="-_.=") if partition != UNPARTITIONED else UNPARTITIONED
-
-
-def partition_from_stem(stem: str) -> str:
-    return urllib.parse.unquote(stem)
 
 
 def vectors_to_arrow(vectors: np.ndarray) -> pa.FixedSizeListArray:
@@ -116,6 +105,8 @@ class Catalog:
         sync: bool = True,
     ) -> Path:
         """Replace one partition's rows (atomically): re-running never duplicates rows."""
+        if partition != UNPARTITIONED and (problem := storable_key_problem(partition)):
+            raise ValueError(f"partition {partition[:80]!r} of {table} cannot be stored: {problem}")
         if isinstance(data, pd.DataFrame):
             data = pa.Table.from_pandas(data, schema=schema, preserve_index=False)
         elif schema is not None:
