@@ -119,3 +119,46 @@ def test_the_sensor_does_not_register_inbox_folders_with_invalid_names(vpr_home,
         result = new_scan_batches_sensor(dg.build_sensor_context(instance=instance))
         assert [r.partition_key for r in result.run_requests] == ["fine"]
         assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["fine"]]
+
+
+def test_a_held_catalog_is_reported_not_a_silent_success_and_a_later_run_repairs_the_views(vpr_home, dagster_home,
+                                                                                          monkeypatch):
+    """Finding 8: an analyst's open connection (read-only, as in the README) stalled every view
+    sync 60 s and the run reported success without views; the warning went to stderr only."""
+    import subprocess
+    import sys
+    import time
+
+    import duckdb
+
+    monkeypatch.setenv("VPR_VIEW_SYNC_TIMEOUT_S", "3")
+    db = vpr_home / "catalog.duckdb"
+    duckdb.connect(str(db)).close()  # an existing, empty catalog
+    folder = vpr_home / "inbox" / "held"
+    folder.mkdir(parents=True)
+    (folder / "a.jpg").write_bytes(jpeg_bytes(photo(1)))
+    _register("held")
+    analyst = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], "
+                                "read_only=True); print('open', flush=True); time.sleep(600)", str(db)],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert analyst.stdout.readline().strip() == "open"
+        t0 = time.monotonic()
+        res = _run("held")
+        assert res.success and time.monotonic() - t0 < 45  # bounded: ~3 s of retries, not 60 s per sync
+        mats = {m.asset_key.to_user_string(): m.metadata for m in res.asset_materializations_for_node("ingest_scans")}
+        assert mats["raw_scans"]["catalog_views_synced"].value is False
+        assert mats["raw_scans"]["catalog_views_pending"].value == ["raw_scans", "scan_rejects"]
+        with dg.DagsterInstance.get() as instance:
+            warnings = [e.message for e in instance.all_logs(res.run_id) if e.level == 30 and e.message]
+        assert any("NOT synced" in w for w in warnings), warnings  # in the run's event log
+        assert Catalog(vpr_home).views_pending() == ["raw_scans", "scan_rejects"]
+    finally:
+        analyst.kill()
+        analyst.wait()
+    res = _run("held")  # the analyst is gone: the next run defines the pending views
+    mats = {m.asset_key.to_user_string(): m.metadata for m in res.asset_materializations_for_node("ingest_scans")}
+    assert mats["raw_scans"]["catalog_views_synced"].value is True
+    assert Catalog(vpr_home).views_pending() == []
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_scans").fetchone()[0] == 1

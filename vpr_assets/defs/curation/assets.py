@@ -81,7 +81,7 @@ from vpr_assets.core.curation.pipeline import (
     resolve_duplicates,
 )
 from vpr_assets.core.curation.quality import QualityThresholds
-from vpr_assets.defs.metadata import column_schema, counts_markdown, data_version_of
+from vpr_assets.defs.metadata import catalog_views_metadata, column_schema, counts_markdown, data_version_of
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CatalogResource
 
@@ -276,6 +276,7 @@ def curate_scans(context: dg.AssetExecutionContext, config: ScanQualityConfig, c
             metadata["landmark_classifier_n_train"] = int(info.n_train)
             if info.mlflow_run_id:
                 metadata["mlflow_run_id"] = info.mlflow_run_id
+        metadata.update(catalog_views_metadata(context, cat))
         yield dg.MaterializeResult(
             asset_key="scan_quality",
             data_version=data_version_of(
@@ -287,7 +288,7 @@ def curate_scans(context: dg.AssetExecutionContext, config: ScanQualityConfig, c
         yield dg.MaterializeResult(
             asset_key="derived_scans",
             data_version=data_version_of(derived_df["scan_id"].astype(str) + "|" + derived_df["source_scan_id"].astype(str)),
-            metadata={
+            metadata={**catalog_views_metadata(context, cat),
                 "dagster/row_count": len(derived_df),
                 "dagster/column_schema": column_schema(DERIVED_SCANS_SCHEMA),
                 "multi_card_scans": int(derived_df["source_scan_id"].nunique()) if len(derived_df) else 0,

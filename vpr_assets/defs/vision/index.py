@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from vpr_assets.core.active_model import active_model, model_version_label
-from vpr_assets.defs.metadata import data_version_of
+from vpr_assets.defs.metadata import catalog_views_metadata, data_version_of
 from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.defs.vision.loading import current_embeddings, text_vectors_by_scan
 
@@ -95,7 +95,7 @@ def faiss_index(context: dg.AssetExecutionContext, config: IndexConfig, catalog:
     cat.append_rows("faiss_indexes", [row], FAISS_INDEXES_SCHEMA)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(emb_version),
-        metadata={"dagster/row_count": index.count, "model_version": version, "factory": row["factory"],
+        metadata={**catalog_views_metadata(context, cat), "dagster/row_count": index.count, "model_version": version, "factory": row["factory"],
                   "mode": mode, "fused_text": fused, "build_seconds": round(seconds, 3),
                   "path": dg.MetadataValue.path(str(catalog.root / rel)), "embedding_data_version": emb_version},
     )
