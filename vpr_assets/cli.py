@@ -141,7 +141,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such image file: {image}")
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the answer
         engine = SearchEngine(vpr_home(), SearchConfig(threshold=args.threshold))
-        res = engine.search_image(image.read_bytes(), k=args.k)
+        res = engine.search_image(image, k=args.k)  # read with the engine's byte cap, never whole
     if args.json:
         _print_json(res)
         return 0

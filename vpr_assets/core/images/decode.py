@@ -38,12 +38,51 @@ class DecodedImage:
     exif_orientation: int  # 1 = upright / none
 
 
+BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3,
+                   "RGBA": 4, "RGBa": 4, "RGBX": 4, "CMYK": 4, "I": 4, "F": 4, "I;16": 2, "I;16L": 2, "I;16B": 2,
+                   "I;16N": 2}
+
+
+@dataclass
+class ImageHeader:
+    format: str
+    width: int
+    height: int
+    mode: str
+
+    @property
+    def decode_bytes(self) -> int:
+        """Memory a decode to 8-bit RGB costs, from the header: the decoded pixels, the RGB copy,
+        and for 16-bit / integer / float modes the float32 array they are rescaled through."""
+        px = self.width * self.height
+        own = BYTES_PER_PIXEL.get(self.mode, 4)
+        extra = 4 if self.mode.startswith("I") or self.mode == "F" else 0
+        return px * (own + 3 + extra)
+
+
+def probe_image(data: bytes) -> ImageHeader:
+    """Format, size and mode from the header only (no pixel data decoded), or `ImageRejected`."""
+    if not data:
+        raise ImageRejected("empty_file", "zero bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return ImageHeader(im.format or "UNKNOWN", int(im.size[0]), int(im.size[1]), im.mode)
+    except UnidentifiedImageError:
+        raise ImageRejected("not_an_image", "content is not a recognised image format") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected("too_many_pixels", str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - as decode_image: any error is a refusal
+        raise ImageRejected("unreadable", f"{type(exc).__name__}: {exc}"[:500]) from None
+
+
 def _to_8bit_rgb(im: Image.Image) -> Image.Image:
     mode = im.mode
     if mode == "RGB":
         return im
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(im, dtype=np.float64)
+        arr = np.asarray(im, dtype=np.float32)  # float32: a 16-bit scan near the pixel limit costs half
         hi = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
         arr8 = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(arr8, mode="L").convert("RGB")
