@@ -224,6 +224,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.images and not Path(args.images).is_dir():
         raise FileNotFoundError(f"no such images folder: {args.images}")
     manifest = read_manifest(manifest_path, args.images)
+    from vpr_assets.core.evaluation import MIN_IMAGES
+
+    if len(manifest.files) < MIN_IMAGES:  # before any model is loaded
+        raise ValueError(f"{manifest_path}: {len(manifest.files)} usable image(s); an evaluation needs at least "
+                         f"{MIN_IMAGES} (every image queries the others); problems: {manifest.problems[:3]}")
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the figures (MLflow, logs -> stderr)
         from vpr_assets.defs.vision.evaluation import record_evaluation, text_vectors_by_scan
 
