@@ -322,3 +322,25 @@ def test_the_longest_accepted_names_are_really_written_and_listed(tmp_path):
     assert cat.query("SELECT count(*) AS n FROM raw_scans").n[0] == 5
     with pytest.raises(ValueError, match="too long"):  # the catalog refuses it too, whoever calls
         cat.write_partition("raw_scans", "東京" * 20, pa.table({"x": [1]}))
+
+
+# --- minor: tables and thumbnails were written 0600 ----------------------------------------------
+
+
+def test_tables_and_thumbnails_get_the_same_mode_as_other_new_files(tmp_path):
+    import stat as stat_
+
+    home = tmp_path / "home"
+    folder = home / "inbox" / "b"
+    folder.mkdir(parents=True)
+    (folder / "a.jpg").write_bytes(jpeg_bytes(photo(1)))
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")  # what open() gives a new file under this umask
+    expected = stat_.S_IMODE(plain.stat().st_mode)
+    result = ingest_batch(folder, "b", home)
+    from vpr_assets.storage import Catalog
+
+    path = Catalog(home).write_partition("raw_scans", "b", result.scans_table())
+    thumb = home / result.scans[0]["thumbnail"]
+    assert stat_.S_IMODE(path.stat().st_mode) == expected
+    assert stat_.S_IMODE(thumb.stat().st_mode) == expected
