@@ -344,3 +344,35 @@ def test_tables_and_thumbnails_get_the_same_mode_as_other_new_files(tmp_path):
     thumb = home / result.scans[0]["thumbnail"]
     assert stat_.S_IMODE(path.stat().st_mode) == expected
     assert stat_.S_IMODE(thumb.stat().st_mode) == expected
+
+
+@pytest.mark.timeout(300)
+def test_a_decode_worker_killed_mid_batch_does_not_fail_the_batch(tmp_path):
+    """A worker process that dies (the OOM killer, a decoder crashing the interpreter) broke the
+    process pool and with it the whole batch. Here a real worker is killed with SIGKILL."""
+    import multiprocessing
+    import signal
+    import threading
+    import time
+
+    home = tmp_path / "home"
+    folder = home / "inbox" / "b"
+    folder.mkdir(parents=True)
+    for i in range(24):
+        (folder / f"c{i:02d}.jpg").write_bytes(jpeg_bytes(photo(i, (640, 480))))
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(r=ingest_batch(folder, "b", home, workers=2)))
+    worker.start()
+    killed = None
+    deadline = time.monotonic() + 60
+    while killed is None and worker.is_alive() and time.monotonic() < deadline:
+        children = multiprocessing.active_children()
+        if children:
+            killed = children[0].pid
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.01)
+    worker.join(240)
+    assert killed is not None, "no worker was seen to kill"
+    result = out["r"]
+    assert len(result.scans) + len(result.rejects) == 24
+    assert len(result.scans) == 24, [r for r in result.rejects]  # each file retried in its own process

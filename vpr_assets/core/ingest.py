@@ -316,6 +316,45 @@ def _scan_file_star(args: tuple) -> dict:
     return scan_file(*args)
 
 
+def _scan_all(jobs: list[tuple], workers: int, progress: Callable[[int, int], None] | None) -> list[dict]:
+    """scan_file over every job, in a process pool when it pays. A worker that dies (a decoder
+    crashing the interpreter, the OOM killer) breaks the pool: the files not answered yet are then
+    scanned one process each, and a file that kills its own process is a `decoder_crashed` reject,
+    so one file can never fail the batch."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    rows: list[dict | None] = [None] * len(jobs)
+    done = 0
+
+    def record(i: int, row: dict) -> None:
+        nonlocal done
+        rows[i] = row
+        done += 1
+        if progress:
+            progress(done, len(jobs))
+
+    if workers > 1 and len(jobs) > 8:
+        try:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for i, row in enumerate(pool.map(_scan_file_star, jobs, chunksize=8)):
+                    record(i, row)
+        except BrokenProcessPool:
+            pass
+        for i in [i for i, r in enumerate(rows) if r is None]:
+            try:
+                with ProcessPoolExecutor(max_workers=1) as alone:
+                    record(i, alone.submit(_scan_file_star, jobs[i]).result())
+            except BrokenProcessPool as exc:
+                path, home = Path(jobs[i][0]), Path(jobs[i][1])
+                record(i, {"path": canonical_relpath(path, home), "file_name": _utf8(path.name),
+                           "reason": "decoder_crashed", "sha256": None, "bytes": None,
+                           "detail": f"BrokenProcessPool: the process reading this file died ({exc})"})
+    else:
+        for i, job in enumerate(jobs):
+            record(i, _scan_file_star(job))
+    return rows  # type: ignore[return-value]
+
+
 def ingest_batch(
     batch_dir: Path,
     batch: str,
@@ -355,18 +394,7 @@ def ingest_batch(
                                "reason": reason, "detail": f"not copied by vpr ingest: {detail}", "rejected_at": now})
 
     jobs = [(p, home, max_pixels, True, batch_dir) for p in files]
-    rows: list[dict] = []
-    if workers > 1 and len(jobs) > 8:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for i, row in enumerate(pool.map(_scan_file_star, jobs, chunksize=8)):
-                rows.append(row)
-                if progress:
-                    progress(i + 1, len(jobs))
-    else:
-        for i, job in enumerate(jobs):
-            rows.append(_scan_file_star(job))
-            if progress:
-                progress(i + 1, len(jobs))
+    rows = _scan_all(jobs, workers, progress)
 
     seen_here: dict[str, dict] = {}
     for path, row in zip(files, rows):
