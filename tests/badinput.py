@@ -63,6 +63,10 @@ def make_bad_batch(folder: Path) -> dict[str, str]:
     (folder / "twin_b.jpg").write_bytes(twin)
     expected["twin_a.jpg"] = "ok"
     expected["twin_b.jpg"] = "duplicate_file"
+    corrupt = corrupt_avif_bytes()
+    if corrupt is not None:  # Pillow raises RuntimeError on it: must be a reject, not a failed batch
+        (folder / "corrupt.avif").write_bytes(corrupt)
+        expected["corrupt.avif"] = "unreadable"
     (folder / "descriptions.csv").write_text(
         "file,description\n"
         "good.jpg,\"A good card, with a comma\"\n"
@@ -72,3 +76,36 @@ def make_bad_batch(folder: Path) -> dict[str, str]:
         encoding="utf-8",
     )
     return expected
+
+
+def uncaught_by_pillow(data: bytes) -> BaseException | None:
+    """The exception plain Pillow raises opening and loading `data`, if it is not one of the
+    types a careful caller expects (OSError, SyntaxError, ValueError); None otherwise."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    except (OSError, SyntaxError, ValueError):
+        return None
+    except Exception as exc:  # noqa: BLE001 - what we are looking for
+        return exc
+    return None
+
+
+def corrupt_avif_bytes(seed: int = 1) -> bytes | None:
+    """A valid AVIF with one byte changed so that Pillow raises RuntimeError (libavif's "Missing or
+    empty image item"), the file that failed whole batches (issue #15, finding 1). Found by zeroing
+    header bytes one at a time; None when this Pillow has no AVIF or no byte does it."""
+    from PIL import features
+
+    if not features.check("avif"):
+        return None
+    buf = io.BytesIO()
+    photo(seed).save(buf, format="AVIF")
+    data = buf.getvalue()
+    for offset in range(min(len(data), 400)):
+        mutated = bytearray(data)
+        mutated[offset] = 0
+        exc = uncaught_by_pillow(bytes(mutated))
+        if isinstance(exc, RuntimeError):
+            return bytes(mutated)
+    return None

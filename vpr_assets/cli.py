@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -16,8 +17,11 @@ def _add_partition(batch: str) -> bool:
     """Register a scan batch as a partition in the Dagster instance; True if it was new."""
     from dagster import DagsterInstance
 
+    from vpr_assets.core.ingest import validate_batch_name
     from vpr_assets.defs.partitions import SCAN_BATCHES
     from vpr_assets.paths import ensure_dagster_home_env
+
+    validate_batch_name(batch)
 
     ensure_dagster_home_env()
     with DagsterInstance.get() as instance:
@@ -35,12 +39,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     batch = args.batch or source.resolve().name
     from tqdm import tqdm
 
-    n_files = sum(1 for p in source.rglob("*") if p.is_file()) if source.is_dir() else 0
+    from vpr_assets.core.ingest import read_not_copied, validate_batch_name
+
+    validate_batch_name(batch)  # before anything is copied or registered
+    n_files = sum(len(names) for _, _, names in os.walk(source)) if source.is_dir() else 0  # never follows links
     with tqdm(total=n_files, desc=f"copy {batch}", unit="file", disable=n_files < 50) as bar:
         target, created = copy_batch_into_inbox(source, inbox_dir(vpr_home()), batch, progress=bar.update)
     new_partition = _add_partition(batch)
-    n = sum(1 for p in target.rglob("*") if p.is_file())
+    n = sum(len(names) for _, _, names in os.walk(target))
+    refused = read_not_copied(target)
     print(f"batch {batch!r}: {'copied' if created else 'already in the inbox'} ({n} files) -> {target}")
+    if refused:
+        print(f"not copied ({len(refused)}; each becomes a scan_rejects row):", file=sys.stderr)
+        for rel, reason, detail in refused[:20]:
+            print(f"  {rel}: {reason} ({detail})", file=sys.stderr)
     print(f"partition {batch!r} {'registered' if new_partition else 'already registered'} in {vpr_home_hint()}")
     if args.materialize:
         from vpr_assets.runner import materialize_partitions
@@ -74,6 +86,21 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"VPR_HOME     {out['VPR_HOME']}\nDAGSTER_HOME {out['DAGSTER_HOME']}\ncatalog      {out['catalog']}")
         for t, v in out["tables"].items():
             print(f"  {t:<22} {v['rows']:>8} rows  {v['partitions']:>4} partitions")
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Free pool slots held by ended runs or runs whose process was killed (issue #15)."""
+    from dagster import DagsterInstance
+
+    from vpr_assets.defs.recovery import reconcile_pool_slots
+    from vpr_assets.paths import ensure_dagster_home_env
+
+    ensure_dagster_home_env()
+    with DagsterInstance.get() as instance:
+        done = reconcile_pool_slots(instance)
+    print(f"runs marked failed (process gone): {len(done.failed_runs)} {done.failed_runs}")
+    print(f"runs whose pool slots were freed:  {len(done.freed_runs)} {done.freed_runs}")
     return 0
 
 
@@ -114,7 +141,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such image file: {image}")
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the answer
         engine = SearchEngine(vpr_home(), SearchConfig(threshold=args.threshold))
-        res = engine.search_image(image.read_bytes(), k=args.k)
+        res = engine.search_image(image, k=args.k)  # read with the engine's byte cap, never whole
     if args.json:
         _print_json(res)
         return 0
@@ -197,6 +224,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.images and not Path(args.images).is_dir():
         raise FileNotFoundError(f"no such images folder: {args.images}")
     manifest = read_manifest(manifest_path, args.images)
+    from vpr_assets.core.evaluation import MIN_IMAGES
+
+    if len(manifest.files) < MIN_IMAGES:  # before any model is loaded
+        raise ValueError(f"{manifest_path}: {len(manifest.files)} usable image(s); an evaluation needs at least "
+                         f"{MIN_IMAGES} (every image queries the others); problems: {manifest.problems[:3]}")
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the figures (MLflow, logs -> stderr)
         from vpr_assets.defs.vision.evaluation import record_evaluation, text_vectors_by_scan
 
@@ -316,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
 
+    s = sub.add_parser("recover", help="free pool slots held by killed or ended runs (re-runs wait for them otherwise)")
+    s.set_defaults(func=cmd_recover)
+
     s = sub.add_parser("demo", help="generate a demo collection, ingest it as two batches and materialise the graph")
     s.add_argument("--per-place", type=int, default=10, help="cards per demo place")
     s.add_argument("--seed", type=int, default=7)
@@ -377,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         print(f"vpr {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # permissions, a full disk, ...: a message, not a traceback
+        print(f"vpr {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

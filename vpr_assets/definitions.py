@@ -8,6 +8,7 @@ from vpr_assets.defs import curation, ingestion, text, training, vision
 from vpr_assets.defs.automation import default_sensor_status
 from vpr_assets.defs.executor import step_executor
 from vpr_assets.defs.jobs import jobs
+from vpr_assets.defs.recovery import sensors as recovery_sensors
 from vpr_assets.defs.resources import CatalogResource
 
 DOMAINS = [ingestion, curation, text, vision, training]
@@ -16,6 +17,7 @@ defs = dg.Definitions(
     assets=[a for d in DOMAINS for a in d.assets],
     asset_checks=[c for d in DOMAINS for c in d.asset_checks],
     sensors=[s for d in DOMAINS for s in d.sensors]
+    + recovery_sensors
     + [
         dg.AutomationConditionSensorDefinition(
             "downstream_automation",

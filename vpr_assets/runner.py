@@ -19,6 +19,14 @@ def materialize_partitions(asset_keys: Sequence[str], partitions: Sequence[str |
         run_config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": log_level}}}}
     results = []
     with dg.DagsterInstance.get() as instance:
+        from vpr_assets.defs.recovery import reconcile_pool_slots
+
+        freed = reconcile_pool_slots(instance)  # a killed earlier run must not hold a pool slot for ever
+        if freed:
+            import logging
+
+            logging.getLogger(__name__).warning("freed pool slots of ended or dead runs %s (marked failed: %s)",
+                                                freed.freed_runs, freed.failed_runs)
         job = defs.resolve_implicit_global_asset_job_def()
         selection = [dg.AssetKey(k) for k in asset_keys]
         for pk in partitions:

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from tests.badinput import jpeg_bytes, make_bad_batch, photo
+from vpr_assets.defs.ingestion.assets import INGEST_CODE_VERSION
 from vpr_assets.storage import Catalog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +64,7 @@ def test_materialize_bad_batch_through_the_instance_and_rerun_is_idempotent(vpr_
         mats = instance.fetch_materializations(dg.AssetKey("raw_scans"), limit=10).records
         assert len(mats) == 2
         tags = mats[0].asset_materialization.tags or {}
-        assert tags.get("dagster/code_version") == "ingest-v1"
+        assert tags.get("dagster/code_version") == INGEST_CODE_VERSION
         assert tags.get("dagster/data_version")
     # the catalog file holds views an analyst can query with the duckdb CLI
     import duckdb

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from tests.badinput import jpeg_bytes, photo
+from vpr_assets.defs.ingestion.assets import INGEST_CODE_VERSION
 from vpr_assets.storage import Catalog
 
 pytestmark = pytest.mark.slow
@@ -127,7 +128,7 @@ def test_backfill_over_two_batches_through_graphql(vpr_home, dagster_home, tmp_p
         assert {m["partition"] for m in mats} == {"week-01", "week-02"}
         for m in mats:
             tags = {t["key"]: t["value"] for t in m["tags"]}
-            assert tags["dagster/code_version"] == "ingest-v1" and tags.get("dagster/data_version")
+            assert tags["dagster/code_version"] == INGEST_CODE_VERSION and tags.get("dagster/data_version")
         downstream = {tuple(k["path"]) for k in node["dependedByKeys"]}
         assert {("image_embeddings",), ("ocr_text",), ("scan_quality",)} <= downstream
         emb = _gql(url, ASSET, {"key": {"path": ["image_embeddings"]}})["assetNodeOrError"]

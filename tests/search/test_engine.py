@@ -100,7 +100,7 @@ def test_bad_inputs_raise_clear_value_errors(store, engine, tmp_path):
         with pytest.raises(BadQueryError):
             engine.search_landmark(bad)
     with pytest.raises(NoIndexError):
-        SearchEngine(tmp_path).search_image(b"whatever")
+        SearchEngine(tmp_path).search_image(store.eval_card("eiffel_100.jpg").read_bytes())  # a good picture, no index
 
 
 def test_engine_reloads_when_the_clusters_change(store):

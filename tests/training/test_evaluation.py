@@ -49,3 +49,52 @@ def test_manifest_problems_are_reported_not_fatal(tmp_path):
     (tmp_path / "bad.tsv").write_text("name\tlabel\na.jpg\tx\n")
     with pytest.raises(ValueError, match="file"):
         read_manifest(tmp_path / "bad.tsv")
+
+
+# --- issue #15, finding 10: duplicate rows, tiny manifests, bounded figures ----------------------
+
+
+def _manifest_dir(tmp_path, rows: str):
+    from tests.badinput import jpeg_bytes, photo
+
+    for i in range(4):
+        (tmp_path / f"c{i}.jpg").write_bytes(jpeg_bytes(photo(i, (64, 48))))
+    (tmp_path / "m.tsv").write_text("file\tlabel\n" + rows)
+    return tmp_path / "m.tsv"
+
+
+def test_duplicate_manifest_rows_are_skipped_and_figures_stay_at_most_one(tmp_path):
+    from vpr_assets.core.evaluation import evaluate_vectors, read_manifest
+
+    m = read_manifest(_manifest_dir(tmp_path, "c0.jpg\ta\nc1.jpg\ta\nc0.jpg\ta\n./c1.jpg\ta\nc2.jpg\tnone\n"))
+    assert m.files == ["c0.jpg", "c1.jpg", "c2.jpg"]
+    assert sum("repeats line" in p for p in m.problems) == 2
+    vecs = np.eye(3, dtype=np.float32)
+    res = evaluate_vectors(m.files, m.labels, vecs, threshold=0.5)
+    assert all(0.0 <= v <= 1.0 for k, v in res.metrics.items() if k.split("@")[0] in ("P", "Recall", "mAP"))
+    with pytest.raises(ValueError, match="distinct"):  # called directly with a repeated file
+        evaluate_vectors(["a", "b", "a"], ["x", "x", "x"], np.eye(3, dtype=np.float32))
+
+
+def test_ranked_duplicates_cannot_push_recall_or_map_over_one():
+    from vpr_assets.core.metrics import evaluate_rankings
+
+    labels = {"q": "a", "g1": "a", "g2": "b"}
+    out = evaluate_rankings({"q": ["g1", "g1", "g1", "g2"]}, labels, ks=(1, 3))
+    assert out["Recall@3"] == 1.0 and out["mAP@3"] == 1.0 and out["P@3"] == pytest.approx(1 / 3)
+
+
+def test_a_one_row_manifest_is_a_clear_error_not_an_index_error(tmp_path):
+    from vpr_assets.core.evaluation import evaluate_vectors, read_manifest
+
+    m = read_manifest(_manifest_dir(tmp_path, "c0.jpg\ta\n"))
+    with pytest.raises(ValueError, match="at least 2"):
+        evaluate_vectors(m.files, m.labels, np.ones((1, 8), dtype=np.float32))
+
+
+def test_vpr_evaluate_refuses_a_one_row_manifest_with_a_message(tmp_path, vpr_home, dagster_home, capsys):
+    from vpr_assets.cli import main
+
+    rc = main(["evaluate", "--manifest", str(_manifest_dir(tmp_path, "c0.jpg\ta\n")), "--no-record"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "at least 2" in err and "IndexError" not in err

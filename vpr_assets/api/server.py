@@ -9,10 +9,13 @@ Endpoints:
     GET  /thumbnails/{path}     the cards' thumbnails, from $VPR_HOME/thumbnails only
 
 Why the limits are where they are: an upload is refused from its Content-Length header before
-the body is read (413), a body without one is counted while it streams and cut at the limit, the
-declared content type must be an image type (415), the bytes must decode as an image (400) and
-the pixel count is checked from the header before decoding (413: decompression bombs). Every
-error is JSON `{"error": reason, "detail": message}` (the HTML page shows the message).
+the body is read (413), a body without one is counted while it streams and cut at the limit; the
+declared content type is ignored: the format is sniffed from the bytes and must be one of
+`SearchConfig.query_formats` (415); the pixel count and the memory a decode costs (pixels x bytes
+per pixel of the file's mode) are checked from the header before decoding and before the search
+lock (413: decompression bombs, 16-bit giants); a file that still fails to decode is 400. Every
+error, on every route and unexpected ones too, is JSON `{"error": reason, "detail": message}`
+(the HTML page shows the message).
 
 No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at runtime.
 """
@@ -37,8 +40,6 @@ from vpr_assets.core.search import (BadImageError, ImageTooLargeError, NoIndexEr
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/pjpeg", "image/png", "image/webp", "image/tiff", "image/bmp",
-                         "image/x-ms-bmp", "image/gif", "application/octet-stream")
 THUMBNAIL_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 MULTIPART_OVERHEAD = 64 * 1024  # form boundaries, headers and the small `k` field
 
@@ -47,7 +48,6 @@ MULTIPART_OVERHEAD = 64 * 1024  # form boundaries, headers and the small `k` fie
 class ApiConfig:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
-    allowed_content_types: tuple = ALLOWED_CONTENT_TYPES
     search: SearchConfig = field(default_factory=SearchConfig)
 
 
@@ -175,13 +175,15 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
     async def _search_error(request: Request, exc: SearchError):
         return _error_response(_status_for(exc), exc.reason, str(exc))
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):  # never a plain-text 500
+        log.exception("unexpected error on %s", request.url.path)
+        return _error_response(500, "internal_error", f"{type(exc).__name__}: the server could not answer this request")
+
     def read_upload(file: Optional[UploadFile]) -> bytes:
         if file is None or not file.filename and not file.size:
             raise ApiError(400, "missing_file", "send the picture as multipart/form-data field 'file'")
-        ctype = (file.content_type or "application/octet-stream").split(";")[0].strip().lower()
-        if ctype not in config.allowed_content_types:
-            raise ApiError(415, "unsupported_media_type",
-                           f"content type {ctype!r} is not accepted; send a JPEG, PNG, WebP, TIFF, BMP or GIF image")
+        # the declared content type is not trusted either way: the format is sniffed from the bytes
         data = file.file.read(config.max_upload_bytes + 1)
         if len(data) > config.max_upload_bytes:
             raise ApiError(413, "too_large", f"the upload is larger than the limit of {config.max_upload_bytes:,} bytes")
@@ -196,6 +198,9 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
         except ImageTooLargeError:
             raise
         except BadImageError as exc:
+            if exc.reason in ("not_an_image", "unsupported_format"):
+                raise ApiError(415, "unsupported_media_type",
+                               f"the upload is {exc}; send a JPEG, PNG, WebP, TIFF, BMP, GIF or AVIF image") from None
             raise ApiError(400, exc.reason, f"the upload is {exc}") from None
 
     # -- JSON API -------------------------------------------------------------------------------
@@ -217,10 +222,15 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
 
     @app.get("/thumbnails/{path:path}")
     def thumbnails(path: str):
-        target = (thumbs_root / path).resolve()
-        if not target.is_relative_to(thumbs_root) or target.suffix.lower() not in THUMBNAIL_SUFFIXES:
+        if "\x00" in path or len(path) > 512:  # a NUL or an over-long name is no thumbnail (was a plain 500)
             return _error_response(404, "not_found", "no such thumbnail")
-        if not target.is_file():
+        try:
+            target = (thumbs_root / path).resolve()
+            if not target.is_relative_to(thumbs_root) or target.suffix.lower() not in THUMBNAIL_SUFFIXES:
+                return _error_response(404, "not_found", "no such thumbnail")
+            if not target.is_file():
+                return _error_response(404, "not_found", "no such thumbnail")
+        except (OSError, ValueError):  # ENAMETOOLONG, ELOOP, ...
             return _error_response(404, "not_found", "no such thumbnail")
         return FileResponse(target, headers={"Cache-Control": "public, max-age=3600"})
 

@@ -9,12 +9,14 @@ is chosen on the data (best balanced accuracy of the landmark / non-landmark spl
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from vpr_assets.core.files import is_regular_file
 from vpr_assets.core.metrics import NONE_LABEL, evaluate_rankings
 
 KS = (1, 3, 5, 10)
@@ -45,6 +47,7 @@ def read_manifest(path: str | Path, images_dir: str | Path | None = None, split:
             raise ValueError(f"{path}: manifest needs a header with columns 'file' and 'label', got {reader.fieldnames}")
         by_split = split is not None and "split" in reader.fieldnames
         files, labels, problems = [], [], []
+        first_line: dict[str, int] = {}
         for i, row in enumerate(reader, start=2):
             if by_split and (row.get("split") or "").strip() != split:
                 continue
@@ -58,6 +61,14 @@ def read_manifest(path: str | Path, images_dir: str | Path | None = None, split:
             if not (root / f).exists():
                 problems.append(f"line {i}: {f} not found under {root}")
                 continue
+            if not is_regular_file(root / f):  # a FIFO would hang the embedding, a device never end
+                problems.append(f"line {i}: {f} is not a regular file")
+                continue
+            key = os.path.normpath(f)
+            if key in first_line:  # a repeated image would be its own relevant neighbour (Recall@k 1.5)
+                problems.append(f"line {i}: {f} repeats line {first_line[key]}; skipped")
+                continue
+            first_line[key] = i
             files.append(f)
             labels.append(lab)
     if not files:
@@ -115,6 +126,7 @@ class EvaluationResult:
     top_scores: dict[str, float]
 
 
+MIN_IMAGES = 2  # every image queries the others: one image has nothing to be compared with
 MIN_PER_KIND_FOR_CROSS_FIT = 4  # fewer landmarks or distractors than this: the threshold is chosen in-sample
 
 
@@ -131,6 +143,11 @@ def evaluate_vectors(files: Sequence[str], labels: Sequence[str], vectors: np.nd
     `retrieval` (a `vision.rerank.RetrievalConfig`) ranks with whitening / DBA / QE / re-ranking /
     spatial verification instead of plain cosine; spatial verification needs the image `paths`."""
     files, labels = list(files), list(labels)
+    if len(files) < MIN_IMAGES:
+        raise ValueError(f"evaluation needs at least {MIN_IMAGES} usable images (every image queries the others), "
+                         f"got {len(files)}")
+    if len(set(files)) != len(files):
+        raise ValueError("evaluation images must be distinct: a repeated file would be its own relevant neighbour")
     if retrieval is None:
         order, scores = rank_all(vectors)
     else:

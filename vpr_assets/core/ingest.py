@@ -7,9 +7,10 @@ to it, so `scan_id` stays a key of `raw_scans`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import io
 import os
+import stat
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +19,10 @@ from typing import Callable
 
 import pyarrow as pa
 
+from vpr_assets.storage.names import storable_key_problem
+
+from vpr_assets.core.files import (DEFAULT_MAX_FILE_BYTES, FileRefused, is_regular_file, kind_of, link_problem,
+                                   read_regular_file)
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
 from vpr_assets.core.images.hashing import perceptual_hashes, sha256_bytes
 from vpr_assets.core.images.thumbnails import write_thumbnail
@@ -59,6 +64,7 @@ SCAN_REJECTS_SCHEMA = pa.schema(
         ("bytes", pa.int64()),
         ("duplicate_of", pa.string()),
         ("rejected_at", pa.timestamp("us", tz="UTC")),
+        ("description", pa.string()),  # a duplicate file's own description, kept here (never lost)
     ]
 )
 
@@ -80,59 +86,143 @@ def _now() -> datetime:
 
 
 def list_batch_files(batch_dir: Path) -> list[Path]:
-    """Every regular file of a batch (recursively), sorted, except the batch's metadata files."""
+    """Every entry of a batch that is not a folder it can walk into (recursively), sorted, except
+    the batch's metadata files: regular files, and also links (to folders too), special files and
+    folders that cannot be listed, so each of them gets a row (a reject with its reason) instead
+    of being skipped silently. Links are never followed."""
+    batch_dir = Path(batch_dir)
     files = []
-    for root, dirs, names in os.walk(batch_dir):
-        dirs.sort()
-        for name in sorted(names):
+
+    def unlistable(err: OSError) -> None:
+        if err.filename and Path(err.filename) != batch_dir:
+            files.append(Path(err.filename))
+
+    for root, dirs, names in os.walk(batch_dir, onerror=unlistable, followlinks=False):
+        linked = [d for d in dirs if os.path.islink(os.path.join(root, d))]
+        dirs[:] = sorted(d for d in dirs if d not in linked)
+        for name in sorted(names + linked):
             p = Path(root) / name
             if p.parent == batch_dir and name in METADATA_FILES:
                 continue
             files.append(p)
-    return sorted(files)
+    return sorted(set(files))
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # surrogate escapes of bytes that are not UTF-8
+        return False
+
+
+def _utf8(name: str) -> str:
+    """`name` as valid UTF-8 text: the bytes of a name that is not UTF-8 become \\xNN escapes."""
+    return name if _is_utf8(name) else os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def canonical_relpath(path: Path, root: Path) -> str:
+    """The one form in which a file's path is stored in the tables and compared by the checks:
+    relative to `root` when under it, POSIX separators, valid UTF-8 (a name whose bytes are not
+    UTF-8 keeps them as \\xNN escapes, so it can be written to Parquet and still be matched)."""
+    path = Path(path)
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    return _utf8(rel)
+
+
+MAX_DESCRIPTION_CHARS = 20_000  # a postcard's description; longer is a reject row, not a lost file
+MAX_DESCRIPTIONS_BYTES = 64 << 20  # descriptions.csv itself
+
+
+def decode_text(raw: bytes) -> tuple[str, str]:
+    """Bytes of a text file -> (text, encoding used). Policy: a BOM decides (UTF-8, UTF-16);
+    then UTF-16 without BOM when every other byte of ASCII text is NUL; then strict UTF-8; then
+    Windows-1252 (what spreadsheets on Windows save: curly quotes, dashes and the euro sign are
+    0x80-0x9F there, control characters in Latin-1); Latin-1 only for bytes cp1252 leaves undefined."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", "replace"), "utf-8-sig"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16", "replace"), "utf-16"
+    if len(raw) >= 4:
+        even, odd = raw[0::2], raw[1::2]
+        if odd.count(0) > 0.4 * len(odd) and even.count(0) == 0:
+            return raw.decode("utf-16-le", "replace"), "utf-16-le"
+        if even.count(0) > 0.4 * len(even) and odd.count(0) == 0:
+            return raw.decode("utf-16-be", "replace"), "utf-16-be"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def _looks_like_merged_rows(field: str, known_files: set[str]) -> bool:
+    """A quoted field that runs over lines that start like rows of this file ("<file>,"): the
+    mark of an unterminated quote that swallowed the rows after it."""
+    for line in field.splitlines()[1:]:
+        name = line.partition(",")[0].strip().strip('"')
+        if "," in line and name in known_files:
+            return True
+    return False
 
 
 def read_descriptions(csv_path: Path, known_files: set[str]) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
-    """Parse `descriptions.csv` (`file,description`).
+    """Parse `descriptions.csv` (`file,description`), strictly and row by row.
 
     Returns the descriptions by relative file name, and problems as (location, reason, detail):
-    broken rows, unknown files and repeated files are reported and skipped; the rest is used.
+    every broken row (bad quoting, wrong field count, an unterminated quote that would swallow
+    the rows after it, a description over MAX_DESCRIPTION_CHARS), unknown and repeated files is
+    reported and skipped; the rows after it are still read. A descriptions.csv that is not a
+    readable regular file is one problem, never a crash.
     """
     descriptions: dict[str, str] = {}
     problems: list[tuple[str, str, str]] = []
-    raw = csv_path.read_bytes()
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-        problems.append((f"{DESCRIPTIONS_FILE}", "description_encoding", "not UTF-8; read as Latin-1"))
-    reader = csv.reader(io.StringIO(text, newline=""))
+        raw = read_regular_file(csv_path, max_bytes=MAX_DESCRIPTIONS_BYTES, follow_links=False)
+    except FileRefused as exc:
+        return descriptions, [(DESCRIPTIONS_FILE, "bad_descriptions_file", f"{exc.reason}: {exc.detail}")]
+    except OSError as exc:  # a folder named descriptions.csv (IsADirectoryError), permissions, ...
+        return descriptions, [(DESCRIPTIONS_FILE, "bad_descriptions_file", f"{type(exc).__name__}: {exc}")]
+    text, encoding = decode_text(raw)
+    if encoding not in ("utf-8", "utf-8-sig"):
+        problems.append((DESCRIPTIONS_FILE, "description_encoding", f"not UTF-8; read as {encoding}"))
+    if "\x00" in text:
+        problems.append((DESCRIPTIONS_FILE, "bad_descriptions_file", "NUL characters removed"))
+        text = text.replace("\x00", "")
+    lines = text.splitlines(keepends=True)
+    saved_limit = csv.field_size_limit()
+    csv.field_size_limit(max(saved_limit, len(text) + 1))  # long fields are judged below, per row
     try:
-        rows = list(reader)
-    except csv.Error as exc:
-        problems.append((DESCRIPTIONS_FILE, "bad_description_row", f"unparseable CSV: {exc}"))
-        return descriptions, problems
-    if not rows:
-        return descriptions, problems
-    header = [h.strip().lower() for h in rows[0]]
-    start = 1
-    if header[:2] != ["file", "description"]:
-        problems.append((f"{DESCRIPTIONS_FILE}#1", "bad_description_row",
-                         f"header should be 'file,description', got {rows[0]!r}; read as data"))
-        start = 0
-    for lineno, row in enumerate(rows[start:], start=start + 1):
+        records = list(_csv_records(lines, known_files, problems))
+    finally:
+        csv.field_size_limit(saved_limit)
+    header_seen = False
+    for lineno, row in records:
         loc = f"{DESCRIPTIONS_FILE}#{lineno}"
         if not row or all(not c.strip() for c in row):
             continue
+        if not header_seen:
+            header_seen = True
+            if [h.strip().lower() for h in row][:2] == ["file", "description"]:
+                continue
+            problems.append((loc, "bad_description_row",
+                             f"header should be 'file,description', got {_short(row)}; read as data"))
         if len(row) != 2:
-            problems.append((loc, "bad_description_row", f"expected 2 fields, got {len(row)}: {row!r}"))
+            problems.append((loc, "bad_description_row", f"expected 2 fields, got {len(row)}: {_short(row)}"))
             continue
         name, desc = row[0].strip(), row[1].strip()
         if not name:
             problems.append((loc, "bad_description_row", "empty file name"))
             continue
+        if len(desc) > MAX_DESCRIPTION_CHARS:
+            problems.append((loc, "description_too_long",
+                             f"{len(desc):,} characters > limit {MAX_DESCRIPTION_CHARS:,} for {name[:200]!r}"))
+            continue
         if name not in known_files:
-            problems.append((loc, "unknown_file_description", f"no file {name!r} in this batch"))
+            problems.append((loc, "unknown_file_description", f"no file {name[:200]!r} in this batch"))
             continue
         if name in descriptions:
             problems.append((loc, "duplicate_description", f"second description for {name!r} ignored"))
@@ -141,29 +231,72 @@ def read_descriptions(csv_path: Path, known_files: set[str]) -> tuple[dict[str, 
     return descriptions, problems
 
 
-def scan_file(path: Path, home: Path, max_pixels: int = DEFAULT_MAX_PIXELS, thumbnails: bool = True) -> dict:
-    """Read, hash and measure one file. Returns a scan row, or a reject row (key `reason`)."""
-    rel = path.relative_to(home).as_posix() if path.is_relative_to(home) else str(path)
-    base = {"path": rel, "file_name": path.name}
+def _short(row: list[str]) -> str:
+    text = repr(row)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _csv_records(lines: list[str], known_files: set[str], problems: list):
+    """(first line number, fields) of each CSV record; a malformed record is reported and parsing
+    resumes on the line after the one it started on, so one stray quote costs one row."""
+    start = 0
+    while start < len(lines):
+        reader = csv.reader(lines[start:], strict=True)
+        consumed = 0
+        try:
+            for row in reader:
+                first = start + consumed + 1
+                multi_line = reader.line_num - consumed > 1
+                if multi_line and any(_looks_like_merged_rows(f, known_files) for f in row):
+                    raise csv.Error("unterminated quote: the rows after it would merge into one field")
+                consumed = reader.line_num
+                yield first, row
+        except csv.Error as exc:
+            first = start + consumed + 1
+            problems.append((f"{DESCRIPTIONS_FILE}#{first}", "bad_description_row",
+                             f"csv.Error: {exc} (row skipped, the rows after it are read)"))
+            start = start + consumed + 1
+            continue
+        return
+
+
+def scan_file(path: Path, home: Path, max_pixels: int = DEFAULT_MAX_PIXELS, thumbnails: bool = True,
+              batch_dir: Path | None = None, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> dict:
+    """Read, hash and measure one file. Returns a scan row, or a reject row (key `reason`).
+
+    Never raises for what the file is: links (never followed), FIFOs, devices, sockets, folders
+    that cannot be listed, files over `max_bytes` and every decoder error are reject rows."""
+    rel = canonical_relpath(path, home)
+    base = {"path": rel, "file_name": _utf8(path.name)}
+    if not _is_utf8(path.relative_to(home).as_posix() if path.is_relative_to(home) else str(path)):
+        return {**base, "reason": "bad_file_name",
+                "detail": "UnicodeEncodeError: file name is not valid UTF-8 (stored with \\xNN escapes)",
+                "sha256": None, "bytes": None}
+    refused = {**base, "sha256": None, "bytes": None}
     try:
-        rel.encode("utf-8")
-    except UnicodeEncodeError:
-        return {**base, "path": rel.encode("utf-8", "backslashreplace").decode(),
-                "file_name": path.name.encode("utf-8", "backslashreplace").decode(),
-                "reason": "bad_file_name", "detail": "file name is not valid UTF-8", "sha256": None, "bytes": None}
-    try:
-        data = path.read_bytes()
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            reason, detail = link_problem(path, batch_dir or path.parent)
+            return {**refused, "reason": reason, "detail": detail}
+        if stat.S_ISDIR(st.st_mode):
+            return {**refused, "reason": "unreadable", "detail": "PermissionError: a folder that cannot be listed"}
+        data = read_regular_file(path, max_bytes=max_bytes, follow_links=False)
+    except FileRefused as exc:
+        return {**refused, "reason": exc.reason, "detail": exc.detail}
     except OSError as exc:
-        return {**base, "reason": "unreadable", "detail": str(exc), "sha256": None, "bytes": None}
+        return {**refused, "reason": "unreadable", "detail": f"{type(exc).__name__}: {exc}"}
     digest = sha256_bytes(data) if data else None
     try:
         decoded = decode_image(data, max_pixels=max_pixels)
+        small = decoded.image.copy()
+        small.thumbnail((512, 512))  # hashes and thumbnails need no more; whash on full size is slow
+        hashes = perceptual_hashes(small)
+        thumb = write_thumbnail(small, home, digest) if thumbnails else None
     except ImageRejected as exc:
         return {**base, "reason": exc.reason, "detail": exc.detail, "sha256": digest, "bytes": len(data)}
-    small = decoded.image.copy()
-    small.thumbnail((512, 512))  # hashes and thumbnails need no more; whash on full size is slow
-    hashes = perceptual_hashes(small)
-    thumb = write_thumbnail(small, home, digest) if thumbnails else None
+    except Exception as exc:  # noqa: BLE001 - one file never fails the batch
+        return {**base, "reason": "unreadable", "detail": f"{type(exc).__name__}: {exc}"[:500],
+                "sha256": digest, "bytes": len(data)}
     return {
         **base,
         "scan_id": digest,
@@ -180,6 +313,45 @@ def scan_file(path: Path, home: Path, max_pixels: int = DEFAULT_MAX_PIXELS, thum
 
 def _scan_file_star(args: tuple) -> dict:
     return scan_file(*args)
+
+
+def _scan_all(jobs: list[tuple], workers: int, progress: Callable[[int, int], None] | None) -> list[dict]:
+    """scan_file over every job, in a process pool when it pays. A worker that dies (a decoder
+    crashing the interpreter, the OOM killer) breaks the pool: the files not answered yet are then
+    scanned one process each, and a file that kills its own process is a `decoder_crashed` reject,
+    so one file can never fail the batch."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    rows: list[dict | None] = [None] * len(jobs)
+    done = 0
+
+    def record(i: int, row: dict) -> None:
+        nonlocal done
+        rows[i] = row
+        done += 1
+        if progress:
+            progress(done, len(jobs))
+
+    if workers > 1 and len(jobs) > 8:
+        try:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for i, row in enumerate(pool.map(_scan_file_star, jobs, chunksize=8)):
+                    record(i, row)
+        except BrokenProcessPool:
+            pass
+        for i in [i for i, r in enumerate(rows) if r is None]:
+            try:
+                with ProcessPoolExecutor(max_workers=1) as alone:
+                    record(i, alone.submit(_scan_file_star, jobs[i]).result())
+            except BrokenProcessPool as exc:
+                path, home = Path(jobs[i][0]), Path(jobs[i][1])
+                record(i, {"path": canonical_relpath(path, home), "file_name": _utf8(path.name),
+                           "reason": "decoder_crashed", "sha256": None, "bytes": None,
+                           "detail": f"BrokenProcessPool: the process reading this file died ({exc})"})
+    else:
+        for i, job in enumerate(jobs):
+            record(i, _scan_file_star(job))
+    return rows  # type: ignore[return-value]
 
 
 def ingest_batch(
@@ -207,7 +379,7 @@ def ingest_batch(
 
     descriptions: dict[str, str] = {}
     desc_path = batch_dir / DESCRIPTIONS_FILE
-    if desc_path.exists():
+    if desc_path.exists() or desc_path.is_symlink():
         descriptions, problems = read_descriptions(desc_path, rel_names)
         desc_rel = desc_path.relative_to(home).as_posix() if desc_path.is_relative_to(home) else str(desc_path)
         for loc, reason, detail in problems:
@@ -215,36 +387,35 @@ def ingest_batch(
                                    "file_name": DESCRIPTIONS_FILE, "reason": reason, "detail": detail,
                                    "rejected_at": now})
 
-    jobs = [(p, home, max_pixels) for p in files]
-    rows: list[dict] = []
-    if workers > 1 and len(jobs) > 8:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for i, row in enumerate(pool.map(_scan_file_star, jobs, chunksize=8)):
-                rows.append(row)
-                if progress:
-                    progress(i + 1, len(jobs))
-    else:
-        for i, job in enumerate(jobs):
-            rows.append(_scan_file_star(job))
-            if progress:
-                progress(i + 1, len(jobs))
+    batch_rel = canonical_relpath(batch_dir, home)
+    for rel, reason, detail in read_not_copied(batch_dir):
+        result.rejects.append({"batch": batch, "path": f"{batch_rel}/{rel}", "file_name": rel.rpartition("/")[2],
+                               "reason": reason, "detail": f"not copied by vpr ingest: {detail}", "rejected_at": now})
 
-    seen_here: dict[str, str] = {}
+    jobs = [(p, home, max_pixels, True, batch_dir) for p in files]
+    rows = _scan_all(jobs, workers, progress)
+
+    seen_here: dict[str, dict] = {}
     for path, row in zip(files, rows):
         rel_name = path.relative_to(batch_dir).as_posix()
+        desc = descriptions.get(rel_name)
         if "reason" in row:
-            result.rejects.append({**row, "batch": batch, "rejected_at": now})
+            result.rejects.append({**row, "batch": batch, "rejected_at": now, "description": desc})
             continue
         sid = row["scan_id"]
         if sid in seen_here:
+            kept = seen_here[sid]
+            detail = f"same bytes as {kept['path']!r} in this batch"
+            if desc and not kept["description"]:  # the kept copy had none: it takes this one
+                kept["description"] = desc
+                detail += "; its description moved to that scan"
             result.rejects.append({"batch": batch, "path": row["path"], "file_name": row["file_name"],
-                                   "reason": "duplicate_file",
-                                   "detail": f"same bytes as {seen_here[sid]!r} in this batch",
+                                   "reason": "duplicate_file", "detail": detail, "description": desc,
                                    "sha256": sid, "bytes": row["bytes"], "duplicate_of": sid, "rejected_at": now})
             continue
-        seen_here[sid] = row["path"]
-        result.scans.append({**row, "batch": batch, "description": descriptions.get(rel_name),
-                             "source_scan_id": None, "ingested_at": now})
+        scan = {**row, "batch": batch, "description": desc, "source_scan_id": None, "ingested_at": now}
+        seen_here[sid] = scan
+        result.scans.append(scan)
     return drop_known_duplicates(result, known_scan_ids or {})
 
 
@@ -258,10 +429,70 @@ def drop_known_duplicates(result: BatchResult, known_scan_ids: dict[str, str]) -
                             "reason": "duplicate_file",
                             "detail": f"same bytes as a scan already ingested in batch {known_scan_ids[sid]!r}",
                             "sha256": sid, "bytes": row["bytes"], "duplicate_of": sid,
-                            "rejected_at": row["ingested_at"]})
+                            "rejected_at": row["ingested_at"], "description": row.get("description")})
         else:
             kept.append(row)
     return BatchResult(scans=kept, rejects=rejects)
+
+
+NOT_COPIED_FILE = ".vpr_not_copied.tsv"  # written by copy_batch_into_inbox: entries it refused to copy
+METADATA_FILES.add(NOT_COPIED_FILE)
+
+
+@dataclass
+class _CopyPlan:
+    dirs: list[str] = field(default_factory=list)  # relative folders to create
+    files: list[str] = field(default_factory=list)  # relative regular files to copy
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (relative path, reason, detail)
+
+
+def _plan_copy(source: Path) -> _CopyPlan:
+    """What copying `source` means, decided without following a single link: regular files are
+    copied; links (to files or folders, dangling, looping, leaving the folder), FIFOs, sockets,
+    devices and folders that cannot be listed are refused with a reason."""
+    plan = _CopyPlan()
+
+    def unlistable(err: OSError) -> None:
+        if err.filename and Path(err.filename) != source:
+            plan.refused.append((_utf8(Path(err.filename).relative_to(source).as_posix()), "unreadable",
+                                 f"{type(err).__name__}: {err.strerror}"))
+
+    for root, dirs, names in os.walk(source, onerror=unlistable, followlinks=False):
+        root_p = Path(root)
+        for d in sorted(dirs):
+            if os.path.islink(root_p / d):
+                names.append(d)
+            else:
+                plan.dirs.append((root_p / d).relative_to(source).as_posix())
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(root_p / d))
+        for name in sorted(names):
+            p = root_p / name
+            rel = p.relative_to(source).as_posix()
+            try:
+                mode = os.lstat(p).st_mode
+            except OSError as exc:
+                plan.refused.append((_utf8(rel), "unreadable", f"{type(exc).__name__}: {exc.strerror}"))
+                continue
+            if stat.S_ISREG(mode):
+                plan.files.append(rel)
+            elif stat.S_ISLNK(mode):
+                plan.refused.append((_utf8(rel), *link_problem(p, source)))
+            else:
+                plan.refused.append((_utf8(rel), "special_file", f"a {kind_of(mode)}, not a regular file: not copied"))
+    return plan
+
+
+@contextlib.contextmanager
+def _inbox_lock(inbox: Path):
+    """Serialise copies into one inbox across processes (two `vpr ingest` of one new name raced)."""
+    import fcntl
+
+    with open(inbox / ".ingest.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def copy_batch_into_inbox(source: Path, inbox: Path, batch: str,
@@ -269,49 +500,118 @@ def copy_batch_into_inbox(source: Path, inbox: Path, batch: str,
     """Copy a folder of scans into `inbox/<batch>/` atomically (staging folder, then rename).
 
     Returns (batch folder, created). Re-ingesting the same folder under the same name is a no-op;
-    a different folder under an existing name is refused rather than mixed in.
+    a different folder under an existing name is refused rather than mixed in. Only regular files
+    are copied: links are never followed (a link to /etc/passwd is not data), and every entry not
+    copied (links, FIFOs, devices, sockets, unlistable folders) is listed with its reason in
+    `.vpr_not_copied.tsv`, which ingestion turns into scan_rejects rows. Concurrent copies are
+    serialised with a lock; the staging folder is removed on every failure path.
     """
-    import filecmp
     import shutil
 
     validate_batch_name(batch)
     source = Path(source).resolve()
     if not source.is_dir():
         raise FileNotFoundError(f"{source} is not a folder")
-    target = inbox / batch
-    if target.exists():
-        cmp = filecmp.dircmp(source, target)
-        if not (cmp.left_only or cmp.right_only or cmp.diff_files or cmp.funny_files) and _same_tree(source, target):
-            return target, False
-        raise FileExistsError(f"batch {batch!r} already exists in the inbox with different files; choose another --batch name")
-    staging = inbox / f".incoming-{batch}-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    def copy(src, dst):
-        shutil.copy2(src, dst)
-        if progress:
-            progress()
-
-    shutil.copytree(source, staging, copy_function=copy)
-    os.replace(staging, target)
+    inbox = Path(inbox)
+    inbox.mkdir(parents=True, exist_ok=True)
+    plan = _plan_copy(source)
+    with _inbox_lock(inbox):
+        target = inbox / batch
+        for stale in inbox.glob(f".incoming-{glob_escape(batch)}-*"):  # left by a killed copy: we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
+        if target.exists() or target.is_symlink():
+            if _same_copy(source, plan, target):
+                return target, False
+            raise FileExistsError(f"batch {batch!r} already exists in the inbox with different files; "
+                                  "choose another --batch name")
+        staging = inbox / f".incoming-{batch}-{os.getpid()}"
+        try:
+            staging.mkdir()
+            for d in plan.dirs:
+                (staging / d).mkdir(parents=True, exist_ok=True)
+            for rel in plan.files:
+                try:
+                    data_src = source / rel
+                    _copy_regular(data_src, staging / rel)
+                except FileRefused as exc:  # swapped for a pipe or a link since the plan
+                    plan.refused.append((_utf8(rel), exc.reason, exc.detail))
+                if progress:
+                    progress()
+            if plan.refused:
+                with open(staging / NOT_COPIED_FILE, "w", encoding="utf-8", newline="") as fh:
+                    w = csv.writer(fh, delimiter="\t")
+                    w.writerow(["path", "reason", "detail"])
+                    w.writerows(sorted(plan.refused))
+            os.rename(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return target, True
 
 
-def _same_tree(a: Path, b: Path) -> bool:
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)
+
+
+def _copy_regular(src: Path, dst: Path) -> None:
+    """Copy one regular file without following a link or blocking on a pipe; keep its times."""
+    import shutil
+
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(src, flags)
+    except OSError as exc:
+        if exc.errno in (40, 6):  # ELOOP (now a link), ENXIO (now a socket/pipe)
+            raise FileRefused("special_file", f"changed while copying: {exc.strerror}") from None
+        raise
+    with os.fdopen(fd, "rb") as fin:
+        st = os.fstat(fin.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise FileRefused("special_file", f"a {kind_of(st.st_mode)}, not a regular file: not copied")
+        os.set_blocking(fin.fileno(), True)
+        with open(dst, "xb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _same_copy(source: Path, plan: _CopyPlan, target: Path) -> bool:
+    """True when `target` holds exactly the regular files `plan` would copy from `source`."""
     import filecmp
 
-    left = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
-    right = sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file())
-    if left != right:
+    there = _plan_copy(target)
+    theirs = sorted(f for f in there.files if f != NOT_COPIED_FILE)
+    if theirs != sorted(plan.files) or there.refused:
         return False
-    return all(filecmp.cmp(a / r, b / r, shallow=False) for r in left)
+    return all(filecmp.cmp(source / r, target / r, shallow=False) for r in plan.files)
+
+
+def read_not_copied(batch_dir: Path) -> list[tuple[str, str, str]]:
+    """The entries `copy_batch_into_inbox` refused to copy: (relative path, reason, detail)."""
+    path = Path(batch_dir) / NOT_COPIED_FILE
+    if not is_regular_file(path) or path.is_symlink():
+        return []
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh, delimiter="\t"))
+    return [tuple(r[:3]) for r in rows[1:] if len(r) >= 3]
 
 
 def validate_batch_name(batch: str) -> str:
-    if not batch or batch.startswith(".") or "/" in batch or "\\" in batch or batch.strip() != batch or len(batch) > 128:
+    """The batch name as a partition key, or ValueError saying why storage cannot hold it:
+    before anything is copied or registered (a name registered and then impossible to write
+    failed every materialisation)."""
+    if not isinstance(batch, str) or not batch or batch.startswith(".") or "/" in batch or "\\" in batch \
+            or batch.strip() != batch or len(batch) > 128:
         raise ValueError(f"invalid batch name {batch!r}: use a non-empty name without '/', leading '.' or spaces at the ends")
-    if any(ord(c) < 32 for c in batch):
+    if any(ord(c) < 32 or ord(c) == 127 for c in batch):
         raise ValueError(f"invalid batch name {batch!r}: control characters")
+    if not _is_utf8(batch):
+        raise ValueError(f"invalid batch name {_utf8(batch)!r}: not valid UTF-8")
+    if problem := storable_key_problem(batch):
+        raise ValueError(f"invalid batch name {batch!r}: {problem}")
+    if len(f".incoming-{batch}-{2**22}".encode("utf-8")) > 255:
+        raise ValueError(f"invalid batch name {batch!r}: too long for a folder name in the inbox")
     return batch
 
 
@@ -320,3 +620,12 @@ def inbox_batches(inbox: Path) -> list[str]:
     if not inbox.exists():
         return []
     return sorted(p.name for p in inbox.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def invalid_batch_name(batch: str) -> str | None:
+    """Why `batch` cannot be a batch (`validate_batch_name`'s message), or None."""
+    try:
+        validate_batch_name(batch)
+    except ValueError as exc:
+        return str(exc)
+    return None

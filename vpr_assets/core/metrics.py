@@ -12,7 +12,7 @@ number of relevant results in the top k, REL the number of relevant items in the
 - mAP@K                  = mean of AP@K over queries that have at least one relevant item.
 
 A ranking shorter than k counts the missing places as not relevant. The query itself is removed
-from its own ranking. Queries whose label is the "no landmark" label are not retrieval queries;
+from its own ranking, and an item ranked twice counts once (so no figure can exceed 1). Queries whose label is the "no landmark" label are not retrieval queries;
 they only count for non-landmark rejection.
 """
 
@@ -130,7 +130,8 @@ def evaluate_rankings(
         n_rel = label_counts.get(ql, 0) - (1 if q in gallery_set else 0)
         if n_rel <= 0:
             continue
-        ranked = [g for g in ranked if g != q]
+        # each gallery item counts once, the query never: REL_k <= min(k, REL), so every figure is in [0, 1]
+        ranked = list(dict.fromkeys(g for g in ranked if g != q and g in gallery_set))
         rels = [1 if labels[g] == ql else 0 for g in ranked]
         n_queries += 1
         for k in ks:

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, _to_8bit_rgb, decode_image
+from vpr_assets.core.files import FileRefused, read_regular_file
+from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, _to_8bit_rgb, decode_image, probe_image
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,14 @@ class SearchConfig:
     fuzzy_cutoff: float = 80.0  # rapidfuzz score (0-100) a name must reach to match
     max_landmarks: int = 10  # landmarks returned by a name search
     read_captions: bool = True  # text-fused models: read the query's printed caption and fuse it, as the index was built
+    # refused from the header before any decoding, outside the search lock: memory a decode costs
+    # (pixels x bytes per pixel of the file's mode + the RGB copy; see decode.ImageHeader)
+    max_decode_bytes: int = 256 * 1024 * 1024
+    max_file_bytes: int = 50 * 1024 * 1024  # a query picture read from a path (`vpr search`)
+    # formats a query may be, sniffed from the content (never the declared type)
+    query_formats: tuple = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF", "AVIF")
+    decode_slots: int = 2  # concurrent query decodes (each up to max_decode_bytes)
+    min_name_chars: int = 3  # a shorter name matches everything fuzzily
 
 
 # --- text normalisation --------------------------------------------------------------------------
@@ -246,6 +255,7 @@ class SearchEngine:
         self.home = Path(home).resolve()
         self.config = config or SearchConfig()
         self._lock = threading.RLock()
+        self._decode_slots = threading.BoundedSemaphore(max(1, self.config.decode_slots))
         self._state: _State | None = None
 
     # -- loading ----------------------------------------------------------------------------------
@@ -348,17 +358,37 @@ class SearchEngine:
         from PIL import Image
 
         if isinstance(image, (bytes, bytearray, memoryview)):
+            data = bytes(image)
             try:
-                return decode_image(bytes(image), self.config.max_pixels).image
+                head = probe_image(data)  # header only: format sniffed, cost known before decoding
+                if head.format not in self.config.query_formats:
+                    raise BadImageError(f"{head.format} images are not accepted as queries; send "
+                                        f"{', '.join(self.config.query_formats)}", "unsupported_format")
+                if head.width * head.height > self.config.max_pixels:
+                    raise ImageRejected("too_many_pixels", f"{head.width}x{head.height} = {head.width * head.height:,} "
+                                                           f"px > limit {self.config.max_pixels:,} px")
+                if head.decode_bytes > self.config.max_decode_bytes:
+                    raise ImageTooLargeError(
+                        f"decoding this {head.width}x{head.height} {head.mode} image takes ~{head.decode_bytes >> 20} MiB "
+                        f"> limit {self.config.max_decode_bytes >> 20} MiB", "too_costly")
+                with self._decode_slots:
+                    return decode_image(data, self.config.max_pixels).image
             except ImageRejected as exc:
                 cls = ImageTooLargeError if exc.reason == "too_many_pixels" else BadImageError
                 raise cls(f"not a usable image ({exc.reason}): {exc.detail}" if exc.detail else
                           f"not a usable image ({exc.reason})", exc.reason) from None
         if isinstance(image, (str, Path)):
             p = Path(image)
-            if not p.is_file():
+            if not p.exists():
                 raise BadImageError(f"image file not found: {p}", "missing_file")
-            return self._to_image(p.read_bytes())
+            try:
+                data = read_regular_file(p, max_bytes=self.config.max_file_bytes)
+            except FileRefused as exc:
+                cls = ImageTooLargeError if exc.reason == "too_large" else BadImageError
+                raise cls(f"{p}: {exc.detail}", exc.reason) from None
+            except OSError as exc:
+                raise BadImageError(f"{p}: {type(exc).__name__}: {exc}", "unreadable") from None
+            return self._to_image(data)
         if isinstance(image, Image.Image):
             w, h = image.size
             if w * h > self.config.max_pixels:
@@ -405,9 +435,9 @@ class SearchEngine:
     def search_image(self, image, k: int = 10) -> dict:
         """Nearest cards to a picture, and the landmark it shows (or `non-landmark`)."""
         k = self._check_k(k)
+        im = self._to_image(image)  # decoded before the lock: a costly picture never holds up other searches
         with self._lock:
             st = self.state()
-            im = self._to_image(image)
             q = self.embed(im)
             n = max(k, self.config.vote_neighbours)
             scores, ids = st.index.search(q, n)
@@ -496,6 +526,9 @@ class SearchEngine:
             raise BadQueryError("give a landmark or place name (letters or digits)", "empty_name")
         if len(name) > 200:
             raise BadQueryError("name is too long (200 characters at most)", "name_too_long")
+        if len(normalise_name(name).replace(" ", "")) < self.config.min_name_chars:
+            raise BadQueryError(f"name is too short ({self.config.min_name_chars} letters or digits at least): "
+                                "a shorter one matches every landmark", "name_too_short")
         k = self._check_k(k)
         with self._lock:
             st = self.state()

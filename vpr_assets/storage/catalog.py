@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import time
-import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -30,10 +30,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vpr_assets.storage.atomic import atomic_write
+from vpr_assets.storage.names import (UNPARTITIONED, partition_file_stem, partition_from_stem,  # noqa: F401
+                                     storable_key_problem)
 
 log = logging.getLogger(__name__)
 
-UNPARTITIONED = "_all"
 _IDENT_OK = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -41,17 +42,6 @@ def _check_table_name(table: str) -> str:
     if not table or not set(table) <= _IDENT_OK or table[0].isdigit():
         raise ValueError(f"table name must be a lower-case identifier, got {table!r}")
     return table
-
-
-def partition_file_stem(partition: str) -> str:
-    """A file-system-safe, reversible name for a partition key (keys may hold any character)."""
-    if not partition:
-        raise ValueError("partition key must be non-empty")
-    return urllib.parse.quote(partition, safe="-_.=") if partition != UNPARTITIONED else UNPARTITIONED
-
-
-def partition_from_stem(stem: str) -> str:
-    return urllib.parse.unquote(stem)
 
 
 def vectors_to_arrow(vectors: np.ndarray) -> pa.FixedSizeListArray:
@@ -116,6 +106,8 @@ class Catalog:
         sync: bool = True,
     ) -> Path:
         """Replace one partition's rows (atomically): re-running never duplicates rows."""
+        if partition != UNPARTITIONED and (problem := storable_key_problem(partition)):
+            raise ValueError(f"partition {partition[:80]!r} of {table} cannot be stored: {problem}")
         if isinstance(data, pd.DataFrame):
             data = pa.Table.from_pandas(data, schema=schema, preserve_index=False)
         elif schema is not None:
@@ -195,15 +187,34 @@ class Catalog:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def sync_views(self, tables: Sequence[str] | None = None, timeout_s: float = 60.0) -> bool:
+    @property
+    def _pending_path(self) -> Path:
+        return self.home / ".views_pending"
+
+    def views_pending(self) -> list[str]:
+        """Tables whose views could not be (re)defined because another program held the catalog
+        file; the next successful sync (any run, any `vpr` command that writes) defines them."""
+        try:
+            return sorted({t for t in self._pending_path.read_text().split() if set(t) <= _IDENT_OK})
+        except OSError:
+            return []
+
+    def sync_views(self, tables: Sequence[str] | None = None, timeout_s: float | None = None) -> bool:
         """(Re)define the views in catalog.duckdb; serialised across processes.
 
-        Returns False (and logs) if another program holds the file for longer than `timeout_s`:
-        the Parquet files are the source of truth and the next sync catches up.
+        While another program holds the file (an analyst's connection, read-only ones too) this
+        retries for `timeout_s` (default VIEW_SYNC_TIMEOUT_S, env VPR_VIEW_SYNC_TIMEOUT_S), logging
+        each wait; then it records the tables in `.views_pending`, logs a warning and returns
+        False: the Parquet files are the source of truth and the next sync defines the pending
+        views too. Callers report False (Dagster assets: metadata and a warning in the run log).
         """
+        timeout_s = view_sync_timeout_s() if timeout_s is None else timeout_s
         wanted = [t for t in (tables or self.tables()) if self.has(t)]
         deadline = time.monotonic() + timeout_s
+        next_log = time.monotonic()
         with self.writer_lock():
+            pending = self.views_pending()
+            wanted = sorted(set(wanted) | {t for t in pending if self.has(t)})
             while True:
                 try:
                     with duckdb.connect(str(self.db_path)) as con:
@@ -211,16 +222,38 @@ class Catalog:
                             con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {self._source(table)}")
                         for table in self._stale_views(con):
                             con.execute(f"DROP VIEW IF EXISTS {table}")
+                    if pending:
+                        self._pending_path.unlink(missing_ok=True)
+                        log.info("catalog %s: pending views %s defined", self.db_path, pending)
                     return True
                 except duckdb.IOException as exc:  # another process holds the file
-                    if time.monotonic() > deadline:
-                        log.warning("catalog %s busy, views not synced: %s", self.db_path, exc)
+                    now = time.monotonic()
+                    if now > deadline:
+                        todo = sorted(set(pending) | set(wanted))
+                        atomic_write(self._pending_path, lambda p: p.write_text("\n".join(todo) + "\n"))
+                        log.warning("catalog %s held by another program for %.0f s: views of %s NOT synced "
+                                    "(the next sync defines them): %s", self.db_path, timeout_s, todo, exc)
                         return False
+                    if now >= next_log:
+                        log.warning("catalog %s held by another program (an open connection?); retrying for "
+                                    "%.0f s more", self.db_path, deadline - now)
+                        next_log = now + 5.0
                     time.sleep(0.2)
 
     def _stale_views(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         rows = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
         return [r[0] for r in rows if not self.has(r[0]) and set(r[0]) <= _IDENT_OK]
+
+
+VIEW_SYNC_TIMEOUT_S = 20.0
+
+
+def view_sync_timeout_s() -> float:
+    """How long a view sync waits for a held catalog file (env VPR_VIEW_SYNC_TIMEOUT_S)."""
+    try:
+        return max(0.0, float(os.environ.get("VPR_VIEW_SYNC_TIMEOUT_S", VIEW_SYNC_TIMEOUT_S)))
+    except ValueError:
+        return VIEW_SYNC_TIMEOUT_S
 
 
 def _sql_str(path: Path | str) -> str:

@@ -58,7 +58,7 @@ def _measure(image: Image.Image, thresholds: QualityThresholds, back_thresholds:
 
 
 def crop_relpath(batch: str, source_scan_id: str, k: int) -> str:
-    from vpr_assets.storage.catalog import partition_file_stem
+    from vpr_assets.storage.names import partition_file_stem
 
     return f"{DERIVED_DIR}/{partition_file_stem(batch)}/{source_scan_id}_crop{k}.jpg"
 

@@ -38,12 +38,51 @@ class DecodedImage:
     exif_orientation: int  # 1 = upright / none
 
 
+BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3,
+                   "RGBA": 4, "RGBa": 4, "RGBX": 4, "CMYK": 4, "I": 4, "F": 4, "I;16": 2, "I;16L": 2, "I;16B": 2,
+                   "I;16N": 2}
+
+
+@dataclass
+class ImageHeader:
+    format: str
+    width: int
+    height: int
+    mode: str
+
+    @property
+    def decode_bytes(self) -> int:
+        """Memory a decode to 8-bit RGB costs, from the header: the decoded pixels, the RGB copy,
+        and for 16-bit / integer / float modes the float32 array they are rescaled through."""
+        px = self.width * self.height
+        own = BYTES_PER_PIXEL.get(self.mode, 4)
+        extra = 4 if self.mode.startswith("I") or self.mode == "F" else 0
+        return px * (own + 3 + extra)
+
+
+def probe_image(data: bytes) -> ImageHeader:
+    """Format, size and mode from the header only (no pixel data decoded), or `ImageRejected`."""
+    if not data:
+        raise ImageRejected("empty_file", "zero bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return ImageHeader(im.format or "UNKNOWN", int(im.size[0]), int(im.size[1]), im.mode)
+    except UnidentifiedImageError:
+        raise ImageRejected("not_an_image", "content is not a recognised image format") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected("too_many_pixels", str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - as decode_image: any error is a refusal
+        raise ImageRejected("unreadable", f"{type(exc).__name__}: {exc}"[:500]) from None
+
+
 def _to_8bit_rgb(im: Image.Image) -> Image.Image:
     mode = im.mode
     if mode == "RGB":
         return im
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(im, dtype=np.float64)
+        arr = np.asarray(im, dtype=np.float32)  # float32: a 16-bit scan near the pixel limit costs half
         hi = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
         arr8 = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(arr8, mode="L").convert("RGB")
@@ -68,11 +107,27 @@ def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXEL
     The pixel limit is enforced from the header, before any pixel data is decoded.
     """
     if isinstance(source, (str, Path)):
-        data = Path(source).read_bytes()
+        from vpr_assets.core.files import FileRefused, read_regular_file
+
+        try:
+            data = read_regular_file(source)  # a FIFO or device never blocks
+        except FileRefused as exc:
+            raise ImageRejected(exc.reason, exc.detail) from None
     else:
         data = bytes(source)
     if len(data) == 0:
         raise ImageRejected("empty_file", "zero bytes")
+    try:
+        return _decode(data, max_pixels)
+    except ImageRejected:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoder error of any format is a refusal, never a crash
+        # Pillow's plugins raise what their C libraries hand back (RuntimeError from libavif,
+        # struct.error, IndexError, ZeroDivisionError, MemoryError, ...): one bad file is one reject.
+        raise ImageRejected("unreadable", f"{type(exc).__name__}: {exc}"[:500]) from None
+
+
+def _decode(data: bytes, max_pixels: int) -> DecodedImage:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         saved_limit = Image.MAX_IMAGE_PIXELS
@@ -102,7 +157,7 @@ def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXEL
             except OSError as exc:
                 msg = str(exc)
                 reason = "truncated" if "truncated" in msg.lower() or "broken data" in msg.lower() else "unreadable"
-                raise ImageRejected(reason, msg) from None
+                raise ImageRejected(reason, f"{type(exc).__name__}: {msg}") from None
             except (SyntaxError, ValueError, Image.DecompressionBombError) as exc:
                 raise ImageRejected("unreadable", f"{type(exc).__name__}: {exc}") from None
         finally:

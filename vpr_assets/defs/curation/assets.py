@@ -61,7 +61,7 @@ from vpr_assets.core.curation.contact_sheet import contact_sheet_markdown
 from vpr_assets.core.curation.duplicates import NearDupConfig
 from vpr_assets.core.curation.quality import thresholds_with
 from vpr_assets.core.curation.tables import DERIVED_SCANS_SCHEMA, SCAN_QUALITY_SCHEMA
-from vpr_assets.defs.metadata import column_schema, counts_markdown, data_version_of
+from vpr_assets.defs.metadata import catalog_views_metadata, column_schema, counts_markdown, data_version_of
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CatalogResource
 
@@ -180,14 +180,15 @@ def curate_scans(context: dg.AssetExecutionContext, config: ScanQualityConfig, c
             data_version=data_version_of(
                 f"{r['scan_id']}|{r['label']}|{','.join(r['reasons'])}|{r['duplicate_of']}|{r['status']}|"
                 f"{r['landmark_scorer']}|{(r['landmark_score'] or 0.0):.4f}" for r in res.rows),
-            metadata=_quality_metadata(res, cat.home, cat.partition_path("scan_quality", batch)),
+            metadata={**_quality_metadata(res, cat.home, cat.partition_path("scan_quality", batch)),
+                      **catalog_views_metadata(context, cat)},
         )
     if "derived_scans" in selected:
         derived = res.derived
         yield dg.MaterializeResult(
             asset_key="derived_scans",
             data_version=data_version_of(derived["scan_id"].astype(str) + "|" + derived["source_scan_id"].astype(str)),
-            metadata={
+            metadata={**catalog_views_metadata(context, cat),
                 "dagster/row_count": len(derived),
                 "dagster/column_schema": column_schema(DERIVED_SCANS_SCHEMA),
                 "multi_card_scans": int(derived["source_scan_id"].nunique()) if len(derived) else 0,

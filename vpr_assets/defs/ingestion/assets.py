@@ -19,11 +19,11 @@ from vpr_assets.core.ingest import (
     ingest_batch,
     list_batch_files,
 )
-from vpr_assets.defs.metadata import column_schema, counts_markdown, data_version_of
+from vpr_assets.defs.metadata import catalog_views_metadata, column_schema, counts_markdown, data_version_of
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CatalogResource
 
-INGEST_CODE_VERSION = "ingest-v1"
+INGEST_CODE_VERSION = "ingest-v2"  # v2: scan_rejects.description, stricter descriptions reader
 
 
 class IngestConfig(dg.Config):
@@ -83,7 +83,8 @@ def ingest_scans(context: dg.AssetExecutionContext, config: IngestConfig, catalo
         scans, rejects = result.scans_table(), result.rejects_table()
         cat.write_partition("raw_scans", batch, scans, sync=False)
         cat.write_partition("scan_rejects", batch, rejects, sync=False)
-    cat.sync_views(["raw_scans", "scan_rejects"])
+    cat.sync_views(["raw_scans", "scan_rejects"])  # a held catalog: bounded retry, then reported below
+    views_md = catalog_views_metadata(context, cat)
 
     scans_df, rejects_df = scans.to_pandas(), rejects.to_pandas()
     context.log.info(f"batch {batch!r}: {len(scans_df)} scans, {len(rejects_df)} rejects")
@@ -93,6 +94,7 @@ def ingest_scans(context: dg.AssetExecutionContext, config: IngestConfig, catalo
             asset_key="raw_scans",
             data_version=data_version_of(scans_df["scan_id"].astype(str) + "|" + scans_df["description"].fillna("")),
             metadata={
+                **views_md,
                 "dagster/row_count": len(scans_df),
                 "dagster/column_schema": column_schema(RAW_SCANS_SCHEMA),
                 "files_in_batch": n_files,
@@ -108,6 +110,7 @@ def ingest_scans(context: dg.AssetExecutionContext, config: IngestConfig, catalo
             asset_key="scan_rejects",
             data_version=data_version_of(rejects_df["path"].astype(str) + "|" + rejects_df["reason"].astype(str)),
             metadata={
+                **views_md,
                 "dagster/row_count": len(rejects_df),
                 "dagster/column_schema": column_schema(SCAN_REJECTS_SCHEMA),
                 "reasons": counts_markdown(rejects_df["reason"], "reason"),

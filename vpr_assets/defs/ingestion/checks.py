@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from vpr_assets.core.ingest import list_batch_files
+from vpr_assets.core.ingest import canonical_relpath, list_batch_files
 from vpr_assets.defs.resources import CatalogResource
 
 
@@ -16,7 +16,7 @@ def every_file_accounted_for(context: dg.AssetCheckExecutionContext, catalog: Ca
     missing: list[str] = []
     for b in batches:
         batch_dir = catalog.inbox / b
-        expected = {p.relative_to(catalog.root).as_posix() for p in list_batch_files(batch_dir)} if batch_dir.exists() else set()
+        expected = {canonical_relpath(p, catalog.root) for p in list_batch_files(batch_dir)} if batch_dir.exists() else set()
         seen = set(cat.read("raw_scans", b, columns=["path"])["path"]) if cat.has("raw_scans", b) else set()
         seen |= set(cat.read("scan_rejects", b, columns=["path"])["path"]) if cat.has("scan_rejects", b) else set()
         missing += sorted(expected - seen)

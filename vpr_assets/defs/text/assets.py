@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from vpr_assets.defs.metadata import column_schema, counts_markdown, data_version_of
+from vpr_assets.defs.metadata import catalog_views_metadata, column_schema, counts_markdown, data_version_of
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.defs.text.tables import (
@@ -173,7 +173,7 @@ def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: Cata
     mean_conf = float(df.mean_confidence.dropna().mean()) if df.mean_confidence.notna().any() else 0.0
     return dg.MaterializeResult(
         data_version=data_version_of(df.scan_id + "|" + df.settings_hash + "|" + df.text + "|" + df.error.fillna("")),
-        metadata={
+        metadata={**catalog_views_metadata(context, cat),
             "dagster/row_count": len(df),
             "dagster/column_schema": column_schema(OCR_TEXT_SCHEMA),
             "ocr_now": len(new_rows),
@@ -306,7 +306,7 @@ def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog
     with_places = sum(1 for r in rows if r["places"])
     return dg.MaterializeResult(
         data_version=dv,
-        metadata={
+        metadata={**catalog_views_metadata(context, cat),
             "dagster/row_count": len(rows),
             "dagster/column_schema": column_schema(GEO_WORDS_SCHEMA),
             "cards_with_places": with_places,
@@ -399,7 +399,7 @@ def text_embeddings(context: dg.AssetExecutionContext, config: TextEmbeddingConf
     return dg.MaterializeResult(
         data_version=data_version_of([TEXT_MODEL] + [f"{s}|{src}|{hashlib.sha1(texts[(s, src)].encode()).hexdigest()}"
                                                      for s, src in ordered]),
-        metadata={
+        metadata={**catalog_views_metadata(context, cat),
             "dagster/row_count": len(ordered),
             "dagster/column_schema": column_schema(TEXT_EMBEDDINGS_SCHEMA),
             "model": TEXT_MODEL,

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 
 from vpr_assets.core.active_model import active_model
-from vpr_assets.defs.metadata import data_version_of
+from vpr_assets.defs.metadata import catalog_views_metadata, data_version_of
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.storage.catalog import arrow_to_vectors, vectors_to_arrow
@@ -89,7 +89,7 @@ def image_embeddings(context: dg.AssetExecutionContext, config: ImageEmbeddingCo
         context.log.warning(f"scan {sid[:12]} not embedded: {why}")
     return dg.MaterializeResult(
         data_version=data_version_of([model.version] + ordered),
-        metadata={
+        metadata={**catalog_views_metadata(context, cat),
             "dagster/row_count": len(ordered),
             "model_version": model.version,
             "model_source": model.source,

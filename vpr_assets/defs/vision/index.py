@@ -5,6 +5,7 @@ import dagster as dg
 
 from vpr_assets.core.active_model import active_model, model_version_label
 from vpr_assets.core.vision.index_builds import IndexSettings, update_or_rebuild
+from vpr_assets.defs.metadata import catalog_views_metadata
 from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.defs.vision.loading import current_embeddings, text_vectors_by_scan
 
@@ -56,7 +57,7 @@ def faiss_index(context: dg.AssetExecutionContext, config: IndexConfig, catalog:
         context.log.info(f"removed {len(build.removed)} old index builds: {', '.join(build.removed)}")
     return dg.MaterializeResult(
         data_version=dg.DataVersion(row["embedding_data_version"]),
-        metadata={"dagster/row_count": build.index.count, "model_version": version, "factory": row["factory"],
+        metadata={**catalog_views_metadata(context, cat), "dagster/row_count": build.index.count, "model_version": version, "factory": row["factory"],
                   "mode": build.mode, "build_id": row["build_id"], "fused_text": fused,
                   "build_seconds": round(float(row["build_seconds"]), 3) if build.mode != "unchanged" else 0.0,
                   "old_builds_removed": len(build.removed),

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from vpr_assets.core.active_model import ModelRef, model_version_label
 from vpr_assets.core.landmarks import CURATION_FILE, apply_decisions, name_cluster, read_cluster_decisions
-from vpr_assets.defs.metadata import data_version_of
+from vpr_assets.defs.metadata import catalog_views_metadata, data_version_of
 from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.defs.vision.loading import current_embeddings, kept_scan_ids
 
@@ -93,7 +93,7 @@ def landmark_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, 
                          [f"| {s['cluster_id']} | {s['name']} | {s['size']} | {s['status']} | {s['places']} |" for s in summary[:50]])
     return dg.MaterializeResult(
         data_version=data_version_of([version] + [f"{r['scan_id']}:{r['cluster_id']}:{r['cluster_name']}:{r['status']}" for r in rows]),
-        metadata={
+        metadata={**catalog_views_metadata(context, cat),
             "dagster/row_count": len(rows),
             "landmarks": n_land,
             "rejected_clusters": len(summary) - n_land,
