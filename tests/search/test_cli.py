@@ -88,7 +88,12 @@ def test_evaluate_json_and_rankings(store, tmp_path):
 
 def test_evaluate_bad_model_and_manifest(store, tmp_path, capsys):
     manifest = tmp_path / "m.tsv"
-    manifest.write_text(f"file\tlabel\n{store.eval_card('eiffel_100.jpg')}\teiffel\n", encoding="utf-8")
+    one_row = tmp_path / "one.tsv"  # one image is refused before any model is loaded (issue #15)
+    one_row.write_text(f"file\tlabel\n{store.eval_card('eiffel_100.jpg')}\teiffel\n", encoding="utf-8")
+    rc, _, err = main_vpr(["evaluate", "--manifest", one_row, "--model", "7"], capsys)
+    assert rc == 2 and "at least 2" in err
+    manifest.write_text(f"file\tlabel\n{store.eval_card('eiffel_100.jpg')}\teiffel\n"
+                        f"{store.eval_card('tower_bridge_102.jpg')}\ttower\n", encoding="utf-8")
     rc, _, err = main_vpr(["evaluate", "--manifest", manifest, "--model", "7"], capsys)
     assert rc == 2 and "version 7" in err, err[-1000:]
     rc, _, err = main_vpr(["evaluate", "--manifest", manifest, "--model", "resnet"], capsys)

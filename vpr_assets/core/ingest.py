@@ -19,17 +19,17 @@ from typing import Callable
 
 import pyarrow as pa
 
-from vpr_assets.storage.names import storable_key_problem
-
 from vpr_assets.core.files import (DEFAULT_MAX_FILE_BYTES, FileRefused, is_regular_file, kind_of, link_problem,
                                    read_regular_file)
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
 from vpr_assets.core.images.hashing import perceptual_hashes, sha256_bytes
 from vpr_assets.core.images.thumbnails import write_thumbnail
+from vpr_assets.storage.names import storable_key_problem
 
 DESCRIPTIONS_FILE = "descriptions.csv"
 LABELS_FILE = "labels.csv"  # curator labels travel with a batch too (see curation)
-METADATA_FILES = {DESCRIPTIONS_FILE, LABELS_FILE}
+NOT_COPIED_FILE = ".vpr_not_copied.tsv"  # written by copy_batch_into_inbox: entries it refused to copy
+METADATA_FILES = {DESCRIPTIONS_FILE, LABELS_FILE, NOT_COPIED_FILE}
 
 RAW_SCANS_SCHEMA = pa.schema(
     [
@@ -435,10 +435,6 @@ def drop_known_duplicates(result: BatchResult, known_scan_ids: dict[str, str]) -
     return BatchResult(scans=kept, rejects=rejects)
 
 
-NOT_COPIED_FILE = ".vpr_not_copied.tsv"  # written by copy_batch_into_inbox: entries it refused to copy
-METADATA_FILES.add(NOT_COPIED_FILE)
-
-
 @dataclass
 class _CopyPlan:
     dirs: list[str] = field(default_factory=list)  # relative folders to create
@@ -517,7 +513,7 @@ def copy_batch_into_inbox(source: Path, inbox: Path, batch: str,
     plan = _plan_copy(source)
     with _inbox_lock(inbox):
         target = inbox / batch
-        for stale in inbox.glob(f".incoming-{glob_escape(batch)}-*"):  # left by a killed copy: we hold the lock
+        for stale in inbox.glob(f".incoming-{_glob_escape(batch)}-*"):  # left by a killed copy: we hold the lock
             shutil.rmtree(stale, ignore_errors=True)
         if target.exists() or target.is_symlink():
             if _same_copy(source, plan, target):
@@ -549,7 +545,7 @@ def copy_batch_into_inbox(source: Path, inbox: Path, batch: str,
     return target, True
 
 
-def glob_escape(text: str) -> str:
+def _glob_escape(text: str) -> str:
     import glob
 
     return glob.escape(text)

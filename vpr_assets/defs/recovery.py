@@ -19,7 +19,8 @@ Two paths free them:
   `vpr` materialisation, and as `vpr recover`.
 
 Only runs of this machine can be judged by their pid: with a run launcher that starts runs
-elsewhere (Kubernetes, ECS, Docker) only the ended-run path applies.
+elsewhere (Kubernetes, ECS, Docker) or an instance shared by several hosts (Postgres storage),
+only the ended-run path applies.
 """
 
 from __future__ import annotations
@@ -91,9 +92,15 @@ def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
 
 
 def _judges_pids(instance: dg.DagsterInstance) -> bool:
+    """A pid says something only where every run of the instance runs on this machine: runs
+    launched as local processes, and an instance whose storage is a local SQLite file. With
+    Postgres (deploy/celery, deploy/k8s) a run may have been launched from another host, where
+    its pid means nothing here: only the ended-run path applies."""
     from dagster._core.launcher import DefaultRunLauncher
 
-    return isinstance(instance.run_launcher, DefaultRunLauncher)
+    storage = instance.run_storage
+    storage = getattr(storage, "_storage", storage)  # legacy wrappers hold the real storage
+    return isinstance(instance.run_launcher, DefaultRunLauncher) and "sqlite" in type(storage).__module__.lower()
 
 
 def reconcile_pool_slots(instance: dg.DagsterInstance, ended_grace_s: float = 0.0) -> Reconciled:
