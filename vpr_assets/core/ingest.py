@@ -320,8 +320,13 @@ def _scan_all(jobs: list[tuple], workers: int, progress: Callable[[int, int], No
     crashing the interpreter, the OOM killer) breaks the pool: the files not answered yet are then
     scanned one process each, and a file that kills its own process is a `decoder_crashed` reject,
     so one file can never fail the batch."""
+    import multiprocessing
     from concurrent.futures.process import BrokenProcessPool
 
+    # workers come from a fresh single-threaded server, never forked from this process: a fork of a
+    # process with other threads (torch's, a Dagster step's, a test runner's) can inherit a held
+    # lock and hang for ever, which the full test suite once did on the retry path below
+    ctx = multiprocessing.get_context("forkserver")
     rows: list[dict | None] = [None] * len(jobs)
     done = 0
 
@@ -334,14 +339,14 @@ def _scan_all(jobs: list[tuple], workers: int, progress: Callable[[int, int], No
 
     if workers > 1 and len(jobs) > 8:
         try:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                 for i, row in enumerate(pool.map(_scan_file_star, jobs, chunksize=8)):
                     record(i, row)
         except BrokenProcessPool:
             pass
         for i in [i for i, r in enumerate(rows) if r is None]:
             try:
-                with ProcessPoolExecutor(max_workers=1) as alone:
+                with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as alone:
                     record(i, alone.submit(_scan_file_star, jobs[i]).result())
             except BrokenProcessPool as exc:
                 path, home = Path(jobs[i][0]), Path(jobs[i][1])
