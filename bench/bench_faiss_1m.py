@@ -58,7 +58,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--codec", default="pq", choices=["pq", "sq8"])
+    ap.add_argument("--codec", default="sq8_refine", choices=["pq", "sq8", "pq_refine", "sq8_refine"])
+    ap.add_argument("--k-factor", default="2,4,8", help="refine codecs: candidates re-scored per result, comma list")
     ap.add_argument("--nprobe", default="16,32,64,128", help="comma list to sweep")
     ap.add_argument("--train-size", type=int, default=None, help="training sample (default 20 x nlist)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="build threads")
@@ -99,9 +100,10 @@ def main() -> None:
 
     faiss.omp_set_num_threads(1)  # one query at a time: OpenMP only adds overhead
     print("recall@10 = |top10 found & true top10| / 10; 1-recall@10 = true nearest neighbour in the top 10")
-    print(f"{'nprobe':>6} {'efSearch':>8} {'recall@10':>9} {'1-recall@10':>11} {'p50 ms':>7} {'p99 ms':>7}")
-    for nprobe in [int(v) for v in args.nprobe.split(",")]:
-        idx.set_search_params(nprobe=nprobe)
+    print(f"{'nprobe':>6} {'efSearch':>8} {'k_factor':>8} {'recall@10':>9} {'1-recall@10':>11} {'p50 ms':>7} {'p99 ms':>7}")
+    k_factors = [float(v) for v in args.k_factor.split(",")] if idx.is_refined else [None]
+    for nprobe, k_factor in [(int(p), k) for p in args.nprobe.split(",") for k in k_factors]:
+        idx.set_search_params(nprobe=nprobe, k_factor=k_factor)
         lat = []
         found = []
         for i in range(args.queries):
@@ -111,7 +113,7 @@ def main() -> None:
             found.append(ids[0])
         recall = np.mean([len(set(f) & set(t.tolist())) / 10 for f, t in zip(found, truth)])
         one_recall = np.mean([t[0] in f for f, t in zip(found, truth)])
-        print(f"{nprobe:>6} {idx.meta['ef_search']:>8} {recall:>9.3f} {one_recall:>11.3f} {np.percentile(lat, 50):>7.2f} "
+        print(f"{nprobe:>6} {idx.meta['ef_search']:>8} {idx.meta.get('k_factor', '-'):>8} {recall:>9.3f} {one_recall:>11.3f} {np.percentile(lat, 50):>7.2f} "
               f"{np.percentile(lat, 99):>7.2f}")
     print(f"peak RSS {peak_rss_mb():.0f} MB")
 

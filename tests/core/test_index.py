@@ -29,6 +29,8 @@ def test_factory_choice_by_collection_size():
     assert choose_factory(1_000_000, 512) == "IVF4000_HNSW32,PQ64"
     assert choose_factory(1_000_000, 1280) == "IVF4000_HNSW32,PQ160"
     assert choose_factory(1_000_000, 512, codec="sq8") == "IVF4000_HNSW32,SQ8"
+    assert choose_factory(1_000_000, 512, codec="sq8_refine") == "IVF4000_HNSW32,SQ8,Refine(SQfp16)"
+    assert choose_factory(10_000, 512, codec="sq8_refine") == "Flat"  # small collections stay exact
     assert nlist_for(15_000_000) == 15492
     assert 512 % pq_m_for(512) == 0 and 100 % pq_m_for(100) == 0
     assert 16 <= default_nprobe(4000) <= 256
@@ -128,3 +130,26 @@ def test_pca_whitening_shrinks_and_keeps_neighbours(tmp_path):
     assert np.allclose(loaded.transform(x[:5]), y[:5], atol=1e-6)
     with pytest.raises(ValueError):
         PCAWhitening.fit(x[:10], dim=16)
+
+
+@pytest.mark.parametrize("codec,k_factor", [("sq8_refine", None), ("pq_refine", 16)])
+def test_refined_index_returns_the_exact_top_k(codec, k_factor, tmp_path):
+    """IVF codes choose the candidates, float16 copies re-score them: with every list visited the
+    answer is the exact top-k (scores to float16 precision) once enough candidates are re-scored
+    (coarse PQ codes need more); saved and loaded, it keeps its refinement setting."""
+    n, d = 6000, 32
+    x = _clustered(n, d, n_centres=40)
+    idx = VectorIndex.build(x, list(range(n)), exact_below=1000, codec=codec, train_size=n)
+    assert idx.is_refined and idx.meta["k_factor"] >= 2
+    idx.set_search_params(nprobe=faiss.extract_index_ivf(idx.index).nlist, k_factor=k_factor)
+    q = _clustered(40, d, n_centres=40, seed=2)
+    sims = q @ x.T
+    exact = np.argsort(-sims, axis=1)[:, :10]
+    scores, found = idx.search(q, k=10)
+    tenth = np.take_along_axis(sims, exact, axis=1)[:, -1]
+    for i, f in enumerate(found):  # the true top 10; only float16 near-ties (< 2e-3 apart) may swap
+        assert len(f) == 10 and all(sims[i, j] >= tenth[i] - 2e-3 for j in f)
+        assert len(set(f) & set(exact[i].tolist())) >= 9
+    assert np.allclose(scores, np.sort(np.take_along_axis(sims, np.asarray(found), axis=1))[:, ::-1], atol=2e-3)
+    loaded = VectorIndex.load(idx.save(tmp_path / "refined.faiss"))
+    assert loaded.is_refined and loaded.meta["k_factor"] == idx.meta["k_factor"]

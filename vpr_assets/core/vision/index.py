@@ -5,7 +5,11 @@ Why these choices:
 - Small collections (< `EXACT_BELOW` vectors) get an exact `Flat` index: it is fast enough, needs no
   training and has perfect recall. Large ones get IVF with an HNSW coarse quantiser (cheap list
   assignment even with ~16k lists) and PQ codes (dim/8 bytes per vector: 15 M x 512-d -> ~1 GB)
-  or SQ8 (dim bytes per vector, higher recall), nlist ~ 4 sqrt(n), trained on a sample.
+  or SQ8 (dim bytes per vector, higher recall), nlist ~ 4 sqrt(n), trained on a sample. The
+  `*_refine` codecs re-score the IVF candidates (k_factor x k of them) exactly against float16
+  copies of the vectors (FAISS `IndexRefine` with `SQfp16`, dim x 2 bytes per vector): the
+  compressed codes only choose candidates, so recall@10 no longer pays for the compression
+  (bench/bench_faiss_1m.py).
 - FAISS ids are row positions 0..n-1; the scan_ids live in a side array saved next to the index
   (`<index>.ids.npy`), so string scan_ids (sha256) need no int64 hashing. New batches are added with
   `add` without rebuilding (an IVF index keeps its trained lists; rebuild when the data drifts or
@@ -29,7 +33,8 @@ from vpr_assets.storage.atomic import atomic_path
 
 EXACT_BELOW = 50_000
 FORMAT_VERSION = 1
-CODECS = ("pq", "sq8")
+CODECS = ("pq", "sq8", "pq_refine", "sq8_refine")
+DEFAULT_K_FACTOR = 4  # candidates re-scored per result wanted, for the *_refine codecs
 
 
 def nlist_for(n: int) -> int:
@@ -52,8 +57,9 @@ def choose_factory(n: int, dim: int, exact_below: int = EXACT_BELOW, codec: str 
     if codec not in CODECS:
         raise ValueError(f"codec must be one of {CODECS}")
     nlist = nlist_for(n)
-    tail = "SQ8" if codec == "sq8" else f"PQ{pq_m_for(dim)}"
-    return f"IVF{nlist}_HNSW32,{tail}"
+    tail = "SQ8" if codec.startswith("sq8") else f"PQ{pq_m_for(dim)}"
+    refine = ",Refine(SQfp16)" if codec.endswith("_refine") else ""
+    return f"IVF{nlist}_HNSW32,{tail}{refine}"
 
 
 def default_nprobe(nlist: int) -> int:
@@ -100,7 +106,7 @@ class VectorIndex:
         self._id_set: set | None = None
         ivf = self._ivf()
         if ivf is not None:
-            self.set_search_params(self.meta.get("nprobe"), self.meta.get("ef_search"))
+            self.set_search_params(self.meta.get("nprobe"), self.meta.get("ef_search"), self.meta.get("k_factor"))
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -184,11 +190,21 @@ class VectorIndex:
         except RuntimeError:
             return None
 
-    def set_search_params(self, nprobe: int | None = None, ef_search: int | None = None) -> None:
-        """IVF: lists visited per query, and the HNSW quantiser's efSearch (>= nprobe)."""
+    @property
+    def is_refined(self) -> bool:
+        return isinstance(faiss.downcast_index(self.index), faiss.IndexRefine)
+
+    def set_search_params(self, nprobe: int | None = None, ef_search: int | None = None,
+                          k_factor: float | None = None) -> None:
+        """IVF: lists visited per query, the HNSW quantiser's efSearch (>= nprobe) and, for a
+        refined index, how many candidates per wanted result are re-scored exactly."""
         ivf = self._ivf()
         if ivf is None:
             return
+        if self.is_refined:
+            refine = faiss.downcast_index(self.index)
+            refine.k_factor = float(k_factor or DEFAULT_K_FACTOR)
+            self.meta["k_factor"] = refine.k_factor
         nprobe = int(nprobe or default_nprobe(ivf.nlist))
         ivf.nprobe = nprobe
         ef = int(ef_search or max(64, 2 * nprobe))
