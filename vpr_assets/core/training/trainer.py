@@ -219,8 +219,9 @@ def _train_end_to_end(config: TrainConfig, model: Recognizer, head: ArcMarginPro
     _freeze(model, config.freeze_stages)
     dataset = CardDataset(items, class_map, train_transform(size, config.allow_flip))
     sampler = ClassBalancedSampler(dataset.labels(), config.per_class, seed=config.seed + 1)
-    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=_loader_workers(device),
-                        drop_last=False, pin_memory=device.type == "cuda")
+    workers = _loader_workers(device)
+    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=workers, drop_last=False,
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)  # no restart per epoch
     backbone_params = [p for p in model.embedder.backbone.parameters() if p.requires_grad]
     other = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("embedder.backbone.")]
     groups = [{"params": backbone_params, "lr_mult": config.backbone_lr_mult},
