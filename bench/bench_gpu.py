@@ -145,12 +145,15 @@ def bench_training(images_root: Path, out: dict) -> None:
     hist = result.epochs
     neck = [h for h in hist if h["phase"] == "neck"]
     fine = [h for h in hist if h["phase"] == "finetune"]
-    res = {"items": len(items), "classes": len(result.class_map), "image_size": 448, "total_s": round(total, 1),
+    from vpr_assets.core.training.trainer import train_image_size
+
+    size = train_image_size(cfg, result.model, DEV)
+    res = {"items": len(items), "classes": len(result.class_map), "image_size": size, "total_s": round(total, 1),
            "neck_epochs": len(neck), "finetune_epochs": len(fine)}
     if fine:
         fine_s = fine[-1]["seconds"] - neck[-1]["seconds"] if neck else fine[-1]["seconds"]
         res["finetune_s_per_epoch"] = round(fine_s / len(fine), 2)
-        res["finetune_img_per_s"] = round(len(items) * len(fine) / fine_s, 1)
+        res["finetune_img_per_s"] = round(len(items) * len(fine) / fine_s, 1)  # ~ items drawn per epoch
     print(f"train(): {json.dumps(res)}", flush=True)
 
     # compute ceiling: one end-to-end step (all stages trainable) on tensors already on the GPU
