@@ -1,4 +1,4 @@
-# Two commands for a newcomer: `make demo` (the main job) and `make test` (the whole test suite).
+# Two commands for a newcomer: `make demo` (the main job) and `make test` (the CI test tier; `make test-all`: every test).
 # Each creates .venv and installs the project first (pip takes torch/torchvision from this disk).
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo lint test test-fast ui mlflow-ui bench clean-data
+.PHONY: install demo lint test test-all ui mlflow-ui bench clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,11 +25,13 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# CI's tier: everything not marked `slow` (about 7 minutes on 2 cores)
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
-
-test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# every test, the slow end-to-end ones included (about 25 minutes on 2 cores; .ci/run-full)
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q
 
 ui: $(STAMP)
 	$(BIN)/dagster dev -w workspace.yaml

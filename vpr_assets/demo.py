@@ -139,19 +139,20 @@ def asset_stages(include_models: bool = False) -> list[tuple[str, list[str]]]:
     return stages
 
 
-def champion_reembed_requests() -> list[tuple[str, dict]]:
-    """(partition, tags) of the runs `champion_model_sensor` asks for now (what the daemon would launch)."""
+def automation_requests(cursor: str | None = None, keys: tuple[str, ...] = ("image_embeddings",)):
+    """What the automation sensor would launch now for `keys`: (requested partitions, new cursor).
+    Call once without a cursor to mark "now", then with that cursor after something changed."""
     import dagster as dg
 
-    from vpr_assets.defs.training.sensors import champion_model_sensor
+    from vpr_assets.definitions import defs
     from vpr_assets.paths import ensure_dagster_home_env
 
     ensure_dagster_home_env()
     with dg.DagsterInstance.get() as instance:
-        result = champion_model_sensor(dg.build_sensor_context(instance=instance))
-    if not isinstance(result, dg.SensorResult):
-        return []
-    return [(r.partition_key, dict(r.tags)) for r in result.run_requests]
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor,
+                                                   asset_selection=dg.AssetSelection.assets(*keys))
+    partitions = sorted(p for k in keys for p in (result.get_requested_partitions(dg.AssetKey(k)) or set()) if p)
+    return partitions, result.cursor
 
 
 def run_demo(n_per_place: int = 10, seed: int = 7, train_variant: str = "image_clusters") -> int:
@@ -187,13 +188,19 @@ def run_demo(n_per_place: int = 10, seed: int = 7, train_variant: str = "image_c
     collection = plan["none"]
     if plan["model_variants"]:
         print(f"[4/4] training the {train_variant!r} model, registering it in MLflow, promotion check")
+        _, before = automation_requests()
         res = materialize_partitions(plan["model_variants"], [train_variant], raise_on_error=False, log_level=quiet)[0]
         promoted = all(e.passed for e in res.get_asset_check_evaluations()) and res.success
         if promoted:
-            print("      the new model beat the pretrained embedder: champion. champion_model_sensor re-embeds:")
-            for partition, tags in champion_reembed_requests():
-                materialize_partitions(["image_embeddings"], [partition], tags=tags, log_level=quiet)
-                print(f"        re-embedded {partition} with champion {tags.get('vpr/champion')}")
+            from vpr_assets.core.active_model import model_version_label
+
+            champion = model_version_label(home)
+            print(f"      the new model beat the pretrained embedder: champion_model moved the alias to {champion}.")
+            print("      image_embeddings follows champion_alias; the automation sensor re-embeds:")
+            for partition in automation_requests(before)[0]:
+                materialize_partitions(["image_embeddings"], [partition], tags={"vpr/champion": champion},
+                                       log_level=quiet)
+                print(f"        re-embedded {partition} with {champion}")
             materialize_partitions(collection, [None], log_level=quiet)
             print(f"      the index and the clusters followed: {', '.join(collection)}")
         else:

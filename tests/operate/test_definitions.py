@@ -14,7 +14,7 @@ def test_heavy_work_carries_a_run_tag_the_queue_limits():
 
     job = defs.resolve_job_def("train_models")
     assert job.tags.get("vpr/heavy") == "true"
-    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {"vpr_model"}
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {"vpr_model", "champion_model"}
     limits = yaml.safe_load((ROOT / "dagster_home" / "dagster.yaml").read_text())["concurrency"]["runs"]
     assert {"key": "vpr/heavy", "limit": 1} in limits["tag_concurrency_limits"]
     # the asset itself is bounded by a pool, which applies however the run was launched

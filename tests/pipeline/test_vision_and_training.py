@@ -11,13 +11,14 @@ import pytest
 from vpr_assets.core import tracking
 from vpr_assets.core.active_model import REGISTERED_MODEL
 from vpr_assets.core.images import synth
-from vpr_assets.demo import build_demo_collection, build_eval_set
+from vpr_assets.demo import automation_requests, build_demo_collection, build_eval_set
 from vpr_assets.runner import materialize_partitions
 from vpr_assets.storage import Catalog
 
 pytestmark = pytest.mark.slow
 
 PER_BATCH = ["raw_scans", "scan_rejects", "image_embeddings"]
+TRAIN = ["vpr_model", "champion_model"]
 EMBED_CFG = {"ops": {"image_embeddings": {"config": {"image_size": 224, "num_workers": 0}}}}
 CLUSTER_CFG = {"ops": {"landmark_clusters": {"config": {"min_size": 3}},
                        "evaluations": {"config": {"image_size": 224}}}}
@@ -70,9 +71,14 @@ def test_collection_to_index_to_registered_model(vpr_home, dagster_home, tmp_pat
     idx = cat.read("faiss_indexes").sort_values("created_at")
     assert list(idx["mode"]) == ["rebuild", "incremental"] and idx["count"].iloc[-1] == len(emb) + 3
 
-    # train a model: MLflow run + registered version with lineage tags, candidate alias
+    # the automation sensor's view before training: nothing to re-embed
+    _, before = automation_requests()
+    assert automation_requests(before)[0] == []
+
+    # train a model: MLflow run + registered version with lineage tags, candidate alias; the
+    # read-only check gates champion_model in the same run
     run_config = {"ops": {"vpr_model": {"config": TRAIN_CFG}}}
-    res = materialize_partitions(["vpr_model"], ["image_clusters"], raise_on_error=False, run_config=run_config)[0]
+    res = materialize_partitions(TRAIN, ["image_clusters"], raise_on_error=False, run_config=run_config)[0]
     models = cat.read("vpr_models")
     assert len(models) == 1
     row = models.iloc[0]
@@ -90,8 +96,11 @@ def test_collection_to_index_to_registered_model(vpr_home, dagster_home, tmp_pat
         assert mat.tags["dagster/data_version"] == f"{REGISTERED_MODEL}/{row.version}"
         assert mat.metadata["mlflow_run_id"].value == row.run_id
     check = _check(res, "candidate_beats_champion")
-    # the trained model beats the pretrained embedder on the held-out cards: the check promotes it
+    # the trained model beats the pretrained embedder on the held-out cards: the check passes and
+    # champion_model, downstream of the blocking check, moves the alias
     assert check.passed, {k: v.value for k, v in check.metadata.items()}
+    champ_mat = {m.asset_key.to_user_string(): m for m in res.get_asset_materialization_events()}["champion_model"]
+    assert champ_mat.materialization.metadata["promoted"].value is True
     assert "decision" in check.metadata and "candidate" in check.metadata
     assert str(reg.version_by_alias(REGISTERED_MODEL, "champion").version) == row.version
     baseline = check.metadata["champion"].value  # before any champion: the pretrained embedder's figures
@@ -105,26 +114,31 @@ def test_collection_to_index_to_registered_model(vpr_home, dagster_home, tmp_pat
 
     # the same training again, same seed, gives the same figures (deterministic), which do not beat
     # the champion, so the champion stays
-    res2 = materialize_partitions(["vpr_model"], ["image_clusters"], raise_on_error=False, run_config=run_config)[0]
+    res2 = materialize_partitions(TRAIN, ["image_clusters"], raise_on_error=False, run_config=run_config)[0]
     c2 = _check(res2, "candidate_beats_champion")
     assert c2.passed is False, {k: v.value for k, v in c2.metadata.items()}
+    # the blocking check stopped champion_model in that run
+    assert "champion_model" not in {m.asset_key.to_user_string() for m in res2.get_asset_materialization_events()}
     row2 = cat.read("vpr_models").sort_values("created_at").iloc[-1]
     assert row2.version != row.version
     assert row2.mAP_at_5 == pytest.approx(row.mAP_at_5) and row2.landmark_accuracy == pytest.approx(row.landmark_accuracy)
     assert str(reg.version_by_alias(REGISTERED_MODEL, "champion").version) == row.version
     v2 = cat.read("vpr_models").sort_values("created_at").iloc[-1].version
+    assert "promotion_decision" not in reg.client.get_model_version(REGISTERED_MODEL, v2).tags  # the check is read-only
+    # champion_model on its own (as eager automation would run it) decides the same and records it
+    alone = materialize_partitions(["champion_model"], ["image_clusters"])[0]
+    (m,) = [m for m in alone.get_asset_materialization_events()]
+    assert m.materialization.metadata["promoted"].value is False
+    assert m.materialization.tags["dagster/data_version"] == f"{REGISTERED_MODEL}/{row.version}"
     assert reg.client.get_model_version(REGISTERED_MODEL, v2).tags["promotion_decision"] == "kept_champion"
+    assert str(reg.version_by_alias(REGISTERED_MODEL, "champion").version) == row.version
 
-    # the champion sensor asks to re-embed every batch; embeddings then record the champion's version
-    from vpr_assets.defs.training.sensors import champion_model_sensor
-
-    with dg.DagsterInstance.get() as instance:
-        result = champion_model_sensor(dg.build_sensor_context(instance=instance))
-        requests = result.run_requests
-        assert sorted(r.partition_key for r in requests) == sorted([*batches, "late"])
-        assert {r.tags["vpr/champion"] for r in requests} == {row.version}
-    for r in requests:
-        assert materialize_partitions(["image_embeddings"], [r.partition_key], run_config=EMBED_CFG, tags=r.tags)[0].success
+    # image_embeddings follows the observed champion_alias: the automation sensor asks to re-embed
+    # every batch; embeddings then record the champion's version
+    requested, _ = automation_requests(before)
+    assert requested == sorted([*batches, "late"])
+    for b in requested:
+        assert materialize_partitions(["image_embeddings"], [b], run_config=EMBED_CFG)[0].success
     champion = f"{REGISTERED_MODEL}/{row.version}"
     late = cat.read("image_embeddings", "late")
     assert set(late.model_version) == {champion} and set(late.dim) == {512}

@@ -249,6 +249,7 @@ def test_text_chain_on_captioned_postcards_and_rerun(vpr_home, dagster_home):
 # ---- the CLI path on a fresh store ------------------------------------------------------------
 
 
+@pytest.mark.slow  # three `dagster`/`vpr` CLI processes on a fresh store (~2 min)
 def test_dagster_cli_materializes_the_text_chain_for_a_new_batch(vpr_home, dagster_home):
     batch = "week-07"
     make_batch(vpr_home / "inbox" / batch, {"paris.jpg": synth.landmark_card(PLACES["notre_dame"], 3),

@@ -25,48 +25,14 @@ from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, dec
 from vpr_assets.core.images.hashing import perceptual_hashes, sha256_bytes
 from vpr_assets.core.images.thumbnails import write_thumbnail
 from vpr_assets.storage.names import storable_key_problem
+from vpr_assets.storage.schemas import RAW_SCANS_SCHEMA, SCAN_REJECTS_SCHEMA  # noqa: F401 (re-exported)
 
 DESCRIPTIONS_FILE = "descriptions.csv"
 LABELS_FILE = "labels.csv"  # curator labels travel with a batch too (see curation)
 NOT_COPIED_FILE = ".vpr_not_copied.tsv"  # written by copy_batch_into_inbox: entries it refused to copy
 METADATA_FILES = {DESCRIPTIONS_FILE, LABELS_FILE, NOT_COPIED_FILE}
 
-RAW_SCANS_SCHEMA = pa.schema(
-    [
-        ("scan_id", pa.string()),
-        ("batch", pa.string()),
-        ("path", pa.string()),
-        ("file_name", pa.string()),
-        ("bytes", pa.int64()),
-        ("format", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("mode", pa.string()),
-        ("exif_orientation", pa.int16()),
-        ("phash", pa.string()),
-        ("dhash", pa.string()),
-        ("whash", pa.string()),
-        ("description", pa.string()),
-        ("thumbnail", pa.string()),
-        ("source_scan_id", pa.string()),  # set for crops split out of a multi-card scan
-        ("ingested_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
 
-SCAN_REJECTS_SCHEMA = pa.schema(
-    [
-        ("batch", pa.string()),
-        ("path", pa.string()),
-        ("file_name", pa.string()),
-        ("reason", pa.string()),
-        ("detail", pa.string()),
-        ("sha256", pa.string()),
-        ("bytes", pa.int64()),
-        ("duplicate_of", pa.string()),
-        ("rejected_at", pa.timestamp("us", tz="UTC")),
-        ("description", pa.string()),  # a duplicate file's own description, kept here (never lost)
-    ]
-)
 
 
 @dataclass

@@ -75,7 +75,9 @@ class PromotionDecision:
     reason: str
 
     def as_tags(self) -> dict[str, str]:
-        return {"promotion_decision": "promoted" if self.promoted else "kept_champion",
+        kept = "kept_champion" if self.champion_version and not self.champion_version.startswith("pretrained:") \
+            else "kept_pretrained"
+        return {"promotion_decision": "promoted" if self.promoted else kept,
                 "promotion_reason": self.reason,
                 "promotion_vs_version": str(self.champion_version),
                 "promotion_figures": json.dumps({"candidate": self.candidate_metrics, "champion": self.champion_metrics})}
@@ -137,20 +139,38 @@ class ModelRegistry:
         mv = self.client.get_model_version(name, version)
         return dict(self.client.get_run(mv.run_id).data.metrics) if mv.run_id else {}
 
-    def promote_if_better(self, name: str, version: str, candidate_metrics: Mapping[str, float],
-                          metrics: tuple[str, ...] = PROMOTION_METRICS) -> PromotionDecision:
+    def decide(self, name: str, version: str, candidate_metrics: Mapping[str, float],
+               metrics: tuple[str, ...] = PROMOTION_METRICS,
+               baseline: Mapping[str, float] | None = None, baseline_label: str | None = None) -> PromotionDecision:
+        """Would `version` become champion? Read-only: the registry is not changed.
+
+        The bar is the current champion's logged figures; before any champion it is `baseline`
+        (the pretrained embedder's figures on the same dev set) when given."""
         champ = self.version_by_alias(name, CHAMPION)
         champ_metrics = {m: v for m, v in (self.metrics_of(name, champ.version) if champ else {}).items() if m in metrics}
         cand = {m: float(candidate_metrics[m]) for m in metrics if m in candidate_metrics}
         if champ is not None and str(champ.version) == str(version):
-            ok, reason = True, "already champion"
-        else:
-            ok, reason = beats(cand, champ_metrics or None, metrics)
-        decision = PromotionDecision(ok, str(version), str(champ.version) if champ else None, cand, champ_metrics, reason)
+            return PromotionDecision(True, str(version), str(champ.version), cand, champ_metrics, "already champion")
+        if champ is None and baseline is not None:
+            bar = {m: float(baseline[m]) for m in metrics if m in baseline}
+            ok, reason = beats(cand, bar, metrics) if bar else (False, "no baseline figures")
+            return PromotionDecision(ok, str(version), baseline_label, cand, bar,
+                                     f"{'beats' if ok else 'does not beat'} the pretrained embedder: {reason}")
+        ok, reason = beats(cand, champ_metrics or None, metrics)
+        return PromotionDecision(ok, str(version), str(champ.version) if champ else None, cand, champ_metrics, reason)
+
+    def apply(self, name: str, decision: PromotionDecision) -> None:
+        """Record a decision on the candidate version and move `champion` if it won."""
         for k, v in decision.as_tags().items():
-            self.client.set_model_version_tag(name, version, k, v)
-        if ok:
-            self.client.set_registered_model_alias(name, CHAMPION, version)
+            self.client.set_model_version_tag(name, decision.candidate_version, k, v)
+        if decision.promoted:
+            self.client.set_registered_model_alias(name, CHAMPION, decision.candidate_version)
+
+    def promote_if_better(self, name: str, version: str, candidate_metrics: Mapping[str, float],
+                          metrics: tuple[str, ...] = PROMOTION_METRICS) -> PromotionDecision:
+        """`decide` then `apply`."""
+        decision = self.decide(name, version, candidate_metrics, metrics)
+        self.apply(name, decision)
         return decision
 
     def download(self, name: str, version: str, dst: Path) -> Path:

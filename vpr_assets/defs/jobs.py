@@ -110,9 +110,10 @@ per_batch_k8s_job = dg.define_asset_job(
 # (dagster_home/dagster.yaml tag_concurrency_limits); asset and op tags never become run tags.
 train_models_job = dg.define_asset_job(
     name="train_models",
-    selection=dg.AssetSelection.assets("vpr_model"),
+    selection=dg.AssetSelection.assets("vpr_model", "champion_model"),
     tags={"vpr/heavy": "true"},
-    description="Train model variants (one partition per variant); runs are tagged vpr/heavy.",
+    description="Train a model variant (one partition per variant), check it, and move the champion alias "
+    "when the blocking check passes; runs are tagged vpr/heavy.",
 )
 
 jobs = [per_batch_celery_job, per_batch_k8s_job, train_models_job]

@@ -20,6 +20,22 @@ def column_schema(schema: pa.Schema) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in schema])
 
 
+def table_metadata(table: str) -> dict:
+    """Definition metadata of an asset stored as catalog table `table`: its columns (from
+    storage.schemas, the schema every write is held to) and the DuckDB view that reads it."""
+    from vpr_assets.storage.schemas import SCHEMAS
+
+    return {"dagster/column_schema": column_schema(SCHEMAS[table]), "dagster/table_name": f"catalog.main.{table}"}
+
+
+def record_history_table(context, table: str, cat, rows_added: int) -> None:
+    """Report a materialisation of the history table `table` (an AssetSpec of the graph) from the
+    run that appended to it, so the UI shows when and by which run each row was written."""
+    n = cat.query(f"SELECT count(*) AS n FROM {table}").n.iloc[0] if cat.has(table) else 0
+    context.log_event(dg.AssetMaterialization(asset_key=table, metadata={
+        "dagster/row_count": int(n), "rows_added": rows_added}))
+
+
 def counts_markdown(series: pd.Series, title: str) -> dg.MetadataValue:
     if series.empty:
         return dg.MetadataValue.md(f"_no {title}_")

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vpr_assets.storage.atomic import atomic_write
+from vpr_assets.storage.schemas import SCHEMAS, conform
 from vpr_assets.storage.names import (UNPARTITIONED, partition_file_stem, partition_from_stem,  # noqa: F401
                                      storable_key_problem)
 
@@ -105,13 +106,16 @@ class Catalog:
         schema: pa.Schema | None = None,
         sync: bool = True,
     ) -> Path:
-        """Replace one partition's rows (atomically): re-running never duplicates rows."""
+        """Replace one partition's rows (atomically): re-running never duplicates rows. A table named
+        in `storage.schemas` is written with exactly its schema (SchemaMismatch otherwise)."""
         if partition != UNPARTITIONED and (problem := storable_key_problem(partition)):
             raise ValueError(f"partition {partition[:80]!r} of {table} cannot be stored: {problem}")
+        schema = schema or SCHEMAS.get(table)
         if isinstance(data, pd.DataFrame):
             data = pa.Table.from_pandas(data, schema=schema, preserve_index=False)
-        elif schema is not None:
+        elif schema is not None and table not in SCHEMAS:
             data = data.cast(schema)
+        data = conform(table, data)
         path = self.partition_path(table, partition)
         atomic_write(path, lambda tmp: pq.write_table(data, tmp, compression="zstd"))
         if sync:
@@ -123,10 +127,11 @@ class Catalog:
         """Replace an unpartitioned table."""
         return self.write_partition(table, UNPARTITIONED, data, schema=schema, sync=sync)
 
-    def append_rows(self, table: str, rows: list[dict], schema: pa.Schema) -> Path:
+    def append_rows(self, table: str, rows: list[dict], schema: pa.Schema | None = None) -> Path:
         """Append rows to an unpartitioned history table (model versions, index builds,
         evaluations): read, concatenate and rewrite under the writer lock, so concurrent runs
         never lose each other's rows."""
+        schema = schema or SCHEMAS[table]
         with self.writer_lock():
             hist = self.arrow(table).cast(schema) if self.has(table) else schema.empty_table()
             path = self.write_table(table, pa.concat_tables([hist, pa.Table.from_pylist(rows, schema=schema)]), sync=False)

@@ -1,4 +1,4 @@
-"""The curation tables: `scan_quality` and `derived_scans` schemas, and rows made into Arrow tables.
+"""The curation tables: `scan_quality` and `derived_scans` rows made into Arrow tables (schemas in storage.schemas).
 
 `finalise_rows` is where a scan's label is decided (measures, landmark score, curator labels and
 decisions); `apply_duplicates` then adds its duplicate group and status.
@@ -14,50 +14,13 @@ import pandas as pd
 import pyarrow as pa
 
 from vpr_assets.core.curation.curator_files import Decisions
-from vpr_assets.core.ingest import RAW_SCANS_SCHEMA
+from vpr_assets.storage.schemas import DERIVED_SCANS_SCHEMA, FEATURE_COLUMNS, SCAN_QUALITY_SCHEMA  # noqa: F401
 
 if TYPE_CHECKING:  # assessment.py builds on these schemas; only the type is needed here
     from vpr_assets.core.curation.assessment import Assessed
 
-FEATURE_COLUMNS = (
-    "width", "height", "megapixels", "min_side", "aspect_ratio", "sharpness", "mean_luminance", "dark_clipped",
-    "bright_clipped", "contrast_std", "contrast_range", "colourfulness", "edge_density", "border_share",
-    "content_share",
-)
 
-SCAN_QUALITY_SCHEMA = pa.schema(
-    [
-        ("scan_id", pa.string()),
-        ("batch", pa.string()),
-        ("path", pa.string()),
-        ("source_scan_id", pa.string()),  # set for a crop split out of a multi-card scan
-        ("label", pa.string()),  # good | bad
-        ("reasons", pa.list_(pa.string())),  # every defect found (may stay listed on a curator-kept scan)
-        ("status", pa.string()),  # keep | duplicate | rejected
-        ("duplicate_of", pa.string()),  # the group's representative, or null
-        ("group_id", pa.string()),
-        ("group_size", pa.int32()),
-        ("is_representative", pa.bool_()),
-        ("duplicate_evidence", pa.string()),  # embedding | hash | null: how the closest pair was confirmed
-        ("duplicate_hash_distance", pa.int32()),
-        ("duplicate_cosine", pa.float32()),
-        ("landmark_score", pa.float32()),
-        ("landmark_scorer", pa.string()),  # imagenet_prior | classifier
-        ("curator_label", pa.string()),
-        ("curator_decision", pa.string()),  # keep | reject | null
-        ("is_postcard_back", pa.bool_()),
-        ("back_score", pa.float32()),
-        ("back_cues", pa.list_(pa.string())),
-        ("multiple_cards", pa.bool_()),
-        ("n_cards", pa.int32()),
-        ("quality_score", pa.float64()),
-        *[(c, pa.float64()) for c in FEATURE_COLUMNS],
-    ]
-)
 
-DERIVED_SCANS_SCHEMA = pa.schema(
-    list(RAW_SCANS_SCHEMA) + [("crop_index", pa.int32()), ("box", pa.list_(pa.int32()))]
-)
 
 
 def finalise_rows(

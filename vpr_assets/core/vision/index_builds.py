@@ -17,19 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from vpr_assets.core.versions import content_version
 from vpr_assets.core.vision.index import VectorIndex
+from vpr_assets.storage.schemas import INDEX_BUILDS_SCHEMA  # noqa: F401 (re-exported)
 
 INDEX_BUILDS_TABLE = "faiss_indexes"
 INDEX_DIR = "indexes"
-INDEX_BUILDS_SCHEMA = pa.schema([
-    ("build_id", pa.string()), ("path", pa.string()), ("factory", pa.string()), ("index_type", pa.string()),
-    ("count", pa.int64()), ("dim", pa.int32()), ("model_version", pa.string()),
-    ("embedding_data_version", pa.string()), ("mode", pa.string()), ("fused_text", pa.bool_()),
-    ("build_seconds", pa.float64()), ("created_at", pa.timestamp("us", tz="UTC")), ("dagster_run_id", pa.string()),
-])
 
 
 @dataclass(frozen=True)

@@ -1,73 +1,19 @@
-"""Table schemas of the text assets and the small conversions from core results to their rows.
-
-Fixed Arrow schemas (not inferred from the rows) so that every partition file has the same column
-types, an empty batch included: the DuckDB views read all partitions with `union_by_name`, and a
-`null`-typed column in one file would make them disagree.
-"""
+"""The small conversions from core text results to the rows of the text tables (schemas in
+`vpr_assets.storage.schemas`)."""
 
 import json
 import math
 from typing import Optional
 
-import pyarrow as pa
 
-from vpr_assets.core.text.text_embeddings import EMBED_DIM, MODEL_NAME
+from vpr_assets.core.text.text_embeddings import MODEL_NAME
+from vpr_assets.storage.schemas import (BOX_TYPE, GEO_WORDS_SCHEMA, OCR_TEXT_SCHEMA, PLACE_TYPE,  # noqa: F401
+                                        TEXT_EMBEDDINGS_SCHEMA)
 
-BOX_TYPE = pa.struct([
-    ("text", pa.string()),
-    ("confidence", pa.float32()),
-    ("x0", pa.int32()),  # pixels of the decoded (upright) scan
-    ("y0", pa.int32()),
-    ("x1", pa.int32()),
-    ("y1", pa.int32()),
-    ("line", pa.int32()),  # reading-order line number
-])
 
-OCR_TEXT_SCHEMA = pa.schema([
-    ("scan_id", pa.string()),
-    ("batch", pa.string()),
-    ("text", pa.string()),  # "" when nothing was read (or the scan failed: see error)
-    ("boxes", pa.list_(BOX_TYPE)),
-    ("n_boxes", pa.int32()),
-    ("mean_confidence", pa.float32()),  # null when no box
-    ("width", pa.int32()),
-    ("height", pa.int32()),
-    ("settings_hash", pa.string()),
-    ("settings_json", pa.string()),
-    ("engine", pa.string()),
-    ("seconds", pa.float32()),  # OCR time of this card (decode included); as first measured when reused
-    ("error", pa.string()),  # null when the scan was read
-])
 
-PLACE_TYPE = pa.struct([
-    ("name", pa.string()),
-    ("country", pa.string()),  # ISO 3166-1 alpha-2; null only for a landmark not tied to a city
-    ("lat", pa.float64()),
-    ("lon", pa.float64()),
-    ("score", pa.float32()),
-    ("kind", pa.string()),  # city | country | landmark
-    ("matched", pa.string()),  # the folded phrase of the text that matched
-    ("city", pa.string()),  # landmarks: the city they are placed in
-    ("population", pa.int64()),  # cities and countries
-])
 
-GEO_WORDS_SCHEMA = pa.schema([
-    ("scan_id", pa.string()),
-    ("batch", pa.string()),
-    ("words", pa.list_(pa.string())),
-    ("places", pa.list_(PLACE_TYPE)),
-    ("text_source", pa.string()),  # ocr | description | both | none: which inputs held text
-    ("lexicon_version", pa.string()),  # the landmark lexicon used (sha of what it was fitted on)
-])
 
-TEXT_EMBEDDINGS_SCHEMA = pa.schema([
-    ("scan_id", pa.string()),
-    ("batch", pa.string()),
-    ("model", pa.string()),
-    ("text", pa.string()),
-    ("embedding", pa.list_(pa.float32(), EMBED_DIM)),  # DuckDB FLOAT[384]
-    ("source", pa.string()),  # which text: "ocr+description" or "ocr" (training.variants.text_source_key)
-])
 
 TEXT_MODEL = MODEL_NAME
 

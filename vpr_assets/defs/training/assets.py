@@ -8,26 +8,23 @@ registry version as its DataVersion and the MLflow run URL/ids as metadata.
 
 import json
 import tempfile
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
 import dagster as dg
-import pyarrow as pa
 
-from vpr_assets.core.active_model import PRETRAINED_MODEL, REGISTERED_MODEL
+from vpr_assets.core.active_model import REGISTERED_MODEL
 from vpr_assets.core.training.variants import VARIANTS, variant_text_sources
+from vpr_assets.defs.metadata import record_history_table
 from vpr_assets.defs.resources import CatalogResource
+from vpr_assets.storage.schemas import VPR_MODELS_SCHEMA
 
+DATA_VERSION_TAG = "dagster/data_version"  # the tag Dagster reads an event's data version from
 VPR_MODEL_CODE_VERSION = "vpr-model-v2"  # v2: PCA-started neck, imprinted head, neck phase on cached views
 model_variants = dg.StaticPartitionsDefinition(list(VARIANTS))
 UPSTREAM = ["landmark_clusters", "ocr_text", "text_embeddings", "raw_scans"]
-VPR_MODELS_SCHEMA = pa.schema([
-    ("variant", pa.string()), ("registered_model", pa.string()), ("version", pa.string()), ("run_id", pa.string()),
-    ("mAP_at_5", pa.float64()), ("landmark_accuracy", pa.float64()), ("n_classes", pa.int32()),
-    ("n_items", pa.int32()), ("train_seconds", pa.float64()), ("input_data_versions", pa.string()),
-    ("eval_manifest", pa.string()), ("dagster_run_id", pa.string()), ("created_at", pa.timestamp("us", tz="UTC")),
-])
 
 
 class TrainModelConfig(dg.Config):
@@ -184,6 +181,7 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
         "n_classes": len(result.class_map), "n_items": len(items), "train_seconds": result.seconds,
         "input_data_versions": json.dumps(data_versions), "eval_manifest": str(manifest_path or ""),
         "dagster_run_id": context.run.run_id, "created_at": datetime.now(timezone.utc)}], VPR_MODELS_SCHEMA)
+    record_history_table(context, "vpr_models", cat, 1)
     if not any(staging_root.iterdir()):
         staging_root.rmdir()
     run_url = f"mlflow ui --backend-store-uri {tracking.tracking_uri(home)}  ->  #/experiments/{exp}/runs/{run_id}"
@@ -209,55 +207,88 @@ def _png_md(history) -> str:
     return f"![loss](data:image/png;base64,{base64.b64encode(loss_curve_png(history)).decode()})"
 
 
-@dg.asset_check(asset=vpr_model, blocking=True,
-                description="The new version becomes `champion` only if it beats the current champion (or, before "
-                "any, the pretrained embedder) on mAP@5 and landmark accuracy; the decision is recorded on the version.")
-def candidate_beats_champion(context: dg.AssetCheckExecutionContext, catalog: CatalogResource) -> dg.AssetCheckResult:
-    from vpr_assets.core import tracking
+def _candidate(cat, *, run_id: str | None = None, variant: str | None = None):
+    """The newest `vpr_models` row registered by `run_id` (or for `variant`), as a promotion Candidate."""
+    from vpr_assets.core.training.promotion import Candidate
 
-    home, cat = catalog.root, catalog.catalog
     rows = cat.read("vpr_models") if cat.has("vpr_models") else None
-    run_id = context.op_execution_context.run.run_id
-    mine = rows[rows.dagster_run_id == run_id] if rows is not None else None
-    if mine is None or mine.empty:
-        return dg.AssetCheckResult(passed=False, metadata={"reason": "no model registered by this run"})
-    row = mine.sort_values("created_at").iloc[-1]
-    registry = tracking.ModelRegistry(home)
-    cand = {"mAP_at_5": row.mAP_at_5, "landmark_accuracy": row.landmark_accuracy}
-    if any(v is None or v != v for v in cand.values()):
-        return dg.AssetCheckResult(passed=False, metadata={"reason": "candidate has no evaluation figures"})
-    champ = registry.version_by_alias(REGISTERED_MODEL, tracking.CHAMPION)
-    baseline = None
-    if champ is None:
-        baseline = pretrained_baseline(home, row.eval_manifest)
-        ok, reason = tracking.beats(cand, baseline)
-        if not ok:
-            for k, v in {"promotion_decision": "kept_pretrained", "promotion_reason": reason}.items():
-                registry.client.set_model_version_tag(REGISTERED_MODEL, row.version, k, v)
-            return dg.AssetCheckResult(passed=False, metadata={"candidate": dg.MetadataValue.json(cand),
-                                                               "pretrained_baseline": dg.MetadataValue.json(baseline),
-                                                               "decision": reason})
-    decision = registry.promote_if_better(REGISTERED_MODEL, row.version, cand)
-    if champ is None and decision.promoted:  # the bar was the pretrained embedder: say so on the version
-        tags = {"promotion_reason": f"beats the pretrained embedder: {reason}",
-                "promotion_vs_version": f"pretrained:{PRETRAINED_MODEL}",
-                "promotion_figures": json.dumps({"candidate": decision.candidate_metrics, "pretrained": baseline})}
-        for k, v in tags.items():
-            registry.client.set_model_version_tag(REGISTERED_MODEL, row.version, k, v)
-    return dg.AssetCheckResult(
-        passed=decision.promoted,
-        metadata={"candidate_version": row.version, "champion_version": str(decision.champion_version),
-                  "candidate": dg.MetadataValue.json(decision.candidate_metrics),
-                  "champion": dg.MetadataValue.json(decision.champion_metrics or baseline or {}),
-                  "decision": decision.reason},
+    if rows is None or rows.empty:
+        return None
+    if run_id is not None:
+        rows = rows[rows.dagster_run_id == run_id]
+    if variant is not None:
+        rows = rows[rows.variant == variant]
+    if rows.empty:
+        return None
+    row = rows.sort_values("created_at").iloc[-1]
+    return Candidate(str(row.version), {"mAP_at_5": row.mAP_at_5, "landmark_accuracy": row.landmark_accuracy},
+                     str(row.eval_manifest or ""))
+
+
+def _decision_metadata(decision) -> dict:
+    return {"candidate_version": decision.candidate_version, "champion_version": str(decision.champion_version),
+            "candidate": dg.MetadataValue.json(decision.candidate_metrics),
+            "champion": dg.MetadataValue.json(decision.champion_metrics or {}),
+            "decision": decision.reason}
+
+
+@dg.asset_check(asset=vpr_model, blocking=True,
+                description="Read-only: passes when the version this run registered beats the current champion "
+                "(or, before any, the pretrained embedder) on mAP@5 and landmark accuracy. Blocking: a losing "
+                "candidate stops `champion_model` in the same run, so the alias never moves to it.")
+def candidate_beats_champion(context: dg.AssetCheckExecutionContext, catalog: CatalogResource) -> dg.AssetCheckResult:
+    from vpr_assets.core.training.promotion import judge
+
+    cand = _candidate(catalog.catalog, run_id=context.op_execution_context.run.run_id)
+    if cand is None:
+        return dg.AssetCheckResult(passed=False, metadata={"decision": "no model registered by this run"})
+    decision = judge(catalog.root, cand)
+    return dg.AssetCheckResult(passed=decision.promoted, metadata=_decision_metadata(decision))
+
+
+@dg.asset(
+    partitions_def=model_variants,
+    deps=[vpr_model],
+    group_name="training",
+    kinds={"mlflow"},
+    automation_condition=dg.AutomationCondition.eager(),
+    description="The registry's `champion` alias after judging this variant's newest candidate: moved to it "
+    "when it beats the champion (or, before any, the pretrained embedder), left alone otherwise. The decision "
+    "is recorded as tags on the version. Re-running it decides the same way.",
+)
+def champion_model(context: dg.AssetExecutionContext, catalog: CatalogResource) -> dg.MaterializeResult:
+    from vpr_assets.core.active_model import model_version_label
+    from vpr_assets.core.training.promotion import judge, promote
+
+    home = catalog.root
+    cand = _candidate(catalog.catalog, variant=context.partition_key)
+    decision = None
+    if cand is not None:
+        decision = judge(home, cand)
+        if decision.reason != "already champion":
+            promote(home, decision)
+    label = model_version_label(home)
+    # tell the graph at once that the alias changed (champion_alias_sensor would see it on its next tick)
+    context.log_event(dg.AssetObservation(asset_key="champion_alias", tags={DATA_VERSION_TAG: label}))
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(label),
+        metadata={"champion": label, **(_decision_metadata(decision) if decision else {"decision": "no candidate"}),
+                  "promoted": bool(decision and decision.promoted and decision.reason != "already champion")},
     )
 
 
-def pretrained_baseline(home: Path, manifest: str) -> dict:
-    """Figures of the pretrained embedder on the same manifest (the bar before any champion)."""
-    from vpr_assets.core.active_model import active_model
-    from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, read_manifest
+with warnings.catch_warnings():  # observable_source_asset is marked beta; it is the documented way
+    warnings.simplefilter("ignore", dg.BetaWarning)
 
-    m = read_manifest(manifest)
-    res = evaluate_manifest(m, embed_fn_for(active_model(home, f"pretrained:{PRETRAINED_MODEL}")))
-    return {"mAP_at_5": res.metrics["mAP@5"], "landmark_accuracy": res.metrics["landmark_accuracy"]}
+    @dg.observable_source_asset(
+        name="champion_alias",
+        group_name="training",
+        required_resource_keys={"catalog"},
+        description="The MLflow registry's `champion` alias of vpr_landmark_recognizer (else the pretrained embedder). "
+        "Its data version is the model label; `image_embeddings` follows it, so a new champion (promoted here or "
+        "moved by hand in MLflow) re-embeds every batch and the index and clusters follow.",
+    )
+    def champion_alias(context) -> dg.DataVersion:
+        from vpr_assets.core.active_model import model_version_label
+    
+        return dg.DataVersion(model_version_label(context.resources.catalog.root))

@@ -1,32 +1,33 @@
-"""When the champion model changes, re-embed every batch; the index and clusters follow eagerly."""
+"""Observe the MLflow `champion` alias, so a change made outside a run (the MLflow UI, `vpr`) reaches
+the graph: `image_embeddings` follows `champion_alias`, and the index and clusters follow it."""
 
 import dagster as dg
 
 from vpr_assets.defs.automation import default_sensor_status
-
-from vpr_assets.core.active_model import champion_version
-from vpr_assets.defs.partitions import SCAN_BATCHES
-from vpr_assets.paths import vpr_home
+from vpr_assets.defs.resources import CatalogResource
+from vpr_assets.defs.training.assets import DATA_VERSION_TAG
 
 
 @dg.sensor(
-    name="champion_model_sensor",
-    description="Watches the MLflow `champion` alias of vpr_landmark_recognizer; a new champion makes every "
-    "image_embeddings partition stale, so it requests their re-materialisation (faiss_index and "
-    "landmark_clusters follow through their eager automation conditions).",
-    asset_selection=dg.AssetSelection.assets("image_embeddings"),
+    name="champion_alias_sensor",
+    description="Reports an observation of `champion_alias` (no run) when the registry's champion differs from "
+    "the last one observed; the automation sensor then re-embeds every batch.",
     default_status=default_sensor_status(),
     minimum_interval_seconds=60,
 )
-def champion_model_sensor(context: dg.SensorEvaluationContext):
-    version = champion_version(vpr_home())
-    if version is None:
-        return dg.SkipReason("no champion registered yet: embeddings use the pretrained model")
-    if context.cursor == version:
-        return dg.SkipReason(f"champion still version {version}")
-    batches = context.instance.get_dynamic_partitions(SCAN_BATCHES)
+def champion_alias_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource):
+    from vpr_assets.core.active_model import model_version_label
+
+    label = model_version_label(catalog.root)
+    record = context.instance.get_latest_data_version_record(dg.AssetKey("champion_alias"), is_source=True)
+    observed = record.asset_observation.tags.get(DATA_VERSION_TAG) if record and record.asset_observation else None
+    if label == (observed or context.cursor):
+        return dg.SkipReason(f"champion still {label}")
+    if observed is None and label.startswith("pretrained:"):
+        # never observed and still the pretrained embedder: what image_embeddings already uses, so
+        # reporting it would only make every batch look stale
+        return dg.SkipReason(f"no champion yet: {label}")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=b, run_key=f"champion-{version}-{b}",
-                                    tags={"vpr/champion": version, "vpr/heavy": "true"}) for b in batches],
-        cursor=version,
+        asset_events=[dg.AssetObservation(asset_key="champion_alias", tags={DATA_VERSION_TAG: label})],
+        cursor=label,
     )

@@ -7,12 +7,19 @@ import numpy as np
 import pyarrow as pa
 
 from vpr_assets.core.active_model import active_model
-from vpr_assets.defs.metadata import catalog_views_metadata, data_version_of
+from vpr_assets.defs.metadata import table_metadata, catalog_views_metadata, data_version_of
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.storage.catalog import arrow_to_vectors, vectors_to_arrow
 
 IMAGE_EMBEDDINGS_CODE_VERSION = "image-embeddings-v1"
+
+# eager: a new batch, or a new champion (a changed data version of the observed `champion_alias`),
+# re-embeds. An alias never observed means "pretrained" and must not hold a new batch back.
+FOLLOWS_CHAMPION = dg.AutomationCondition.eager().replace(
+    "any_deps_missing",
+    dg.AutomationCondition.any_deps_missing().ignore(dg.AssetSelection.assets("champion_alias")),
+)
 
 
 class ImageEmbeddingConfig(dg.Config):
@@ -34,13 +41,14 @@ def embedding_table(scan_ids, batch: str, version: str, vectors: np.ndarray) -> 
 
 
 @dg.asset(
+    metadata=table_metadata('image_embeddings'),
     partitions_def=scan_batches,
-    deps=["raw_scans"],
+    deps=["raw_scans", "champion_alias"],
     group_name="vision",
     code_version=IMAGE_EMBEDDINGS_CODE_VERSION,
     kinds={"pytorch", "parquet"},
     pool="torch",
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=FOLLOWS_CHAMPION,
     description="EfficientNet + GeM embedding of every scan of a batch, from the champion model (the "
     "pretrained backbone until one is registered); each row records the model version that made it.",
 )

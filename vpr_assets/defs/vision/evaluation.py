@@ -5,19 +5,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
-import pyarrow as pa
 
 from vpr_assets.core.active_model import active_model, model_version_label
 from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, landmark_score_fn, read_manifest
+from vpr_assets.defs.metadata import table_metadata
 from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.defs.vision.loading import text_vectors_by_scan  # noqa: F401  (re-exported for callers)
 from vpr_assets.storage import Catalog
+from vpr_assets.storage.schemas import EVALUATIONS_SCHEMA
 
 EVALUATIONS_CODE_VERSION = "evaluations-v1"
-EVALUATIONS_SCHEMA = pa.schema([
-    ("evaluation_id", pa.string()), ("evaluated_at", pa.timestamp("us", tz="UTC")), ("model_version", pa.string()),
-    ("manifest", pa.string()), ("metric", pa.string()), ("value", pa.float64()), ("source", pa.string()),
-])
 
 
 def default_manifest(home: Path) -> Path | None:
@@ -55,6 +52,7 @@ class EvaluationConfig(dg.Config):
 
 
 @dg.asset(
+    metadata=table_metadata('evaluations'),
     deps=["faiss_index"],
     group_name="vision",
     code_version=EVALUATIONS_CODE_VERSION,

@@ -5,7 +5,7 @@ import dagster as dg
 
 from vpr_assets.core.active_model import active_model, model_version_label
 from vpr_assets.core.vision.index_builds import IndexSettings, update_or_rebuild
-from vpr_assets.defs.metadata import catalog_views_metadata
+from vpr_assets.defs.metadata import record_history_table, catalog_views_metadata
 from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.defs.vision.loading import current_embeddings, text_vectors_by_scan
 
@@ -55,6 +55,8 @@ def faiss_index(context: dg.AssetExecutionContext, config: IndexConfig, catalog:
     row = build.row
     if build.removed:
         context.log.info(f"removed {len(build.removed)} old index builds: {', '.join(build.removed)}")
+    if build.mode != "unchanged":
+        record_history_table(context, "faiss_indexes", cat, 1)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(row["embedding_data_version"]),
         metadata={**catalog_views_metadata(context, cat), "dagster/row_count": build.index.count, "model_version": version, "factory": row["factory"],

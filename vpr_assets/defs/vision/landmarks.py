@@ -9,9 +9,10 @@ import pyarrow as pa
 
 from vpr_assets.core.active_model import ModelRef, model_version_label
 from vpr_assets.core.landmarks import CURATION_FILE, apply_decisions, name_cluster, read_cluster_decisions
-from vpr_assets.defs.metadata import catalog_views_metadata, data_version_of
+from vpr_assets.defs.metadata import table_metadata, catalog_views_metadata, data_version_of
 from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.defs.vision.loading import current_embeddings, kept_scan_ids
+from vpr_assets.storage.schemas import LANDMARK_CLUSTERS_SCHEMA
 
 LANDMARK_CLUSTERS_CODE_VERSION = "landmark-clusters-v1"
 
@@ -27,6 +28,7 @@ class ClusterConfig(dg.Config):
 
 
 @dg.asset(
+    metadata=table_metadata('landmark_clusters'),
     deps=["image_embeddings", "scan_quality", "geo_words"],
     group_name="vision",
     code_version=LANDMARK_CLUSTERS_CODE_VERSION,
@@ -84,9 +86,7 @@ def landmark_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, 
             rows.append({"scan_id": s, "cluster_id": c, "cluster_name": name, "cluster_size": len(members),
                          "status": status, "representative_scan_id": medoid, "model_version": version,
                          "places_json": json.dumps(top_places, ensure_ascii=False)})
-    schema = pa.schema([("scan_id", pa.string()), ("cluster_id", pa.int32()), ("cluster_name", pa.string()),
-                        ("cluster_size", pa.int32()), ("status", pa.string()), ("representative_scan_id", pa.string()),
-                        ("model_version", pa.string()), ("places_json", pa.string())])
+    schema = LANDMARK_CLUSTERS_SCHEMA
     cat.write_table("landmark_clusters", pa.Table.from_pylist(rows, schema=schema))
     n_land = sum(1 for s in summary if s["status"] == "landmark")
     table_md = "\n".join(["| id | name | size | status | places |", "|---|---|---|---|---|"] +
