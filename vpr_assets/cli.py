@@ -74,8 +74,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     from vpr_assets.paths import dagster_home, vpr_home
     from vpr_assets.storage import Catalog
 
+    from vpr_assets.core.active_model import model_version_label
+    from vpr_assets.core.vision.index_builds import latest_index_build
+
     cat = Catalog(vpr_home())
-    out = {"VPR_HOME": str(cat.home), "DAGSTER_HOME": str(dagster_home()), "catalog": str(cat.db_path), "tables": {}}
+    out = {"VPR_HOME": str(cat.home), "DAGSTER_HOME": str(dagster_home()), "catalog": str(cat.db_path),
+           "model": model_version_label(cat.home), "index": None, "tables": {}}
+    build = latest_index_build(cat)
+    if build is not None:
+        out["index"] = {k: build[k] for k in ("build_id", "path", "count", "model_version", "mode", "factory")}
+        out["index"]["created_at"] = str(build["created_at"])
+        out["index"]["count"] = int(out["index"]["count"])
     with cat.connect() as con:
         for t in cat.tables():
             out["tables"][t] = {"rows": con.execute(f"SELECT count(*) FROM {t}").fetchone()[0],
@@ -84,6 +93,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(f"VPR_HOME     {out['VPR_HOME']}\nDAGSTER_HOME {out['DAGSTER_HOME']}\ncatalog      {out['catalog']}")
+        print(f"model        {out['model']}  (embeds new scans and queries)")
+        ix = out["index"]
+        print(f"index        {ix['count']} cards, {ix['model_version']}, built {ix['created_at']} ({ix['path']})"
+              if ix else "index        none yet (materialise faiss_index)")
         for t, v in out["tables"].items():
             print(f"  {t:<22} {v['rows']:>8} rows  {v['partitions']:>4} partitions")
     return 0
@@ -167,7 +180,7 @@ def cmd_landmark(args: argparse.Namespace) -> int:
         res = SearchEngine(vpr_home()).search_landmark(args.name, k=args.k)
     if args.json:
         _print_json(res)
-        return 0
+        return 0 if res["matches"] else 1  # the same exit status with and without --json
     if not res["matches"]:
         print(f"no landmark matches {args.name!r}")
         return 1
@@ -405,16 +418,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _error(args: argparse.Namespace, exc: Exception, status: int, with_type: bool = False) -> int:
+    """An error as a message (stderr), or with --json as one JSON object on stdout, which is what a
+    script reading --json output parses; the exit status is the same either way."""
+    message = f"{type(exc).__name__}: {exc}" if with_type else str(exc)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "type": type(exc).__name__, "command": args.command, "exit": status}))
+    else:
+        print(f"vpr {args.command}: error: {message}", file=sys.stderr)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
-        print(f"vpr {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(args, exc, 2)
     except OSError as exc:  # permissions, a full disk, ...: a message, not a traceback
-        print(f"vpr {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        return _error(args, exc, 1, with_type=True)
 
 
 if __name__ == "__main__":

@@ -316,12 +316,12 @@ def test_the_longest_accepted_names_are_really_written_and_listed(tmp_path):
     (src / "a.jpg").write_bytes(jpeg_bytes(photo(1)))
     for name in (cjk, ascii_, "all", "__all", "_all_"):
         validate_batch_name(name)
-        cat.write_partition("raw_scans", name, pa.table({"x": [1]}))
+        cat.write_partition("names_probe", name, pa.table({"x": [1]}))
         copy_batch_into_inbox(src, tmp_path / "home" / "inbox", name)
-    assert sorted(cat.partitions("raw_scans")) == sorted([cjk, ascii_, "all", "__all", "_all_"])
-    assert cat.query("SELECT count(*) AS n FROM raw_scans").n[0] == 5
+    assert sorted(cat.partitions("names_probe")) == sorted([cjk, ascii_, "all", "__all", "_all_"])
+    assert cat.query("SELECT count(*) AS n FROM names_probe").n[0] == 5
     with pytest.raises(ValueError, match="too long"):  # the catalog refuses it too, whoever calls
-        cat.write_partition("raw_scans", "東京" * 20, pa.table({"x": [1]}))
+        cat.write_partition("names_probe", "東京" * 20, pa.table({"x": [1]}))
 
 
 # --- minor: tables and thumbnails were written 0600 ----------------------------------------------

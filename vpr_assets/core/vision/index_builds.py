@@ -15,12 +15,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vpr_assets.core.versions import content_version
-from vpr_assets.core.vision.index import VectorIndex
 from vpr_assets.storage.schemas import INDEX_BUILDS_SCHEMA  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:  # faiss loads only when an index is built or read (`vpr status` reads the table alone)
+    from vpr_assets.core.vision.index import VectorIndex
 
 INDEX_BUILDS_TABLE = "faiss_indexes"
 INDEX_DIR = "indexes"
@@ -58,6 +61,8 @@ def _reusable(root: Path, prev: dict | None, model_version: str, fused: bool, se
 def update_or_rebuild(cat, scan_ids: list[str], vectors: np.ndarray, model_version: str, fused: bool,
                       settings: IndexSettings | None = None, run_id: str = "") -> IndexBuild:
     """Bring the collection's index up to `vectors` (one per scan id, made by `model_version`)."""
+    from vpr_assets.core.vision.index import VectorIndex
+
     settings = settings or IndexSettings()
     root = Path(cat.home)
     t0 = time.perf_counter()

@@ -83,6 +83,7 @@ def register_model_config(config: ModelConfig) -> ModelConfig:
 
 
 register_model_config(ModelConfig("lite0_gem512", "tf_efficientnet_lite0", notes="fast default"))
+register_model_config(ModelConfig("lite1_gem512", "tf_efficientnet_lite1", notes="~1.6x the compute of lite0"))
 register_model_config(ModelConfig("lite2_gem512", "tf_efficientnet_lite2", notes="~2.3x the compute of lite0"))
 
 
