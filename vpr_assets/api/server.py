@@ -29,13 +29,17 @@ from pathlib import Path
 from typing import Optional
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from vpr_assets.api.models import ERRORS, ErrorBody, Health, LandmarkSearchResult, SearchResult
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS
 from vpr_assets.core.search import (BadImageError, ImageTooLargeError, NoIndexError, SearchConfig, SearchEngine,
                                     SearchError)
+
+API_VERSION = "1"  # bump when a response body changes incompatibly
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +151,10 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
     home = Path(home).resolve()
     engine = SearchEngine(home, config.search)
     thumbs_root = (home / "thumbnails").resolve()
-    app = FastAPI(title="vpr search", description="Search scanned postcards by picture or by place.")
+    # FastAPIOffline serves Swagger UI and ReDoc from files in its package: /docs works offline
+    app = FastAPIOffline(title="vpr search", version=API_VERSION,
+                         description="Search scanned postcards by picture or by place. Every error is JSON: "
+                         "`{\"error\": reason, \"detail\": text}`.")
     app.state.engine = engine
     app.state.config = config
     app.add_middleware(BodySizeLimit, limit=config.max_upload_bytes + MULTIPART_OVERHEAD)
@@ -205,22 +212,34 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
 
     # -- JSON API -------------------------------------------------------------------------------
 
-    @app.get("/api/health")
+    @app.get("/api/health", response_model=Health, responses={503: ERRORS[503]}, tags=["api"],
+             summary="What is loaded: index, model, landmarks, threshold")
     def health():
+        """Loads the index and model on first call; 503 with reason `no_index` before any index exists."""
         try:
             return engine.health()
         except NoIndexError as exc:
             return JSONResponse({"status": "no_index", "error": exc.reason, "detail": str(exc)}, status_code=503)
 
-    @app.post("/api/search")
-    def api_search(file: Optional[UploadFile] = File(None), k: int = Query(10)):
+    @app.post("/api/search", response_model=SearchResult, tags=["api"], responses=ERRORS,
+              summary="The cards most like a picture, and the landmark it shows")
+    def api_search(file: Optional[UploadFile] = File(None, description="the picture (JPEG, PNG, WebP, TIFF, ...)"),
+                   k: int = Query(10, description="how many cards (1-200)")):
+        """Embeds the picture with the index's model (reading its printed caption when the model fuses
+        text), returns the k nearest cards and a landmark vote, or `non-landmark` when the
+        evaluation's rule (similarity + landmark score) or the threshold says so."""
         return do_search(file, k)
 
-    @app.get("/api/landmark")
-    def api_landmark(name: str = Query(""), k: int = Query(50)):
+    @app.get("/api/landmark", response_model=LandmarkSearchResult, tags=["api"], responses=ERRORS,
+             summary="Landmarks matching a name, with their cards")
+    def api_landmark(name: str = Query("", description="landmark or place name; fuzzy, accent-insensitive"),
+                     k: int = Query(50, description="cards per landmark (1-200)")):
+        """Matches cluster names, their places and their cards' geo-words; each landmark's cards are
+        ranked by similarity to its medoid card."""
         return _add_urls(engine.search_landmark(name, k=k))
 
-    @app.get("/thumbnails/{path:path}")
+    @app.get("/thumbnails/{path:path}", tags=["files"], summary="A card's thumbnail (JPEG/WebP under the data root)",
+             responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": ErrorBody}})
     def thumbnails(path: str):
         if "\x00" in path or len(path) > 512:  # a NUL or an over-long name is no thumbnail (was a plain 500)
             return _error_response(404, "not_found", "no such thumbnail")
@@ -236,7 +255,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
 
     # -- HTML page ------------------------------------------------------------------------------
 
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, tags=["pages"], summary="Search page (by name; upload form)")
     def page(name: str = Query(""), k: int = Query(10)):
         if not name.strip():
             return HTMLResponse(render_page())
@@ -246,7 +265,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
         except SearchError as exc:
             return HTMLResponse(render_page(name=name, error=str(exc)), status_code=_status_for(exc))
 
-    @app.post("/search", response_class=HTMLResponse)
+    @app.post("/search", response_class=HTMLResponse, tags=["pages"], summary="Search page answer for an upload")
     def page_search(file: Optional[UploadFile] = File(None), k: int = Form(10)):
         try:
             res = do_search(file, k)
@@ -256,7 +275,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
         except SearchError as exc:
             return HTMLResponse(render_page(error=str(exc)), status_code=_status_for(exc))
 
-    @app.get("/favicon.ico")
+    @app.get("/favicon.ico", include_in_schema=False)
     def favicon():
         return Response(status_code=204)
 

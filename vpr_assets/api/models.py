@@ -1,0 +1,109 @@
+"""Response bodies of the JSON API, as pydantic models: the OpenAPI schema (/docs, /redoc) shows
+them, and FastAPI checks every answer against them. Extra keys are kept (`extra="allow"`), so a
+field added by the engine reaches clients before it is documented here."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(BaseModel):
+    """Every error: a machine-readable reason and a sentence for people."""
+
+    error: str = Field(description="reason code, e.g. not_found, too_large, unsupported_media_type, no_index")
+    detail: str = Field(description="what went wrong, in words")
+
+
+class Health(_Open):
+    status: str = Field(description="ok")
+    home: str = Field(description="the data root (VPR_HOME) served")
+    index: Optional[str] = Field(None, description="build id of the FAISS index in use")
+    index_size: int = Field(description="cards in the index")
+    model_version: str = Field(description="model that embedded the index and embeds queries")
+    landmarks: int = Field(description="landmark clusters")
+    scans: int
+    threshold: Optional[float] = Field(None, description="non-landmark similarity threshold in use")
+    threshold_source: Optional[str] = None
+
+
+class Card(_Open):
+    scan_id: str = Field(description="sha256 of the original scan")
+    file_name: Optional[str] = None
+    batch: Optional[str] = None
+    thumbnail: Optional[str] = Field(None, description="thumbnail path under the data root")
+    thumbnail_url: Optional[str] = Field(None, description="the thumbnail served by this API")
+    description: Optional[str] = Field(None, description="the collector's description of the card")
+    cluster_id: Optional[int] = None
+    cluster_name: Optional[str] = None
+    landmark: Optional[str] = Field(None, description="landmark of the card's cluster, if it is one")
+
+
+class RankedCard(Card):
+    rank: int
+    score: float = Field(description="cosine similarity to the query")
+
+
+class LandmarkAnswer(_Open):
+    cluster_id: int
+    name: str
+    size: int
+    places: list[dict[str, Any]] = Field(default_factory=list, description="places named on the cluster's cards")
+    votes: int = Field(description="top neighbours that voted for it")
+    confidence: float = Field(description="its share of the similarity-weighted votes")
+    representative_scan_id: Optional[str] = None
+
+
+class SearchResult(_Open):
+    model_version: str
+    index: Optional[str] = None
+    index_size: int
+    k: int
+    threshold: Optional[float] = None
+    threshold_source: Optional[str] = None
+    rejection: str = Field(description="how landmark-or-not was decided: rule or threshold")
+    landmark_score: Optional[float] = Field(None, description="the query's landmark score, when the rule uses it")
+    top_score: Optional[float] = None
+    prediction: str = Field(description="the landmark's name, or 'non-landmark'")
+    landmark: Optional[LandmarkAnswer] = None
+    reason: str = Field(description="why this prediction")
+    results: list[RankedCard]
+
+
+class MemberCard(Card):
+    similarity: Optional[float] = Field(None, description="cosine similarity to the landmark's medoid card")
+    is_representative: bool
+
+
+class LandmarkMatch(_Open):
+    cluster_id: int
+    name: str
+    match_score: float = Field(description="rapidfuzz score 0-100 of the best matching name")
+    matched_on: str = Field(description="cluster_name, place or geo_words")
+    matched_text: str
+    size: int
+    places: list[dict[str, Any]] = Field(default_factory=list)
+    representative_scan_id: Optional[str] = None
+    cards: list[MemberCard]
+
+
+class LandmarkSearchResult(_Open):
+    query: str
+    normalised: str
+    model_version: str
+    n_matches: int
+    matches: list[LandmarkMatch]
+
+
+ERRORS = {code: {"model": ErrorBody, "description": text} for code, text in {
+    400: "bad request (missing or empty file, unreadable image, name too short)",
+    413: "upload or image too large",
+    415: "not an image format the API reads",
+    422: "invalid parameter",
+    503: "no index yet (materialise faiss_index)",
+}.items()}
