@@ -80,8 +80,10 @@ def _registered(home: str, version: str):
     from vpr_assets.core.tracking import ModelRegistry
     from vpr_assets.core.training.recognizer import load_recognizer
 
+    from vpr_assets.core.training.mlflow_model import checkpoint_dir
+
     folder = ModelRegistry(Path(home)).download(REGISTERED_MODEL, version, Path(home) / "models" / "registry")
-    return load_recognizer(folder)
+    return load_recognizer(checkpoint_dir(folder))
 
 
 def champion_version(home: Path) -> str | None:

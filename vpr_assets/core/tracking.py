@@ -119,10 +119,12 @@ class ModelRegistry:
             except MlflowException:
                 pass  # created concurrently
 
-    def register(self, name: str, run_id: str, artifact_path: str, tags: Mapping[str, Any]) -> str:
-        """Register a run's artifact folder as a new version, tagged, and alias it `candidate`."""
+    def register(self, name: str, run_id: str, artifact_path: str, tags: Mapping[str, Any],
+                 source: str | None = None) -> str:
+        """Register a run's artifact folder (or `source`, e.g. a logged model's `models:/m-...` URI)
+        as a new version, tagged, and alias it `candidate`."""
         self.ensure_model(name)
-        mv = self.client.create_model_version(name, source=f"runs:/{run_id}/{artifact_path}", run_id=run_id,
+        mv = self.client.create_model_version(name, source=source or f"runs:/{run_id}/{artifact_path}", run_id=run_id,
                                               tags={k: str(v) for k, v in tags.items()})
         self.client.set_registered_model_alias(name, CANDIDATE, mv.version)
         return str(mv.version)
