@@ -2,7 +2,8 @@
 """Rebuild data/landmark_corpus/images/ and MANIFEST.tsv from local git snapshots.
 
 The list of source images lives in data/landmark_corpus/sources.tsv (one row per
-image: repo@commit, path, label, kind, licence). Every image is read with
+image: repo@commit, path, label, kind, licence). ``kind`` is ``landmark``,
+``distractor`` or ``excluded`` (kept as a record, checked, never built). Every image is read with
 ``git --git-dir=<mirror> show <commit>:<path>``, checked against the recorded
 sha256 of the original bytes (when sources.tsv has one), downsized (EXIF
 orientation applied, RGB, longest side 640 px, JPEG quality 85, no EXIF) and
@@ -196,6 +197,13 @@ def main(argv=None) -> int:
             changed_sources = True
         else:
             raise SystemExit(f"no source_sha256 for {row['source_path']} (use --update-source-sha once)")
+        if row["kind"] == "excluded":
+            # kept in sources.tsv as a record (e.g. a copy of an image from a repository
+            # reserved for independent evaluation), never built into the corpus
+            print(f"skip excluded row {row['source_repo'].partition('@')[0]}:{row['source_path']}", file=sys.stderr)
+            continue
+        if row["kind"] not in ("landmark", "distractor"):
+            raise SystemExit(f"unknown kind {row['kind']!r} for {row['source_path']}")
         if src_sha in seen_src:
             print(f"skip exact duplicate {row['source_path']} (= {seen_src[src_sha]})", file=sys.stderr)
             continue
