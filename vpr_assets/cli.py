@@ -243,7 +243,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"{manifest_path}: {len(manifest.files)} usable image(s); an evaluation needs at least "
                          f"{MIN_IMAGES} (every image queries the others); problems: {manifest.problems[:3]}")
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the figures (MLflow, logs -> stderr)
-        from vpr_assets.defs.vision.evaluation import record_evaluation, text_vectors_by_scan
+        from vpr_assets.core.collection_reads import text_vectors_by_scan
+        from vpr_assets.core.evaluation_records import record_evaluation
 
         cat = Catalog(home)
         model = _model_for(home, args.model)
@@ -268,8 +269,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         scorer = None if args.no_landmark_score or args.threshold is not None else landmark_score_fn()
         result = evaluate_manifest(manifest, embed, threshold=args.threshold, retrieval=retrieval, landmark_score=scorer)
         figures = flat_figures(result.metrics)
-        eid = None if args.no_record else record_evaluation(cat, home, figures, model.version,
-                                                             str(manifest_path.resolve()), source="cli")
+        import pandas as pd
+
+        params = {"image_size": args.image_size, "threshold": args.threshold, "captions": not args.no_captions,
+                  "landmark_score": scorer is not None, "retrieval": retrieval.describe(), "images": len(manifest.files)}
+        eid = None if args.no_record else record_evaluation(
+            cat, home, figures, model.version, str(manifest_path.resolve()), source="cli", params=params,
+            manifest_frame=pd.DataFrame({"file": manifest.files, "label": manifest.labels}))["evaluation_id"]
     if args.rankings:
         out = Path(args.rankings)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from vpr_assets.defs import curation, ingestion, text, training, vision
@@ -9,7 +11,7 @@ from vpr_assets.defs.automation import default_sensor_status
 from vpr_assets.defs.executor import step_executor
 from vpr_assets.defs.jobs import jobs
 from vpr_assets.defs.recovery import sensors as recovery_sensors
-from vpr_assets.defs.resources import CatalogResource
+from vpr_assets.defs.resources import CatalogResource, UiLinksResource
 
 DOMAINS = [ingestion, curation, text, vision, training]
 
@@ -27,6 +29,13 @@ defs = dg.Definitions(
         )
     ],
     jobs=jobs,
-    resources={"catalog": CatalogResource()},
+    resources={
+        "catalog": CatalogResource(),
+        # the only place the environment is read for resources: where the UIs are served
+        "ui_links": UiLinksResource(
+            mlflow_ui_url=os.environ.get("VPR_MLFLOW_UI_URL", "http://127.0.0.1:5000"),
+            dagster_ui_url=os.environ.get("VPR_DAGSTER_UI_URL", "http://127.0.0.1:3000"),
+        ),
+    },
     executor=step_executor,
 )

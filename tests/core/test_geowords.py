@@ -107,8 +107,8 @@ def test_descriptions_are_not_fuzzy_matched(ex):
 
 
 def test_empty_inputs(ex):
-    assert ex.extract(None, None) == {"words": [], "places": []}
-    assert ex.extract("", "   ") == {"words": [], "places": []}
+    assert ex.extract(None, None) == {"words": [], "places": [], "alternatives": {}}
+    assert ex.extract("", "   ") == {"words": [], "places": [], "alternatives": {}}
 
 
 def test_landmark_lexicon_learned_from_descriptions(ex):

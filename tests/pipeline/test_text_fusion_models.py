@@ -154,7 +154,7 @@ def test_text_fused_model_to_fused_index_and_search(vpr_home, dagster_home, tmp_
     from vpr_assets.core.active_model import active_model
     from vpr_assets.core.evaluation import evaluate_vectors
     from vpr_assets.defs.vision.index import fused_vectors
-    from vpr_assets.defs.vision.loading import current_embeddings
+    from vpr_assets.core.collection_reads import current_embeddings
 
     model = active_model(vpr_home)
     assert model.uses_text

@@ -65,6 +65,32 @@ def experiment_id(home: Path, name: str = EXPERIMENT) -> str:
         return c.get_experiment_by_name(name).experiment_id
 
 
+@dataclass(frozen=True)
+class UiLinks:
+    """Base URLs of the MLflow and Dagster UIs, so each side links to the other (configurable: the
+    defaults are `mlflow ui` and `dagster dev` on this machine)."""
+
+    mlflow_ui: str = "http://127.0.0.1:5000"
+    dagster_ui: str = "http://127.0.0.1:3000"
+
+    def mlflow_run(self, experiment_id: str, run_id: str) -> str:
+        return f"{self.mlflow_ui.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def mlflow_model_version(self, name: str, version: str) -> str:
+        return f"{self.mlflow_ui.rstrip('/')}/#/models/{name}/versions/{version}"
+
+    def dagster_run(self, run_id: str) -> str:
+        return f"{self.dagster_ui.rstrip('/')}/runs/{run_id}"
+
+
+def log_dataset(frame, name: str, source: str, context: str, targets: str | None = None) -> None:
+    """Log a table of inputs (paths and labels, not pixels) as an MLflow dataset of the active run."""
+    import mlflow
+
+    ds = mlflow.data.from_pandas(frame, source=source, name=name, targets=targets)
+    mlflow.log_input(ds, context=context)
+
+
 @dataclass
 class PromotionDecision:
     promoted: bool

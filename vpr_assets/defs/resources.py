@@ -31,3 +31,18 @@ class CatalogResource(dg.ConfigurableResource):
     @property
     def inbox(self) -> Path:
         return inbox_dir(self.root)
+
+
+class UiLinksResource(dg.ConfigurableResource):
+    """Base URLs of the MLflow and Dagster UIs: Dagster metadata links to MLflow runs and versions,
+    MLflow tags link back to Dagster runs (set from VPR_MLFLOW_UI_URL / VPR_DAGSTER_UI_URL in
+    `definitions.py`)."""
+
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
+    dagster_ui_url: str = "http://127.0.0.1:3000"
+
+    @property
+    def links(self):
+        from vpr_assets.core.tracking import UiLinks
+
+        return UiLinks(self.mlflow_ui_url, self.dagster_ui_url)

@@ -134,6 +134,8 @@ GEO_WORDS_SCHEMA = pa.schema([
     ("places", pa.list_(PLACE_TYPE)),
     ("text_source", pa.string()),  # ocr | description | both | none: which inputs held text
     ("lexicon_version", pa.string()),  # the landmark lexicon used (sha of what it was fitted on)
+    ("place", PLACE_TYPE),  # the place the card shows (core.text.places.resolve_place); null = no place
+    ("place_evidence", pa.string()),  # why that place, or why none
 ])
 
 TEXT_EMBEDDINGS_SCHEMA = pa.schema([

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from .normalize import fold, fold_umlaut
 
-INDEX_VERSION = 1  # bump when what goes into the index changes
+INDEX_VERSION = 2  # bump when what goes into the index changes (2: HISTORICAL_NAMES)
 _ALT_OK = re.compile(r"^[^\W\d_][^\W\d_ .'-]*(?:[ .'-]+[^\W\d_]+)*\.?$")
 
 # Country names as printed on cards (endonyms and the big European languages); the English name
@@ -60,6 +60,26 @@ COUNTRY_ALIASES = {
     "RS": ["Srbija", "Serbien"],
     "KR": ["Korea", "Chosen", "Corée"],
     "PE": ["Perú"],
+}
+
+# Names of the postcard era (1900-1960) that geonames does not list as alternates: colonial,
+# pre-war and later-renamed names -> (today's name, ISO country). Added as alternate names.
+HISTORICAL_NAMES = {
+    "Keijo": ("Seoul", "KR"), "Keijō": ("Seoul", "KR"), "Ryuzan": ("Seoul", "KR"), "Jinsen": ("Incheon", "KR"),
+    "Chemulpo": ("Incheon", "KR"), "Fusan": ("Busan", "KR"), "Heijo": ("Pyongyang", "KP"),
+    "Heijō": ("Pyongyang", "KP"), "Taikyu": ("Daegu", "KR"), "Zenshu": ("Jeonju", "KR"),
+    "Dairen": ("Dalian", "CN"), "Mukden": ("Shenyang", "CN"), "Tsingtau": ("Qingdao", "CN"),
+    "Tsingtao": ("Qingdao", "CN"), "Taihoku": ("Taipei", "TW"), "Batavia": ("Jakarta", "ID"),
+    "Buitenzorg": ("Bogor", "ID"), "Tourane": ("Da Nang", "VN"), "Léopoldville": ("Kinshasa", "CD"),
+    "Leopoldville": ("Kinshasa", "CD"), "Elisabethville": ("Lubumbashi", "CD"),
+    "Lourenço Marques": ("Maputo", "MZ"), "Lourenco Marques": ("Maputo", "MZ"), "Smyrna": ("İzmir", "TR"),
+    "Stamboul": ("Istanbul", "TR"), "Pressburg": ("Bratislava", "SK"), "Lemberg": ("Lviv", "UA"),
+    "Königsberg": ("Kaliningrad", "RU"), "Danzig": ("Gdańsk", "PL"), "Breslau": ("Wrocław", "PL"),
+    "Stettin": ("Szczecin", "PL"), "Reval": ("Tallinn", "EE"), "Christiania": ("Oslo", "NO"),
+    "Tiflis": ("Tbilisi", "GE"), "Petrograd": ("Saint Petersburg", "RU"), "Leningrad": ("Saint Petersburg", "RU"),
+    "Stalingrad": ("Volgograd", "RU"), "Tsaritsyn": ("Volgograd", "RU"), "Fiume": ("Rijeka", "HR"),
+    "Agram": ("Zagreb", "HR"), "Laibach": ("Ljubljana", "SI"), "Ofen": ("Budapest", "HU"),
+    "Pola": ("Pula", "HR"), "Zara": ("Zadar", "HR"), "Spalato": ("Split", "HR"), "Ragusa": ("Dubrovnik", "HR"),
 }
 
 KIND_RANK = {"country": 1.0, "city": 0.0}
@@ -105,6 +125,7 @@ class Gazetteer:
             if info and c["name"] == info.get("capital") and c["population"] > capitals.get(cc, {}).get("population", -1):
                 capitals[cc] = c
             self._add_city(c)
+        self._add_historical(cities)
         for cc, info in self.countries.items():
             cap = capitals.get(cc, {})  # country coordinates: its capital's (no centroid in the data)
             names = [(info["name"], True)] + [(n, True) for n in COUNTRY_ALIASES.get(cc, [])]
@@ -130,6 +151,19 @@ class Gazetteer:
         for alt in c.get("alternatenames") or []:
             if _usable_alternate(alt):
                 self._add(alt, alt_entry)
+
+    def _add_historical(self, cities: dict) -> None:
+        by_name: dict[tuple[str, str], dict] = {}
+        for c in cities.values():
+            key = (fold(c["name"]), c["countrycode"])
+            if key not in by_name or c["population"] > by_name[key]["population"]:
+                by_name[key] = c
+        for old, (today, cc) in HISTORICAL_NAMES.items():
+            c = by_name.get((fold(today), cc))
+            if c is not None:
+                self._add(old, GeoEntry(name=c["name"], primary=False, country=cc, lat=float(c["latitude"]),
+                                        lon=float(c["longitude"]), population=int(c["population"]), kind="city",
+                                        geonameid=int(c["geonameid"])))
 
     def _add(self, name: str, entry: GeoEntry) -> None:
         key = fold(name)

