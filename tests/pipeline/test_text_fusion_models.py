@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from vpr_assets.core import tracking
+from vpr_assets.core.training.mlflow_model import checkpoint_dir
 from vpr_assets.core.active_model import REGISTERED_MODEL
 from vpr_assets.core.images import synth
 from vpr_assets.demo import build_demo_collection, build_eval_set
@@ -96,7 +97,11 @@ def test_text_fused_model_to_fused_index_and_search(vpr_home, dagster_home, tmp_
     params = reg.client.get_run(row.run_id).data.params
     assert int(params["data_with_text"]) > 0 and params["variant"] == "image_ocr_desc"
     folder = reg.download(REGISTERED_MODEL, row.version, tmp_path / "downloaded")
-    assert {"fusion.pt", "recognizer.json", "weights.pt", "config.json"} <= {f.name for f in folder.iterdir()}
+    assert "MLmodel" in {f.name for f in folder.iterdir()}  # a loadable MLflow model (pyfunc)...
+    ckpt = checkpoint_dir(folder)  # ...that carries the recognizer checkpoint
+    assert {"fusion.pt", "recognizer.json", "weights.pt", "config.json"} <= {f.name for f in ckpt.iterdir()}
+    run_inputs = reg.client.get_run(row.run_id).inputs.dataset_inputs
+    assert {t.value for d in run_inputs for t in d.tags} >= {"training", "evaluation"}
 
     stage("vpr_model image_ocr_desc (train, evaluate, register, promotion check)")
     # a crash mid-training (a clustered card's file vanishes after the clusters were made: the first

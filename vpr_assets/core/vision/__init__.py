@@ -2,29 +2,29 @@
 FAISS indexing and landmark clustering. Framework-free: no Dagster here.
 
     from vpr_assets.core.vision import build_embedder, embed_paths, VectorIndex, cluster_embeddings
+
+The names below load on first use (PEP 562), so importing a light submodule such as `rerank`
+does not pay for torch, timm and faiss (`vpr --help` builds its parser from `rerank`).
 """
 
-from .clustering import ClusteringResult, ClusterStats, cluster_embeddings, knn_graph
-from .embedder import EmbeddingResult, embed_images, embed_paths
-from .index import VectorIndex, choose_factory
-from .models import (
-    MODEL_CONFIGS,
-    ArcMarginProduct,
-    GeM,
-    LandmarkEmbedder,
-    ModelConfig,
-    arcface_loss,
-    build_embedder,
-    load_checkpoint,
-    model_version,
-    save_checkpoint,
-)
-from .weights import WeightMismatchError
-from .whitening import PCAWhitening
+from importlib import import_module
 
-__all__ = [
-    "MODEL_CONFIGS", "ArcMarginProduct", "ClusterStats", "ClusteringResult", "EmbeddingResult", "GeM",
-    "LandmarkEmbedder", "ModelConfig", "PCAWhitening", "VectorIndex", "WeightMismatchError", "arcface_loss", "build_embedder",
-    "choose_factory", "cluster_embeddings", "embed_images", "embed_paths", "knn_graph", "load_checkpoint",
-    "model_version", "save_checkpoint",
-]
+_EXPORTS = {
+    "ClusteringResult": "clustering", "ClusterStats": "clustering", "cluster_embeddings": "clustering",
+    "knn_graph": "clustering",
+    "EmbeddingResult": "embedder", "embed_images": "embedder", "embed_paths": "embedder",
+    "VectorIndex": "index", "choose_factory": "index",
+    "MODEL_CONFIGS": "models", "ArcMarginProduct": "models", "GeM": "models", "LandmarkEmbedder": "models",
+    "ModelConfig": "models", "arcface_loss": "models", "build_embedder": "models", "load_checkpoint": "models",
+    "model_version": "models", "save_checkpoint": "models",
+    "WeightMismatchError": "weights",
+    "PCAWhitening": "whitening",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
