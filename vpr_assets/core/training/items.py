@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from vpr_assets.core.training.data import TrainItem
-from vpr_assets.core.training.variants import VARIANTS, text_for_sources
+from vpr_assets.core.training.variants import text_for_sources
+from vpr_assets.core.training.variants import variant as variant_of
 from vpr_assets.storage import Catalog
 
 
@@ -30,16 +31,16 @@ def training_items(cat: Catalog, home: Path, variant: str, external_manifest: st
     """Items for `variant`; returns (items, summary of where they came from). The external manifest
     (the GLDv2 role: e.g. data/landmark_corpus/MANIFEST.tsv) gives its `external_split` rows only,
     so its dev images stay unseen."""
-    spec = VARIANTS[variant]
+    spec = variant_of(variant)
     items: list[TrainItem] = []
     summary = {"cluster_cards": 0, "external_images": 0, "with_text": 0}
-    if spec["clusters"] and cat.has("landmark_clusters"):
+    if spec.clusters and cat.has("landmark_clusters"):
         lc = cat.query("""SELECT c.scan_id, c.cluster_name, r.path FROM landmark_clusters c
                           JOIN raw_scans r USING (scan_id) WHERE c.status = 'landmark'
                           ORDER BY c.scan_id""")  # a stable order: training is deterministic given a seed
-        texts = card_texts(cat, list(lc.scan_id), spec["text_sources"]) if spec["text_sources"] else [None] * len(lc)
+        texts = card_texts(cat, list(lc.scan_id), spec.text_sources) if spec.uses_text else [None] * len(lc)
         vecs: dict[int, np.ndarray] = {}
-        if spec["text_sources"] and any(texts):
+        if spec.uses_text and any(texts):
             from vpr_assets.core.text.text_embeddings import embed_texts
 
             v, idx = embed_texts(texts)

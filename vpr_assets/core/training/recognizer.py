@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vpr_assets.core.training.variants import VARIANTS
+from vpr_assets.core.training.variants import variant
 from vpr_assets.core.vision.models import LandmarkEmbedder, load_checkpoint, save_checkpoint, state_fingerprint
 from vpr_assets.storage.atomic import atomic_path
 
@@ -39,7 +39,7 @@ class RecognizerConfig:
 
     @property
     def uses_text(self) -> bool:
-        return bool(VARIANTS[self.variant]["text_sources"])
+        return variant(self.variant).uses_text
 
 
 class TextFusion(nn.Module):
@@ -58,8 +58,7 @@ class Recognizer(nn.Module):
 
     def __init__(self, embedder: LandmarkEmbedder, config: RecognizerConfig):
         super().__init__()
-        if config.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {config.variant!r}; one of {sorted(VARIANTS)}")
+        variant(config.variant)  # ValueError for an unknown variant
         self.embedder = embedder.set_output("neck")
         self.config = config
         self.fusion = TextFusion(config.text_dim, embedder.config.embedding_dim) if config.uses_text else None

@@ -8,12 +8,7 @@ evaluated and queried with OCR text alone.
 
 from __future__ import annotations
 
-VARIANTS = {
-    "image": {"clusters": False, "text_sources": ()},
-    "image_clusters": {"clusters": True, "text_sources": ()},
-    "image_ocr": {"clusters": True, "text_sources": ("ocr",)},
-    "image_ocr_desc": {"clusters": True, "text_sources": ("ocr", "description")},
-}
+from dataclasses import dataclass
 
 
 def text_source_key(sources) -> str:
@@ -21,8 +16,51 @@ def text_source_key(sources) -> str:
     return "+".join(s for s in ("ocr", "description") if s in tuple(sources))
 
 
+@dataclass(frozen=True)
+class Variant:
+    """A model variant: what it trains on and the text it sees (the same text in training, the
+    index, evaluation and queries)."""
+
+    name: str
+    clusters: bool  # trains on the collection's landmark clusters (else only on the external corpus)
+    text_sources: tuple[str, ...] = ()  # "ocr", "description"
+
+    @property
+    def uses_text(self) -> bool:
+        return bool(self.text_sources)
+
+    @property
+    def text_source(self) -> str:
+        """`text_source_key` of the variant: the `source` of its rows in `text_embeddings`."""
+        return text_source_key(self.text_sources)
+
+    def text(self, ocr_text: str | None, description: str | None) -> str | None:
+        """The text this variant sees for a card (None: image-only, or a card without such text)."""
+        return text_for_sources(self.text_sources, ocr_text, description) if self.uses_text else None
+
+    # the mapping view older call sites read (`spec["clusters"]`, `spec["text_sources"]`)
+    def __getitem__(self, key: str):
+        return getattr(self, key)
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("image", clusters=False),
+    Variant("image_clusters", clusters=True),
+    Variant("image_ocr", clusters=True, text_sources=("ocr",)),
+    Variant("image_ocr_desc", clusters=True, text_sources=("ocr", "description")),
+)}
+
+
+def variant(name: str) -> Variant:
+    """The registered variant `name` (ValueError naming the known ones otherwise)."""
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(f"unknown variant {name!r}; one of {sorted(VARIANTS)}") from None
+
+
 # every text source set some variant fuses: `text_embeddings` stores a vector for each
-FUSED_TEXT_SOURCES = tuple(sorted({text_source_key(v["text_sources"]) for v in VARIANTS.values() if v["text_sources"]}))
+FUSED_TEXT_SOURCES = tuple(sorted({v.text_source for v in VARIANTS.values() if v.uses_text}))
 LEGACY_TEXT_SOURCE = "ocr+description"  # rows written before the `source` column held this text
 
 
@@ -34,11 +72,11 @@ def text_for_sources(sources, ocr_text: str | None, description: str | None) -> 
     return "\n".join(parts) if parts else None
 
 
-def variant_text(variant: str, ocr_text: str | None, description: str | None) -> str | None:
-    """The text `variant` sees for a card (None for image-only variants or cards without such text)."""
-    return text_for_sources(VARIANTS[variant]["text_sources"], ocr_text, description)
+def variant_text(name: str, ocr_text: str | None, description: str | None) -> str | None:
+    """`variant(name).text(...)`."""
+    return variant(name).text(ocr_text, description)
 
 
-def variant_text_sources(variant: str) -> str:
-    """`text_source_key` of a variant ("" for image-only variants)."""
-    return text_source_key(VARIANTS[variant]["text_sources"])
+def variant_text_sources(name: str) -> str:
+    """`variant(name).text_source` ("" for image-only variants)."""
+    return variant(name).text_source
