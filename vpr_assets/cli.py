@@ -59,7 +59,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
         materialize_partitions(["raw_scans", "scan_rejects"], [batch])
     else:
-        print(f"next: dagster asset materialize -m vpr_assets.definitions --select raw_scans --partition {batch!r}"
+        print(f"next: dagster asset materialize -m vpr_assets.definitions --select raw_scans,scan_rejects --partition {batch!r}"
               "  (or let the new_scan_batches sensor pick it up in `dagster dev`)")
     return 0
 

@@ -238,6 +238,12 @@ def test_rerun_gives_identical_rows_and_never_duplicates(store):
         pd.testing.assert_frame_equal(mid[t], after[t])
     assert after["scan_quality"].scan_id.is_unique and len(after["scan_quality"]) == len(before["scan_quality"])
     assert sorted(p.name for p in (home / "derived").rglob("*.jpg")) == derived_files
+    # a subset run writes only what it selected: scan_quality alone leaves derived_scans' file as it was
+    derived_file = cat.partition_path("derived_scans", "b1")
+    stamp = derived_file.stat().st_mtime_ns
+    run(["scan_quality"], "b1")
+    assert derived_file.stat().st_mtime_ns == stamp
+    pd.testing.assert_frame_equal(tables()["scan_quality"], after["scan_quality"])
 
 
 def test_curator_decisions_are_respected_and_never_overwritten(store_copy):

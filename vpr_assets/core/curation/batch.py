@@ -94,8 +94,10 @@ def _has_label_files(root: Path) -> bool:
 
 
 def curate_batch(cat: Catalog, batch: str, settings: CurationSettings | None = None,
-                 info: Log | None = None, warn: Log | None = None) -> CurationResult:
-    """Curate `batch` of `raw_scans` and write its `scan_quality` and `derived_scans` partitions.
+                 info: Log | None = None, warn: Log | None = None,
+                 tables: tuple[str, ...] = ("scan_quality", "derived_scans")) -> CurationResult:
+    """Curate `batch` of `raw_scans` and write its partitions of `tables` (both by default; a subset
+    run writes only what it selected).
 
     Raises LookupError when the batch has no raw_scans partition. Curator-file problems are passed
     to `warn` and counted, never fatal."""
@@ -160,9 +162,11 @@ def curate_batch(cat: Catalog, batch: str, settings: CurationSettings | None = N
         existing = other_batch_scans(cat, batch)
         dups = resolve_duplicates(new, existing, decisions, lookup, settings.near_duplicates)
         rows = apply_duplicates(rows, dups.table)
-        cat.write_partition("scan_quality", batch, quality_table(rows), sync=False)
-        cat.write_partition("derived_scans", batch, derived, sync=False)
-    cat.sync_views(["scan_quality", "derived_scans"])
+        if "scan_quality" in tables:
+            cat.write_partition("scan_quality", batch, quality_table(rows), sync=False)
+        if "derived_scans" in tables:
+            cat.write_partition("derived_scans", batch, derived, sync=False)
+    cat.sync_views([t for t in ("scan_quality", "derived_scans") if t in tables])
     result = CurationResult(
         batch=batch, rows=rows, derived=derived_df, scorer=scorer, classifier=clf, labels=labels,
         label_problems=label_problems, decisions=decisions, duplicates=dups,

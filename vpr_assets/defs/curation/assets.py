@@ -162,18 +162,19 @@ def _quality_metadata(res: CurationResult, root, parquet) -> dict:
         ),
     ],
     partitions_def=scan_batches,
-    can_subset=True,  # `--select '*scan_quality'` works; both tables are always written together
+    can_subset=True,  # `--select scan_quality` works and writes scan_quality alone
     pool="torch",
 )
 def curate_scans(context: dg.AssetExecutionContext, config: ScanQualityConfig, catalog: CatalogResource):
     """Assess every scan of the batch, split multi-card scans, score landmarks, group duplicates."""
     batch = context.partition_key
     cat = catalog.catalog
+    selected = {k.to_user_string() for k in context.selected_asset_keys}
     try:
-        res = curate_batch(cat, batch, config.settings(), info=context.log.info, warn=context.log.warning)
+        res = curate_batch(cat, batch, config.settings(), info=context.log.info, warn=context.log.warning,
+                           tables=tuple(t for t in ("scan_quality", "derived_scans") if t in selected))
     except LookupError as exc:
         raise dg.Failure(description=str(exc)) from exc
-    selected = {k.to_user_string() for k in context.selected_asset_keys}
     if "scan_quality" in selected:
         yield dg.MaterializeResult(
             asset_key="scan_quality",
