@@ -100,6 +100,37 @@ class LandmarkSearchResult(_Open):
     matches: list[LandmarkMatch]
 
 
+class CardPage(_Open):
+    cards: list[dict[str, Any]] = Field(description="cards of this page, ordered by scan_id, with thumbnail_url")
+    next: Optional[str] = Field(None, description="cursor of the next page (pass as `after`), null on the last")
+
+
+class CardRecord(_Open):
+    scan_id: str
+    batch: str
+    file_name: Optional[str] = None
+    label: Optional[str] = Field(None, description="quality label good/bad")
+    status: Optional[str] = Field(None, description="keep / duplicate / rejected")
+    reasons: Optional[list[str]] = None
+    ocr: Optional[dict[str, Any]] = Field(None, description="caption text and boxes (pixels of the upright scan)")
+    geo: Optional[dict[str, Any]] = Field(None, description="geo-words, places and the resolved place")
+    duplicates: list[dict[str, Any]] = Field(default_factory=list)
+    crops: list[dict[str, Any]] = Field(default_factory=list)
+    model_version: Optional[str] = Field(None, description="model that embedded the card")
+    neighbours: list[dict[str, Any]] = Field(default_factory=list, description="nearest cards in the index")
+
+
+class CuratorAction(BaseModel):
+    scan_id: str = Field(description="the card")
+    action: str = Field(description="keep, reject, not_duplicate:<scan_id>, landmark, non_landmark or low_interest")
+    who: str = Field(description="the curator's name or initials, recorded with the time")
+
+
+class ActionWritten(_Open):
+    log: str = Field(description="the append-only file the action was written to (read by scan_quality)")
+    row: dict[str, str]
+
+
 ERRORS = {code: {"model": ErrorBody, "description": text} for code, text in {
     400: "bad request (missing or empty file, unreadable image, name too short)",
     413: "upload or image too large",

@@ -34,7 +34,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vpr_assets.api.models import ERRORS, ErrorBody, Health, LandmarkSearchResult, SearchResult
+from vpr_assets.api.models import (ERRORS, ActionWritten, CardPage, CardRecord, CuratorAction, ErrorBody, Health,
+                                   LandmarkSearchResult, SearchResult)
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS
 from vpr_assets.core.search import (BadImageError, ImageTooLargeError, NoIndexError, SearchConfig, SearchEngine,
                                     SearchError)
@@ -274,6 +275,130 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
             return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
         except SearchError as exc:
             return HTMLResponse(render_page(error=str(exc)), status_code=_status_for(exc))
+
+    # -- collection browser (curators) ------------------------------------------------------------
+
+    from fastapi.responses import RedirectResponse
+    from fastapi.staticfiles import StaticFiles
+    from starlette.templating import Jinja2Templates
+
+    from vpr_assets.core.browse import CardFilter, card_record, facets, list_cards
+    from vpr_assets.core.curation.curator_files import DECISIONS_LOG, LABELS, LABELS_LOG, append_curator_action
+    from vpr_assets.storage import Catalog
+
+    here = Path(__file__).resolve().parent
+    templates = Jinja2Templates(directory=str(here / "templates"))
+    app.mount("/static", StaticFiles(directory=str(here / "static")), name="static")
+    cat = Catalog(home)
+
+    def card_filter(batch, label, status, reason, group, landmark, country, has_caption, after, limit) -> CardFilter:
+        caption = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}.get(
+            (has_caption or "").lower())
+        if not 1 <= limit <= 200:
+            raise ApiError(422, "invalid_parameter", f"limit must be between 1 and 200, got {limit}")
+        return CardFilter(batch or None, label or None, status or None, reason or None, group or None,
+                          landmark or None, country or None, caption, after or None, limit)
+
+    def filter_params():
+        return dict(batch=Query("", description="batch (partition) name"),
+                    label=Query("", description="quality label: good or bad"),
+                    status=Query("", description="keep, duplicate or rejected"),
+                    reason=Query("", description="a quality reason, e.g. blurry, no_landmark, curator_reject"),
+                    group=Query("", description="duplicate group id"),
+                    landmark=Query("", description="landmark name (substring) or cluster id"),
+                    country=Query("", description="ISO-2 country of the card's resolved place"),
+                    has_caption=Query("", description="yes / no: OCR read a caption"),
+                    after=Query("", description="paging cursor from the previous page's `next`"),
+                    limit=Query(48, description="cards per page (1-200)"))
+
+    fp = filter_params()
+
+    @app.get("/api/cards", response_model=CardPage, tags=["collection"], responses=ERRORS,
+             summary="Cards of the collection, filtered and paged")
+    def api_cards(batch: str = fp["batch"], label: str = fp["label"], status: str = fp["status"],
+                  reason: str = fp["reason"], group: str = fp["group"], landmark: str = fp["landmark"],
+                  country: str = fp["country"], has_caption: str = fp["has_caption"], after: str = fp["after"],
+                  limit: int = fp["limit"]):
+        """Filtering and keyset paging run in DuckDB over the catalog's views: a page costs the same
+        on a million cards. Pass the returned `next` as `after` for the next page."""
+        f = card_filter(batch, label, status, reason, group, landmark, country, has_caption, after, limit)
+        return _add_urls(list_cards(cat, f))
+
+    def full_record(scan_id: str) -> dict:
+        card = card_record(cat, scan_id)
+        if card is None:
+            raise ApiError(404, "not_found", f"no card with scan_id {scan_id[:80]!r}")
+        try:
+            card["neighbours"] = engine.neighbours(scan_id, k=8)
+        except SearchError:  # no index yet
+            card["neighbours"] = []
+        return _add_urls(card)
+
+    @app.get("/api/cards/{scan_id}", response_model=CardRecord, tags=["collection"], responses=ERRORS,
+             summary="One card's full record")
+    def api_card(scan_id: str):
+        """Scan, quality label and reasons, OCR text with boxes, geo-words and the resolved place,
+        duplicates and crops, landmark cluster, the model that embedded it and its nearest cards."""
+        return full_record(scan_id)
+
+    def write_action(scan_id: str, action: str, who: str) -> dict:
+        if card_record(cat, scan_id) is None:
+            raise ApiError(404, "not_found", f"no card with scan_id {scan_id[:80]!r}")
+        log = LABELS_LOG if action in LABELS else DECISIONS_LOG
+        try:
+            row = append_curator_action(home, log, scan_id, action, who)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_parameter", str(exc)) from None
+        return {"log": log, "row": row}
+
+    @app.post("/api/decisions", response_model=ActionWritten, tags=["collection"], responses=ERRORS,
+              summary="Record a curator's decision or label")
+    def api_decision(action: CuratorAction):
+        """Appends one row (scan, action, who, when) to curation/decisions_log.csv or labels_log.csv;
+        the next `scan_quality` run of the card's batch applies it (the latest row wins)."""
+        return write_action(action.scan_id, action.action, action.who)
+
+    @app.get("/scans/{scan_id}", tags=["files"], summary="A card's original scan file",
+             responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": ErrorBody}})
+    def scan_file(scan_id: str):
+        card = card_record(cat, scan_id) if len(scan_id) <= 128 else None
+        if card is None or not card.get("path"):
+            return _error_response(404, "not_found", "no such scan")
+        target = (home / card["path"]).resolve()
+        if not target.is_relative_to(home) or not target.is_file():
+            return _error_response(404, "not_found", "no such scan")
+        return FileResponse(target, headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/browse", response_class=HTMLResponse, tags=["pages"], summary="Collection browser: filtered card grid")
+    def browse_page(request: Request, batch: str = "", label: str = "", status: str = "", reason: str = "",
+                    group: str = "", landmark: str = "", country: str = "", has_caption: str = "", after: str = "",
+                    limit: int = 48):
+        f = card_filter(batch, label, status, reason, group, landmark, country, has_caption, after, limit)
+        page = _add_urls(list_cards(cat, f))
+        params = {k: v for k, v in dict(batch=batch, label=label, status=status, reason=reason, group=group,
+                                         landmark=landmark, country=country, has_caption=has_caption).items() if v}
+        next_url = "/browse?" + urllib.parse.urlencode({**params, "after": page["next"]}) if page["next"] else None
+        return templates.TemplateResponse(request, "browse.html", {"page": page, "f": f, "facets": facets(cat),
+                                                                    "next_url": next_url})
+
+    @app.get("/cards/{scan_id}", response_class=HTMLResponse, tags=["pages"], summary="Collection browser: one card")
+    def card_page(request: Request, scan_id: str, done: str = "", who: str = ""):
+        try:
+            card = full_record(scan_id)
+        except ApiError as exc:
+            return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
+        notice = f"Recorded: {done}. The next scan_quality run of batch {card['batch']} applies it." if done else ""
+        return templates.TemplateResponse(request, "card.html", {"card": card, "neighbours": card["neighbours"],
+                                                                  "notice": notice, "who": who})
+
+    @app.post("/cards/{scan_id}/decision", tags=["pages"], summary="Collection browser: record a curator action")
+    def card_decision(scan_id: str, action: str = Form(...), who: str = Form(...)):
+        try:
+            write_action(scan_id, action, who)
+        except ApiError as exc:
+            return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
+        q = urllib.parse.urlencode({"done": action, "who": who})
+        return RedirectResponse(f"/cards/{urllib.parse.quote(scan_id)}?{q}", status_code=303)
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon():

@@ -519,6 +519,21 @@ class SearchEngine:
         vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
         return kept, vecs
 
+    def neighbours(self, scan_id: str, k: int = 8) -> list[dict]:
+        """The cards nearest to an indexed card (itself left out), best first; [] when the card is
+        not in the index (a rejected or duplicate card, or one indexed since the last build)."""
+        k = self._check_k(k)
+        with self._lock:
+            st = self.state()
+            kept, vecs = self._vectors(st, [scan_id])
+            if not kept:
+                return []
+            scores, ids = st.index.search(vecs, k + 1)
+        out = [{"rank": 0, **self._card(st, sid, s)} for sid, s in zip(ids[0], scores[0]) if sid != scan_id][:k]
+        for i, c in enumerate(out, start=1):
+            c["rank"] = i
+        return out
+
     def search_landmark(self, name: str, k: int = 50) -> dict:
         """Landmarks whose name or places match `name`, each with its cards ranked by similarity
         to the cluster's representative card (best first, at most k per landmark)."""

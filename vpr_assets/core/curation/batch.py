@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from vpr_assets.core.curation.assessment import assess_scans, derived_table
-from vpr_assets.core.curation.curator_files import DECISIONS_FILE, LABELS_FILE, Decisions, read_curator_labels, read_decisions
+from vpr_assets.core.curation.curator_files import (DECISIONS_FILE, LABELS_FILE, LABELS_LOG, Decisions, read_curator_labels,
+                                                  read_decisions)
 from vpr_assets.core.curation.duplicate_groups import (
     DuplicateResult,
     eligible_for_duplicates,
@@ -90,7 +91,7 @@ def known_scans(cat: Catalog, batch: str, derived_now: pd.DataFrame) -> pd.DataF
 
 
 def _has_label_files(root: Path) -> bool:
-    return (root / LABELS_FILE).exists() or any((root / "inbox").glob("*/labels.csv"))
+    return (root / LABELS_FILE).exists() or (root / LABELS_LOG).exists() or any((root / "inbox").glob("*/labels.csv"))
 
 
 def curate_batch(cat: Catalog, batch: str, settings: CurationSettings | None = None,

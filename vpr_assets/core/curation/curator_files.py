@@ -35,6 +35,52 @@ DECISIONS_FILE = "curation/decisions.csv"
 
 LABELS_FILE = "curation/labels.csv"
 
+# Written by the collection browser (`vpr serve`), append-only, one row per action with who and
+# when; read after the hand-edited files, and a later row overrides an earlier decision or label
+# (a curator may change their mind; the log keeps every step).
+DECISIONS_LOG = "curation/decisions_log.csv"
+LABELS_LOG = "curation/labels_log.csv"
+LOG_HEADER = {"decisions_log.csv": ("scan_id", "decision", "who", "when"),
+              "labels_log.csv": ("scan_id", "label", "who", "when")}
+DECISIONS = ("keep", "reject")
+LABELS = ("landmark", "non_landmark", "low_interest")
+
+
+def append_curator_action(home: Path, log: str, scan_id: str, value: str, who: str) -> dict:
+    """Append one curator action to `log` (DECISIONS_LOG or LABELS_LOG) under a file lock; the file
+    is only ever appended to. Returns the row written."""
+    from datetime import datetime, timezone
+
+    from filelock import FileLock
+
+    path = Path(home) / log
+    header = LOG_HEADER[path.name]
+    if not scan_id or any(c in scan_id for c in ",\n\r\"") or len(scan_id) > 128:
+        raise ValueError(f"not a scan id: {scan_id[:40]!r}")
+    allowed = DECISIONS if header[1] == "decision" else LABELS
+    if value not in allowed and not (header[1] == "decision" and value.startswith("not_duplicate:")):
+        raise ValueError(f"unknown {header[1]} {value!r}; one of {', '.join(allowed)}")
+    who = " ".join(str(who or "unknown").split())[:80] or "unknown"
+    row = dict(zip(header, (scan_id, value, who, datetime.now(timezone.utc).isoformat(timespec="seconds"))))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=30):
+        new = not path.exists() or path.stat().st_size == 0
+        with open(path, "a", encoding="utf-8", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=header)
+            if new:
+                w.writeheader()
+            w.writerow(row)
+            fh.flush()
+    return row
+
+
+def read_log(path: Path) -> list[dict]:
+    """Rows of a curator log, oldest first (malformed rows skipped)."""
+    if not Path(path).exists():
+        return []
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return [{k: (v or "").strip() for k, v in r.items() if k} for r in csv.DictReader(fh) if r.get("scan_id")]
+
 
 @dataclass
 class Decisions:
@@ -53,6 +99,7 @@ def read_decisions(path: str | Path) -> Decisions:
     path = Path(path)
     d = Decisions()
     if not path.exists():
+        _apply_decision_log(d, path.with_name(Path(DECISIONS_LOG).name))
         return d
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -92,7 +139,25 @@ def read_decisions(path: str | Path) -> Decisions:
         else:
             d.problems.append(f"line {line_no}: unknown decision {decision!r} for {sid[:12]} "
                               "(expected keep, reject or not_duplicate:<scan_id>)")
+    _apply_decision_log(d, path.with_name(Path(DECISIONS_LOG).name))
     return d
+
+
+def _apply_decision_log(d: Decisions, log: Path) -> None:
+    """Browser decisions, in order: the latest keep/reject of a scan wins over earlier ones."""
+    for r in read_log(log):
+        sid, decision = r.get("scan_id", ""), r.get("decision", "")
+        kind, _, other = decision.partition(":")
+        if kind in ("keep", "reject") and not other:
+            d.keep.discard(sid)
+            d.reject.discard(sid)
+            (d.keep if kind == "keep" else d.reject).add(sid)
+            d.rows += 1
+        elif kind == "not_duplicate" and other and other != sid:
+            pair = (sid, other) if sid <= other else (other, sid)
+            if pair not in d.not_duplicates:
+                d.not_duplicates.append(pair)
+            d.rows += 1
 
 
 def read_curator_labels(home: Path, scans: pd.DataFrame) -> tuple[dict[str, str], list[str]]:
@@ -142,4 +207,7 @@ def read_curator_labels(home: Path, scans: pd.DataFrame) -> tuple[dict[str, str]
             if batch is not None and sid in labels:
                 continue  # the global file already labels it
             labels[sid] = r["label"]
+    for r in read_log(home / LABELS_LOG):  # browser labels: the latest wins
+        if r.get("scan_id") in known and r.get("label") in LABELS:
+            labels[r["scan_id"]] = r["label"]
     return labels, problems

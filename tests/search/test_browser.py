@@ -1,0 +1,80 @@
+"""The collection browser on a real ingested batch: the grid and its filters, a card's page and
+JSON record, its original scan, and curator actions appended (who, when) to the logs that the next
+`scan_quality` run reads, the latest action winning."""
+
+from __future__ import annotations
+
+import csv
+
+import dagster as dg
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.badinput import jpeg_bytes, photo
+from vpr_assets.api.server import create_app
+from vpr_assets.core.curation.curator_files import DECISIONS_FILE, read_curator_labels, read_decisions
+from vpr_assets.runner import materialize_partitions
+from vpr_assets.storage import Catalog
+
+
+@pytest.fixture
+def client(vpr_home, dagster_home):
+    for batch, seeds in (("b1", (1, 2, 3)), ("b2", (4,))):
+        folder = vpr_home / "inbox" / batch
+        folder.mkdir(parents=True)
+        for s in seeds:
+            (folder / f"card_{s}.jpg").write_bytes(jpeg_bytes(photo(s)))
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("scan_batches", ["b1", "b2"])
+    for b in ("b1", "b2"):
+        assert materialize_partitions(["raw_scans", "scan_rejects"], [b])[0].success
+    with TestClient(create_app(vpr_home), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_grid_filters_and_pages_in_the_catalog(client):
+    every = client.get("/api/cards").json()
+    assert len(every["cards"]) == 4 and every["next"] is None
+    assert [c["scan_id"] for c in every["cards"]] == sorted(c["scan_id"] for c in every["cards"])
+    assert {c["batch"] for c in client.get("/api/cards", params={"batch": "b2"}).json()["cards"]} == {"b2"}
+    first = client.get("/api/cards", params={"limit": 3}).json()
+    rest = client.get("/api/cards", params={"limit": 3, "after": first["next"]}).json()
+    assert len(first["cards"]) == 3 and len(rest["cards"]) == 1 and rest["next"] is None
+    assert first["cards"][0]["thumbnail_url"].startswith("/thumbnails/")
+    assert client.get("/api/cards", params={"label": "good"}).json()["cards"] == []  # nothing curated yet
+    assert client.get("/api/cards", params={"limit": 0}).status_code == 422
+    page = client.get("/browse", params={"batch": "b1"})
+    assert page.status_code == 200 and page.text.count('data-scan-id="') == 3
+    assert '<select name="batch">' in page.text and "b2" in page.text  # the facet offers every batch
+
+
+def test_card_page_record_scan_and_a_decision_the_next_run_reads(client, vpr_home):
+    sid = client.get("/api/cards", params={"batch": "b1"}).json()["cards"][0]["scan_id"]
+    record = client.get(f"/api/cards/{sid}").json()
+    assert record["scan_id"] == sid and record["batch"] == "b1" and record["neighbours"] == []  # no index yet
+    scan = client.get(f"/scans/{sid}")
+    assert scan.status_code == 200 and scan.content[:2] == b"\xff\xd8"
+    assert client.get("/scans/nope").status_code == 404 and client.get("/api/cards/nope").status_code == 404
+    page = client.get(f"/cards/{sid}")
+    assert page.status_code == 200 and f'href="/scans/{sid}"' in page.text and 'name="action" value="reject"' in page.text
+
+    # a curator rejects it in the page, then changes their mind through the API
+    r = client.post(f"/cards/{sid}/decision", data={"action": "reject", "who": "ana"}, follow_redirects=False)
+    assert r.status_code == 303 and "done=reject" in r.headers["location"]
+    assert "Recorded: reject" in client.get(r.headers["location"]).text
+    assert sid in read_decisions(vpr_home / DECISIONS_FILE).reject
+    ok = client.post("/api/decisions", json={"scan_id": sid, "action": "keep", "who": "ben"})
+    assert ok.status_code == 200 and ok.json()["row"]["who"] == "ben"
+    d = read_decisions(vpr_home / DECISIONS_FILE)
+    assert sid in d.keep and sid not in d.reject  # the latest action wins
+    client.post("/api/decisions", json={"scan_id": sid, "action": "non_landmark", "who": "ana"})
+    scans = Catalog(vpr_home).read("raw_scans")
+    labels, _ = read_curator_labels(vpr_home, scans)
+    assert labels[sid] == "non_landmark"
+    with open(vpr_home / "curation" / "decisions_log.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(x["decision"], x["who"]) for x in rows] == [("reject", "ana"), ("keep", "ben")]
+    assert all(x["when"] for x in rows)  # append-only, with who and when
+    bad = client.post("/api/decisions", json={"scan_id": sid, "action": "delete", "who": "x"})
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_parameter"
+    assert client.post("/api/decisions", json={"scan_id": "nope", "action": "keep", "who": "x"}).status_code == 404

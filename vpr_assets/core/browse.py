@@ -1,0 +1,195 @@
+"""Browsing the collection: filtered, paged card lists and one card's full record, straight from
+the DuckDB catalog (the filtering and paging run in DuckDB, so a page costs the same on 1M cards).
+
+Tables that are not materialised yet are left out of the join (a fresh collection has raw_scans
+only); their columns come back empty.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from vpr_assets.storage import Catalog
+
+PAGE_MAX = 200
+
+
+@dataclass(frozen=True)
+class CardFilter:
+    """What a curator narrows the grid to; None = any."""
+
+    batch: str | None = None
+    label: str | None = None  # good | bad
+    status: str | None = None  # keep | duplicate | rejected
+    reason: str | None = None  # one of scan_quality.reasons (blurry, no_landmark, curator_reject, ...)
+    group: str | None = None  # duplicate group id
+    landmark: str | None = None  # cluster name (case-insensitive substring) or id
+    country: str | None = None  # ISO-2 of the card's resolved place
+    has_caption: bool | None = None  # OCR read any text
+    after: str | None = None  # paging cursor: the last scan_id of the previous page
+    limit: int = 48
+
+
+def _joins(cat: Catalog) -> tuple[str, dict[str, bool]]:
+    have = {t: cat.has(t) for t in ("scan_quality", "ocr_text", "geo_words", "landmark_clusters")}
+    sql = "raw_scans r"
+    if have["scan_quality"]:
+        sql += " LEFT JOIN scan_quality q USING (scan_id)"
+    if have["ocr_text"]:
+        sql += " LEFT JOIN ocr_text o USING (scan_id)"
+    if have["geo_words"]:
+        sql += " LEFT JOIN geo_words g USING (scan_id)"
+    if have["landmark_clusters"]:
+        sql += " LEFT JOIN landmark_clusters c USING (scan_id)"
+    return sql, have
+
+
+def _select(have: dict[str, bool]) -> str:
+    cols = ["r.scan_id", "r.batch", "r.file_name", "r.path", "r.thumbnail", "r.description", "r.width", "r.height"]
+    cols += ["q.label", "q.status", "q.reasons", "q.group_id", "q.group_size", "q.duplicate_of", "q.landmark_score",
+             "q.curator_decision", "q.curator_label"] if have["scan_quality"] else \
+        ["NULL AS label", "NULL AS status", "NULL AS reasons", "NULL AS group_id", "NULL AS group_size",
+         "NULL AS duplicate_of", "NULL AS landmark_score", "NULL AS curator_decision", "NULL AS curator_label"]
+    cols += ["o.text AS caption"] if have["ocr_text"] else ["NULL AS caption"]
+    cols += ["g.place AS place"] if have["geo_words"] else ["NULL AS place"]
+    cols += ["c.cluster_id", "c.cluster_name", "c.status AS cluster_status"] if have["landmark_clusters"] else \
+        ["NULL AS cluster_id", "NULL AS cluster_name", "NULL AS cluster_status"]
+    return ", ".join(cols)
+
+
+def list_cards(cat: Catalog, f: CardFilter) -> dict[str, Any]:
+    """One page of cards matching `f`, ordered by scan_id: {"cards": [...], "next": cursor or None}."""
+    if not cat.has("raw_scans"):
+        return {"cards": [], "next": None}
+    joins, have = _joins(cat)
+    where, params = [], []
+    if f.batch:
+        where.append("r.batch = ?")
+        params.append(f.batch)
+    if have["scan_quality"]:
+        for col, val in (("q.label", f.label), ("q.status", f.status), ("q.group_id", f.group)):
+            if val:
+                where.append(f"{col} = ?")
+                params.append(val)
+        if f.reason:
+            where.append("list_contains(q.reasons, ?)")
+            params.append(f.reason)
+    elif f.label or f.status or f.group or f.reason:
+        return {"cards": [], "next": None}  # nothing curated yet: no card has a label
+    if f.landmark:
+        if not have["landmark_clusters"]:
+            return {"cards": [], "next": None}
+        if f.landmark.isdigit():
+            where.append("c.cluster_id = ?")
+            params.append(int(f.landmark))
+        else:
+            where.append("c.cluster_name ILIKE ?")
+            params.append(f"%{f.landmark}%")
+    if f.country:
+        if not have["geo_words"]:
+            return {"cards": [], "next": None}
+        where.append("g.place.country = ?")
+        params.append(f.country.upper())
+    if f.has_caption is not None:
+        if not have["ocr_text"]:
+            return {"cards": [], "next": None} if f.has_caption else list_cards(cat, CardFilter(**{
+                **f.__dict__, "has_caption": None}))
+        where.append("coalesce(trim(o.text), '') <> ''" if f.has_caption else "coalesce(trim(o.text), '') = ''")
+    if f.after:
+        where.append("r.scan_id > ?")
+        params.append(f.after)
+    limit = max(1, min(int(f.limit), PAGE_MAX))
+    sql = f"SELECT {_select(have)} FROM {joins}" + (f" WHERE {' AND '.join(where)}" if where else "") + \
+        f" ORDER BY r.scan_id LIMIT {limit + 1}"
+    rows = [_clean(r) for r in cat.query(sql, params).to_dict("records")]
+    nxt = rows[limit - 1]["scan_id"] if len(rows) > limit else None
+    return {"cards": rows[:limit], "next": nxt}
+
+
+def facets(cat: Catalog) -> dict[str, list]:
+    """The values each filter can take (for the filter form): batches, labels, reasons, countries."""
+    out: dict[str, list] = {"batches": [], "labels": [], "statuses": [], "reasons": [], "countries": [], "landmarks": []}
+    if not cat.has("raw_scans"):
+        return out
+    out["batches"] = list(cat.query("SELECT DISTINCT batch FROM raw_scans ORDER BY 1").batch)
+    if cat.has("scan_quality"):
+        out["labels"] = list(cat.query("SELECT DISTINCT label FROM scan_quality WHERE label IS NOT NULL ORDER BY 1").label)
+        out["statuses"] = list(cat.query("SELECT DISTINCT status FROM scan_quality WHERE status IS NOT NULL ORDER BY 1").status)
+        out["reasons"] = list(cat.query("SELECT DISTINCT unnest(reasons) AS r FROM scan_quality ORDER BY 1").r)
+    if cat.has("geo_words"):
+        try:
+            out["countries"] = list(cat.query("SELECT DISTINCT place.country AS c FROM geo_words "
+                                              "WHERE place IS NOT NULL AND place.country IS NOT NULL ORDER BY 1").c)
+        except Exception:  # partitions written before the `place` column
+            out["countries"] = []
+    if cat.has("landmark_clusters"):
+        out["landmarks"] = cat.query("""SELECT cluster_id, any_value(cluster_name) AS name, count(*) AS size
+            FROM landmark_clusters WHERE status = 'landmark' GROUP BY 1 ORDER BY 3 DESC, 2""").to_dict("records")
+    return out
+
+
+def card_record(cat: Catalog, scan_id: str) -> dict[str, Any] | None:
+    """Everything the collection knows of one card: scan, quality, OCR boxes, geo-words and places,
+    duplicates and crops, cluster, embedding model; None if the scan is unknown."""
+    if not cat.has("raw_scans"):
+        return None
+    joins, have = _joins(cat)
+    rows = cat.query(f"SELECT {_select(have)} FROM {joins} WHERE r.scan_id = ?", [scan_id]).to_dict("records")
+    if not rows:
+        return None
+    card = _clean(rows[0])
+    card["ocr"] = None
+    if have["ocr_text"]:
+        o = cat.query("SELECT text, boxes, width, height, engine, error FROM ocr_text WHERE scan_id = ?", [scan_id])
+        card["ocr"] = _clean(o.to_dict("records")[0]) if len(o) else None
+    card["geo"] = None
+    if have["geo_words"]:
+        g = cat.query("SELECT * FROM geo_words WHERE scan_id = ?", [scan_id])
+        card["geo"] = _clean(g.to_dict("records")[0]) if len(g) else None
+    card["duplicates"] = []
+    if have["scan_quality"] and card.get("group_id"):
+        d = cat.query("""SELECT q.scan_id, q.status, q.is_representative, r.file_name, r.batch, r.thumbnail
+                         FROM scan_quality q JOIN raw_scans r USING (scan_id)
+                         WHERE q.group_id = ? AND q.scan_id <> ? ORDER BY q.scan_id""", [card["group_id"], scan_id])
+        card["duplicates"] = [_clean(x) for x in d.to_dict("records")]
+    card["crops"] = []
+    if cat.has("derived_scans"):
+        d = cat.query("SELECT scan_id, crop_index, box, thumbnail FROM derived_scans WHERE source_scan_id = ? "
+                      "ORDER BY crop_index", [scan_id])
+        card["crops"] = [_clean(x) for x in d.to_dict("records")]
+    card["model_version"] = None
+    if cat.has("image_embeddings"):
+        m = cat.query("SELECT model_version FROM image_embeddings WHERE scan_id = ? LIMIT 1", [scan_id])
+        card["model_version"] = m.model_version.iloc[0] if len(m) else None
+    return card
+
+
+def _clean(row: dict) -> dict:
+    """DuckDB/pandas values as plain JSON-able Python (numpy arrays -> lists, NaN -> None)."""
+    out = {}
+    for k, v in row.items():
+        out[k] = _plain(v)
+    return out
+
+
+def _plain(v):
+    import math
+
+    import numpy as np
+
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if v is not None and not isinstance(v, (str, int, float, bool)):
+        try:
+            return json.loads(json.dumps(v, default=str))
+        except (TypeError, ValueError):
+            return str(v)
+    return v
