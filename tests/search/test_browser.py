@@ -78,3 +78,25 @@ def test_card_page_record_scan_and_a_decision_the_next_run_reads(client, vpr_hom
     bad = client.post("/api/decisions", json={"scan_id": sid, "action": "delete", "who": "x"})
     assert bad.status_code == 422 and bad.json()["error"] == "invalid_parameter"
     assert client.post("/api/decisions", json={"scan_id": "nope", "action": "keep", "who": "x"}).status_code == 404
+
+
+def test_curator_actions_request_scan_quality_of_their_batches(client, vpr_home):
+    from vpr_assets.defs.curation.sensors import curator_actions_sensor
+    from vpr_assets.defs.resources import CatalogResource
+
+    def tick(cursor):
+        with dg.DagsterInstance.get() as instance:
+            ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                          resources={"catalog": CatalogResource(home=str(vpr_home))})
+            return curator_actions_sensor(ctx)
+
+    assert isinstance(tick(None), dg.SkipReason)  # no action yet
+    cards = {c["batch"]: c["scan_id"] for c in client.get("/api/cards").json()["cards"]}
+    client.post("/api/decisions", json={"scan_id": cards["b2"], "action": "reject", "who": "ana"})
+    first = tick(None)
+    assert [(r.partition_key, r.asset_selection) for r in first.run_requests] == [("b2", None)]
+    assert isinstance(tick(first.cursor), dg.SkipReason)  # nothing new since
+    client.post("/api/decisions", json={"scan_id": cards["b1"], "action": "landmark", "who": "ana"})
+    second = tick(first.cursor)
+    assert [r.partition_key for r in second.run_requests] == ["b1"]
+    assert second.run_requests[0].run_key != first.run_requests[0].run_key

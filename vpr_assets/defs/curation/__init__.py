@@ -3,7 +3,8 @@ vpr_assets.core.curation)."""
 
 from vpr_assets.defs.curation.assets import curate_scans
 from vpr_assets.defs.curation.checks import curation_checks
+from vpr_assets.defs.curation.sensors import curator_actions_sensor
 
 assets = [curate_scans]
 asset_checks = curation_checks
-sensors: list = []
+sensors = [curator_actions_sensor]

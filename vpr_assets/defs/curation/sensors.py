@@ -1,0 +1,43 @@
+"""Curator actions from the collection browser reach the graph: new rows in the append-only
+decision and label logs re-materialise `scan_quality` of the batches whose cards they name."""
+
+import dagster as dg
+
+from vpr_assets.defs.automation import default_sensor_status
+from vpr_assets.defs.resources import CatalogResource
+
+
+@dg.sensor(
+    name="curator_actions_sensor",
+    description="Watches curation/decisions_log.csv and labels_log.csv (written by `vpr serve`); new rows "
+    "request a scan_quality run for each batch they touch (clusters and the index follow by automation).",
+    asset_selection=dg.AssetSelection.assets("scan_quality", "derived_scans"),
+    default_status=default_sensor_status(),
+    minimum_interval_seconds=30,
+)
+def curator_actions_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource):
+    import json
+
+    from vpr_assets.core.curation.curator_files import DECISIONS_LOG, LABELS_LOG, read_log
+
+    home = catalog.root
+    seen = json.loads(context.cursor) if context.cursor else {}
+    new_rows, counts = [], {}
+    for log in (DECISIONS_LOG, LABELS_LOG):
+        rows = read_log(home / log)
+        counts[log] = len(rows)
+        new_rows += rows[int(seen.get(log, 0)):]
+    if not new_rows:
+        return dg.SkipReason("no new curator actions")
+    cat = catalog.catalog
+    ids = sorted({r["scan_id"] for r in new_rows})
+    batches: list[str] = []
+    if cat.has("raw_scans"):
+        placeholders = ",".join("?" * len(ids))
+        batches = sorted(cat.query(f"SELECT DISTINCT batch FROM raw_scans WHERE scan_id IN ({placeholders})", ids).batch)
+    tag = f"{counts[DECISIONS_LOG]}-{counts[LABELS_LOG]}"
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=b, run_key=f"curator-{tag}-{b}",
+                                    tags={"vpr/curator_actions": str(len(new_rows))}) for b in batches],
+        cursor=json.dumps(counts),
+    )
