@@ -100,3 +100,33 @@ def test_curator_actions_request_scan_quality_of_their_batches(client, vpr_home)
     second = tick(first.cursor)
     assert [r.partition_key for r in second.run_requests] == ["b1"]
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_the_map_draws_landmarks_and_places_and_a_landmark_page_lists_its_cards(client, vpr_home):
+    import json
+
+    import pyarrow as pa
+
+    from vpr_assets.storage.schemas import GEO_WORDS_SCHEMA, LANDMARK_CLUSTERS_SCHEMA
+
+    cat = Catalog(vpr_home)
+    ids = list(cat.read("raw_scans", "b1").scan_id)
+    paris = {"name": "Paris", "country": "FR", "lat": 48.85, "lon": 2.35, "score": 1.0, "kind": "city",
+             "matched": "paris", "city": None, "population": 2_000_000}
+    cat.write_table("landmark_clusters", pa.Table.from_pylist([
+        {"scan_id": s, "cluster_id": 7, "cluster_name": "Tour Eiffel", "cluster_size": len(ids), "status": "landmark",
+         "representative_scan_id": ids[0], "model_version": "pretrained:lite0_gem512",
+         "places_json": json.dumps([paris])} for s in ids], schema=LANDMARK_CLUSTERS_SCHEMA))
+    cat.write_partition("geo_words", "b1", pa.Table.from_pylist([
+        {"scan_id": s, "batch": "b1", "words": ["paris"], "places": [paris], "text_source": "description",
+         "lexicon_version": "x", "place": paris, "place_evidence": "name match"} for s in ids], schema=GEO_WORDS_SCHEMA))
+    page = client.get("/map").text
+    assert page.count('class="landmark"') == 1 and page.count('class="place"') == 1
+    assert 'cx="2.35" cy="-48.85"' in page and 'href="/landmarks/7"' in page
+    assert "http://" not in page and "https://" not in page  # nothing from the internet
+    lm = client.get("/landmarks/7").text
+    assert lm.count("data-scan-id=") == len(ids) and "medoid" in lm and "Paris" in lm
+    assert client.get("/landmarks/8").status_code == 404
+    fr = client.get("/api/cards", params={"country": "fr"}).json()["cards"]
+    assert sorted(c["scan_id"] for c in fr) == sorted(ids)
+    assert client.get("/api/cards", params={"landmark": "eiffel"}).json()["cards"][0]["cluster_name"] == "Tour Eiffel"

@@ -282,7 +282,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
     from starlette.templating import Jinja2Templates
 
-    from vpr_assets.core.browse import CardFilter, card_record, facets, list_cards
+    from vpr_assets.core.browse import CardFilter, card_record, facets, landmark_record, list_cards, map_points
     from vpr_assets.core.curation.curator_files import DECISIONS_LOG, LABELS, LABELS_LOG, append_curator_action
     from vpr_assets.storage import Catalog
 
@@ -399,6 +399,18 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
             return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
         q = urllib.parse.urlencode({"done": action, "who": who})
         return RedirectResponse(f"/cards/{urllib.parse.quote(scan_id)}?{q}", status_code=303)
+
+    @app.get("/landmarks/{cluster_id}", response_class=HTMLResponse, tags=["pages"],
+             summary="Collection browser: one landmark (its cards, medoid, places)")
+    def landmark_page(request: Request, cluster_id: int):
+        lm = landmark_record(cat, cluster_id)
+        if lm is None:
+            return HTMLResponse(render_page(error=f"no landmark cluster {cluster_id}"), status_code=404)
+        return templates.TemplateResponse(request, "landmark.html", {"lm": _add_urls(lm)})
+
+    @app.get("/map", response_class=HTMLResponse, tags=["pages"], summary="Collection browser: offline map")
+    def map_page(request: Request):
+        return templates.TemplateResponse(request, "map.html", {"points": map_points(cat)})
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon():

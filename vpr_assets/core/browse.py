@@ -193,3 +193,45 @@ def _plain(v):
         except (TypeError, ValueError):
             return str(v)
     return v
+
+
+def landmark_record(cat: Catalog, cluster_id: int) -> dict[str, Any] | None:
+    """One landmark cluster: name, status, size, medoid card, places, member cards."""
+    if not cat.has("landmark_clusters"):
+        return None
+    rows = cat.query("""SELECT cluster_id, any_value(cluster_name) AS name, any_value(status) AS status,
+                               count(*) AS size, any_value(representative_scan_id) AS medoid,
+                               any_value(places_json) AS places_json, any_value(model_version) AS model_version
+                        FROM landmark_clusters WHERE cluster_id = ? GROUP BY 1""", [int(cluster_id)])
+    if rows.empty:
+        return None
+    rec = _clean(rows.to_dict("records")[0])
+    rec["places"] = json.loads(rec.pop("places_json") or "[]")
+    rec["cards"] = list_cards(cat, CardFilter(landmark=str(int(cluster_id)), limit=PAGE_MAX))["cards"]
+    rec["medoid_card"] = next((c for c in rec["cards"] if c["scan_id"] == rec["medoid"]), None)
+    return rec
+
+
+def map_points(cat: Catalog) -> dict[str, list[dict]]:
+    """What the offline map draws: landmark clusters at their top place (listed, not drawn, when
+    none is known), and the cards' resolved places counted per place."""
+    out: dict[str, list[dict]] = {"landmarks": [], "places": []}
+    if cat.has("landmark_clusters"):
+        for r in cat.query("""SELECT cluster_id, any_value(cluster_name) AS name, count(*) AS size,
+                                     any_value(places_json) AS places_json
+                              FROM landmark_clusters WHERE status = 'landmark' GROUP BY 1 ORDER BY 3 DESC""").itertuples():
+            places = [p for p in json.loads(r.places_json or "[]") if p.get("lat") is not None and p.get("lon") is not None]
+            top = places[0] if places else {}
+            out["landmarks"].append({"cluster_id": int(r.cluster_id), "name": r.name, "size": int(r.size),
+                                     "lat": float(top["lat"]) if top else None, "lon": float(top["lon"]) if top else None,
+                                     "place": top.get("name")})  # listed even when no place is known
+    if cat.has("geo_words"):
+        try:
+            df = cat.query("""SELECT place.name AS name, place.country AS country, place.lat AS lat, place.lon AS lon,
+                                     count(*) AS cards
+                              FROM geo_words WHERE place IS NOT NULL AND place.lat IS NOT NULL
+                              GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC LIMIT 2000""")
+            out["places"] = [_clean(x) for x in df.to_dict("records")]
+        except Exception:  # partitions from before the `place` column
+            out["places"] = []
+    return out
