@@ -36,7 +36,6 @@ import re
 import struct
 import subprocess
 import sys
-import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -45,6 +44,8 @@ from pathlib import Path
 from PIL import Image, ImageOps, ImageStat
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+from vpr_assets.storage.atomic import atomic_write_bytes  # noqa: E402  (stdlib only)
 OUT_DIR = REPO_ROOT / "data" / "geo_testset"
 MANIFEST = OUT_DIR / "MANIFEST.tsv"
 LONG_SIDE = 640
@@ -577,17 +578,8 @@ def sha(b: bytes) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write `data` to `path` atomically (the project's own stdlib-only helper)."""
+    atomic_write_bytes(path, data)
 
 
 COLUMNS = ["id", "collection", "source_id", "title", "description", "location", "latitude",

@@ -21,16 +21,16 @@ import argparse
 import csv
 import hashlib
 import io
-import os
 import subprocess
 import sys
-import tempfile
 from collections import OrderedDict, defaultdict
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+from vpr_assets.storage.atomic import atomic_write_bytes  # noqa: E402  (stdlib only)
 CORPUS = REPO_ROOT / "data" / "landmark_corpus"
 MAX_SIDE = 640
 QUALITY = 85
@@ -97,19 +97,10 @@ def dhash(jpeg: bytes, size: int = 8) -> int:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write `data` to `path` atomically, leaving an identical file untouched (reproducible builds)."""
     if path.exists() and path.read_bytes() == data:
         return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data)
 
 
 def slug(text: str) -> str:
