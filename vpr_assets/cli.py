@@ -89,6 +89,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         for t in cat.tables():
             out["tables"][t] = {"rows": con.execute(f"SELECT count(*) FROM {t}").fetchone()[0],
                                 "partitions": len(cat.partitions(t))}
+    out["evaluation"] = _evaluation_status(cat)
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -97,9 +98,31 @@ def cmd_status(args: argparse.Namespace) -> int:
         ix = out["index"]
         print(f"index        {ix['count']} cards, {ix['model_version']}, built {ix['created_at']} ({ix['path']})"
               if ix else "index        none yet (materialise faiss_index)")
+        ev = out["evaluation"]
+        print(f"evaluation   mAP@5 {ev['mAP@5']:.3f} of {ev['model_version']} on {ev['manifest']} ({ev['evaluated_at']})"
+              if ev.get("evaluated") else f"evaluation   none: {ev['reason']}")
         for t, v in out["tables"].items():
             print(f"  {t:<22} {v['rows']:>8} rows  {v['partitions']:>4} partitions")
     return 0
+
+
+def _evaluation_status(cat) -> dict:
+    """The latest evaluation, or why there is none (a new collection has no dev manifest yet)."""
+    from vpr_assets.core.evaluation_records import default_manifest
+
+    if cat.has("evaluations"):
+        df = cat.query("""SELECT evaluation_id, any_value(model_version) AS model_version, any_value(manifest) AS manifest,
+                                 max(evaluated_at) AS evaluated_at, max(value) FILTER (metric = 'mAP@5') AS map5
+                          FROM evaluations GROUP BY 1 ORDER BY evaluated_at DESC LIMIT 1""")
+        if len(df):
+            r = df.iloc[0]
+            return {"evaluated": True, "evaluation_id": r.evaluation_id, "model_version": r.model_version,
+                    "manifest": r.manifest, "evaluated_at": str(r.evaluated_at),
+                    "mAP@5": None if r.map5 != r.map5 else float(r.map5)}
+    manifest = default_manifest(cat.home)
+    if manifest is None:
+        return {"evaluated": False, "reason": f"no dev manifest: put a labelled one at {cat.home / 'eval' / 'manifest.tsv'}"}
+    return {"evaluated": False, "reason": f"not evaluated yet (dev manifest {manifest}): materialise evaluations"}
 
 
 def cmd_recover(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ def test_status_names_the_model_and_the_current_index(vpr_home, dagster_home, ca
     assert main(["status", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["model"] == "pretrained:lite0_gem512" and out["index"] is None
+    assert out["evaluation"]["evaluated"] is False and "no dev manifest" in out["evaluation"]["reason"]
 
     row = {"build_id": "b2", "path": "indexes/b2", "factory": "Flat", "index_type": "flat", "count": 7, "dim": 512,
            "model_version": "vpr_landmark_recognizer/3", "embedding_data_version": "x", "mode": "rebuild",
@@ -29,6 +30,14 @@ def test_status_names_the_model_and_the_current_index(vpr_home, dagster_home, ca
     assert main(["status"]) == 0
     text = capsys.readouterr().out
     assert "model        pretrained:lite0_gem512" in text and "index        7 cards" in text
+    assert "evaluation   none: no dev manifest" in text
+
+    from vpr_assets.core.evaluation_records import record_evaluation
+
+    record_evaluation(Catalog(vpr_home), vpr_home, {"mAP@5": 0.75}, "pretrained:lite0_gem512", "/m.tsv", "cli")
+    assert main(["status", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)["evaluation"]
+    assert ev["evaluated"] and ev["mAP@5"] == 0.75 and ev["manifest"] == "/m.tsv"
 
 
 def test_json_errors_are_json_with_the_same_exit_status(vpr_home, dagster_home, tmp_path, capsys):
