@@ -295,7 +295,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         import pandas as pd
 
         params = {"image_size": args.image_size, "threshold": args.threshold, "captions": not args.no_captions,
-                  "landmark_score": scorer is not None, "retrieval": retrieval.describe(), "images": len(manifest.files)}
+                  "landmark_score": scorer is not None, "retrieval": retrieval.describe() if retrieval else "cosine",
+                  "images": len(manifest.files)}
         eid = None if args.no_record else record_evaluation(
             cat, home, figures, model.version, str(manifest_path.resolve()), source="cli", params=params,
             manifest_frame=pd.DataFrame({"file": manifest.files, "label": manifest.labels}))["evaluation_id"]

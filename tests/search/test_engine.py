@@ -159,12 +159,13 @@ def test_fallback_threshold_and_places_from_geo_words(store, tmp_path):
     lc.loc[lc.cluster_id == eiffel.cluster_id.iloc[0], "places_json"] = json.dumps(paris)
     cat.write_table("landmark_clusters", lc)
     tower_member = lc[lc.cluster_name == "Tower Bridge"].scan_id.iloc[0]
-    place_t = pa.struct([("name", pa.string()), ("country", pa.string()), ("lat", pa.float64()),
-                         ("lon", pa.float64()), ("score", pa.float64())])
-    cat.write_partition("geo_words", "demo_batch_1", pa.table({
-        "scan_id": [tower_member], "words": [["londres"]],
-        "places": pa.array([[{"name": "Londres", "country": "GB", "lat": 51.5, "lon": -0.1, "score": 0.8}]],
-                           type=pa.list_(place_t))}))
+    from vpr_assets.storage.schemas import GEO_WORDS_SCHEMA
+
+    londres = {"name": "Londres", "country": "GB", "lat": 51.5, "lon": -0.1, "score": 0.8}
+    cat.write_partition("geo_words", "demo_batch_1", pa.Table.from_pylist([{
+        "scan_id": tower_member, "batch": "demo_batch_1", "words": ["londres"], "places": [londres],
+        "text_source": "ocr", "lexicon_version": None, "place": londres, "place_evidence": "name match"}],
+        schema=GEO_WORDS_SCHEMA))
 
     eng = SearchEngine(home)
     h = eng.health()
@@ -193,7 +194,7 @@ def test_pipeline_evaluation_wins_over_cli_runs(tmp_path):
             ("e3", t0 + timedelta(days=2), "m/2", "non_landmark_threshold", 0.9, "cli"),
             ("e4", t0 + timedelta(days=3), "m/2", "mAP@5", 0.4, "cli")]
     cols = ["evaluation_id", "evaluated_at", "model_version", "metric", "value", "source"]
-    cat.write_table("evaluations", pa.Table.from_pylist([dict(zip(cols, r)) for r in rows]))
+    cat.write_table("evaluations", pa.Table.from_pylist([{**dict(zip(cols, r)), "manifest": "m.tsv"} for r in rows]))
     assert evaluation_threshold(cat, "m/1") == (0.7, "e1", "dagster")
     assert evaluation_threshold(cat, "m/2") == (0.9, "e3", "cli")
     assert evaluation_threshold(cat, "m/3") is None

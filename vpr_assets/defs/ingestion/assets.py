@@ -52,7 +52,10 @@ class IngestConfig(dg.Config):
         ),
     ],
     partitions_def=scan_batches,
-    can_subset=False,  # one decision per file (a scan or a reject): the two tables are always made together
+    # Subsettable, so `--select '*scan_quality'` works; but both tables are always written: each file
+    # of the batch lands in exactly one of them (the blocking check every_file_accounted_for), and
+    # writing one without the other would leave files unaccounted for. Only selected ones are reported.
+    can_subset=True,
 )
 def ingest_scans(context: dg.AssetExecutionContext, config: IngestConfig, catalog: CatalogResource):
     """Read every file of `inbox/<batch>/` into raw_scans or scan_rejects (none in neither)."""
@@ -75,18 +78,16 @@ def ingest_scans(context: dg.AssetExecutionContext, config: IngestConfig, catalo
     result = ingest_batch(batch_dir, batch, root, max_pixels=config.max_pixels, workers=config.workers,
                           progress=progress)
     cat = catalog.catalog
-    # a subset run writes only what it was asked for (`--select raw_scans` leaves scan_rejects as it is)
     selected = {k.to_user_string() for k in context.selected_asset_keys}
-    written = [t for t in ("raw_scans", "scan_rejects") if t in selected]
+    written = ["raw_scans", "scan_rejects"]  # both, always: see can_subset above
     with cat.writer_lock():
         others = cat.arrow("raw_scans", columns=["scan_id", "batch"], where="batch <> ?", params=[batch]) \
             if cat.has("raw_scans") else None
         known = dict(zip(others.column("scan_id").to_pylist(), others.column("batch").to_pylist())) if others else {}
         result = drop_known_duplicates(result, known)
         scans, rejects = result.scans_table(), result.rejects_table()
-        for table, data in (("raw_scans", scans), ("scan_rejects", rejects)):
-            if table in written:
-                cat.write_partition(table, batch, data, sync=False)
+        cat.write_partition("raw_scans", batch, scans, sync=False)
+        cat.write_partition("scan_rejects", batch, rejects, sync=False)
     cat.sync_views(written)  # a held catalog: bounded retry, then reported below
     views_md = catalog_views_metadata(context, cat)
 
