@@ -84,7 +84,7 @@ def _embedder(out: dict):
 def bench_embeddings(images: list[Path], out: dict, n_files: int) -> None:
     from PIL import Image
 
-    from vpr_assets.core.vision.embedder import embed_paths, resize_for_model, DEFAULT_RESIZE
+    from vpr_assets.core.vision.embedder import DEFAULT_RESIZE, embed_paths, resize_for_model
     dev = DEV
     model = _embedder(out).eval().to(dev).to(memory_format=torch.channels_last)
     size = model.config.image_size
@@ -229,8 +229,8 @@ def bench_ocr(photos: Path, out: dict, n_synthetic: int) -> None:
     from PIL import Image
 
     from bench.bench_ocr import recovered
-    from vpr_assets.core.text.synth import synthetic_set
     from vpr_assets.core.text.ocr import CaptionOCR, get_reader, to_rgb_array
+    from vpr_assets.core.text.synth import synthetic_set
 
     reader = get_reader(gpu=DEV.type == "cuda")
     ocr = CaptionOCR(gpu=DEV.type == "cuda")

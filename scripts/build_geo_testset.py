@@ -46,6 +46,7 @@ from PIL import Image, ImageOps, ImageStat
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 from vpr_assets.storage.atomic import atomic_write_bytes  # noqa: E402  (stdlib only)
+
 OUT_DIR = REPO_ROOT / "data" / "geo_testset"
 MANIFEST = OUT_DIR / "MANIFEST.tsv"
 LONG_SIDE = 640

@@ -31,6 +31,7 @@ from PIL import Image, ImageOps
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 from vpr_assets.storage.atomic import atomic_write_bytes  # noqa: E402  (stdlib only)
+
 CORPUS = REPO_ROOT / "data" / "landmark_corpus"
 MAX_SIDE = 640
 QUALITY = 85

@@ -71,11 +71,10 @@ def vpr_home_hint() -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from vpr_assets.paths import dagster_home, vpr_home
-    from vpr_assets.storage import Catalog
-
     from vpr_assets.core.active_model import model_version_label
     from vpr_assets.core.vision.index_builds import latest_index_build
+    from vpr_assets.paths import dagster_home, vpr_home
+    from vpr_assets.storage import Catalog
 
     cat = Catalog(vpr_home())
     out = {"VPR_HOME": str(cat.home), "DAGSTER_HOME": str(dagster_home()), "catalog": str(cat.db_path),

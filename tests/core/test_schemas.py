@@ -71,3 +71,13 @@ def test_every_table_is_an_asset_of_the_graph_with_its_columns():
         if declared is not None:
             columns = getattr(declared, "schema", declared).columns  # TableSchema or its MetadataValue
             assert [c.name for c in columns] == schema.names, table
+
+
+def test_the_writer_lock_times_out_with_a_message_instead_of_hanging(tmp_path):
+    a, b = Catalog(tmp_path), Catalog(tmp_path)
+    with a.writer_lock():
+        with pytest.raises(TimeoutError, match="catalog writer lock .* not free after"):
+            with b.writer_lock(timeout_s=0.2):
+                pass
+    with b.writer_lock(timeout_s=0.2):  # free again
+        pass

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from vpr_assets.core import tracking
-from vpr_assets.core.training.mlflow_model import checkpoint_dir
 from vpr_assets.core.active_model import REGISTERED_MODEL
 from vpr_assets.core.images import synth
+from vpr_assets.core.training.mlflow_model import checkpoint_dir
 from vpr_assets.demo import build_demo_collection, build_eval_set
 from vpr_assets.runner import materialize_partitions
 from vpr_assets.storage import Catalog
@@ -157,9 +157,9 @@ def test_text_fused_model_to_fused_index_and_search(vpr_home, dagster_home, tmp_
     # stored image vectors (printed for the report: each card's caption/description names its
     # place, so fusing is expected to help here; the query side of search stays image-only)
     from vpr_assets.core.active_model import active_model
+    from vpr_assets.core.collection_reads import current_embeddings
     from vpr_assets.core.evaluation import evaluate_vectors
     from vpr_assets.defs.vision.index import fused_vectors
-    from vpr_assets.core.collection_reads import current_embeddings
 
     model = active_model(vpr_home)
     assert model.uses_text

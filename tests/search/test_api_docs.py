@@ -47,3 +47,9 @@ def test_every_api_route_is_described_with_its_response_schema(client):
         == {"$ref": "#/components/schemas/ErrorBody"}
     params = {p["name"]: p for p in spec["paths"]["/api/landmark"]["get"]["parameters"]}
     assert params["name"].get("description") and params["k"].get("description")
+    assert params["k"]["schema"]["minimum"] == 1 and params["k"]["schema"]["maximum"] == 200
+
+
+def test_k_out_of_bounds_is_refused_before_the_engine(client):
+    r = client.get("/api/landmark", params={"name": "tower bridge", "k": 0})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_parameter" and "k" in r.json()["detail"]

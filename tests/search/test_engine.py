@@ -5,8 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from vpr_assets.core.search import (NON_LANDMARK, BadImageError, BadQueryError, ImageTooLargeError, NoIndexError,
-                                    SearchConfig, SearchEngine, name_score, normalise_name)
+from vpr_assets.core.search import (
+    NON_LANDMARK,
+    BadImageError,
+    BadQueryError,
+    ImageTooLargeError,
+    NoIndexError,
+    SearchConfig,
+    SearchEngine,
+    name_score,
+    normalise_name,
+)
 
 pytestmark = pytest.mark.slow  # builds the session store (~1 min)
 

@@ -29,18 +29,27 @@ from pathlib import Path
 from typing import Optional
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vpr_assets.api.models import (ERRORS, ActionWritten, CardPage, CardRecord, CuratorAction, ErrorBody, Health,
-                                   LandmarkSearchResult, SearchResult)
+from vpr_assets.api.models import (
+    ERRORS,
+    ActionWritten,
+    CardPage,
+    CardRecord,
+    CuratorAction,
+    ErrorBody,
+    Health,
+    LandmarkSearchResult,
+    SearchResult,
+)
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS
-from vpr_assets.core.search import (BadImageError, ImageTooLargeError, NoIndexError, SearchConfig, SearchEngine,
-                                    SearchError)
+from vpr_assets.core.search import BadImageError, ImageTooLargeError, NoIndexError, SearchConfig, SearchEngine, SearchError
 
 API_VERSION = "1"  # bump when a response body changes incompatibly
+MAX_K = SearchConfig().max_k  # FastAPI checks the bounds (422) before the engine is asked
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +234,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
     @app.post("/api/search", response_model=SearchResult, tags=["api"], responses=ERRORS,
               summary="The cards most like a picture, and the landmark it shows")
     def api_search(file: Optional[UploadFile] = File(None, description="the picture (JPEG, PNG, WebP, TIFF, ...)"),
-                   k: int = Query(10, description="how many cards (1-200)")):
+                   k: int = Query(10, ge=1, le=MAX_K, description="how many cards")):
         """Embeds the picture with the index's model (reading its printed caption when the model fuses
         text), returns the k nearest cards and a landmark vote, or `non-landmark` when the
         evaluation's rule (similarity + landmark score) or the threshold says so."""
@@ -234,7 +243,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
     @app.get("/api/landmark", response_model=LandmarkSearchResult, tags=["api"], responses=ERRORS,
              summary="Landmarks matching a name, with their cards")
     def api_landmark(name: str = Query("", description="landmark or place name; fuzzy, accent-insensitive"),
-                     k: int = Query(50, description="cards per landmark (1-200)")):
+                     k: int = Query(50, ge=1, le=MAX_K, description="cards per landmark")):
         """Matches cluster names, their places and their cards' geo-words; each landmark's cards are
         ranked by similarity to its medoid card."""
         return _add_urls(engine.search_landmark(name, k=k))

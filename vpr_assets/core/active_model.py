@@ -78,9 +78,8 @@ def _pretrained(name: str):
 @lru_cache(maxsize=4)
 def _registered(home: str, version: str):
     from vpr_assets.core.tracking import ModelRegistry
-    from vpr_assets.core.training.recognizer import load_recognizer
-
     from vpr_assets.core.training.mlflow_model import checkpoint_dir
+    from vpr_assets.core.training.recognizer import load_recognizer
 
     folder = ModelRegistry(Path(home)).download(REGISTERED_MODEL, version, Path(home) / "models" / "registry")
     return load_recognizer(checkpoint_dir(folder))

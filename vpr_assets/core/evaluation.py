@@ -216,7 +216,8 @@ def embed_fn_for(model, image_size: int | None = None, text_vectors: dict | None
             ids = [sha256_bytes(Path(p).read_bytes()) for p in paths]
             known = dict(text_vectors or {})
             if read_captions:
-                from vpr_assets.core.query_text import query_text_vectors, read_captions as ocr
+                from vpr_assets.core.query_text import query_text_vectors
+                from vpr_assets.core.query_text import read_captions as ocr
 
                 todo = [i for i, sid in enumerate(ids) if sid not in known and res.ok[i]]
                 caps = ocr([paths[i] for i in todo])

@@ -19,8 +19,7 @@ from typing import Callable
 
 import pyarrow as pa
 
-from vpr_assets.core.files import (DEFAULT_MAX_FILE_BYTES, FileRefused, is_regular_file, kind_of, link_problem,
-                                   read_regular_file)
+from vpr_assets.core.files import DEFAULT_MAX_FILE_BYTES, FileRefused, is_regular_file, kind_of, link_problem, read_regular_file
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
 from vpr_assets.core.images.hashing import perceptual_hashes, sha256_bytes
 from vpr_assets.core.images.thumbnails import write_thumbnail

@@ -15,7 +15,6 @@ Layout under the data root::
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import time
@@ -30,9 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vpr_assets.storage.atomic import atomic_write
+from vpr_assets.storage.names import UNPARTITIONED, partition_file_stem, partition_from_stem, storable_key_problem  # noqa: F401
 from vpr_assets.storage.schemas import SCHEMAS, conform
-from vpr_assets.storage.names import (UNPARTITIONED, partition_file_stem, partition_from_stem,  # noqa: F401
-                                     storable_key_problem)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +60,9 @@ def arrow_to_vectors(column: pa.ChunkedArray | pa.Array, dim: int | None = None)
         return np.zeros((0, dim or 0), dtype=np.float32)
     flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
     return flat.reshape(len(column), -1)
+
+
+WRITER_LOCK_TIMEOUT_S = 600.0  # steps hold it for a read-modify-write of one table: seconds, not minutes
 
 
 class Catalog:
@@ -182,15 +183,22 @@ class Catalog:
 
     # ---- the catalog file --------------------------------------------------------------------
     @contextmanager
-    def writer_lock(self) -> Iterator[None]:
-        """Serialise short read-modify-write steps across processes (not re-entrant)."""
+    def writer_lock(self, timeout_s: float = WRITER_LOCK_TIMEOUT_S) -> Iterator[None]:
+        """Serialise short read-modify-write steps across processes (not re-entrant). A lock not
+        had within `timeout_s` is an error naming the lock file, never a silent hang."""
+        from filelock import FileLock, Timeout
+
         self.home.mkdir(parents=True, exist_ok=True)
-        with open(self._lock_path, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        lock = FileLock(str(self._lock_path), timeout=timeout_s)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise TimeoutError(f"catalog writer lock {self._lock_path} not free after {timeout_s:.0f} s: another "
+                               "run is writing (or a stuck process holds it)") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     @property
     def _pending_path(self) -> Path:

@@ -17,8 +17,14 @@ import numpy as np
 import pandas as pd
 
 from vpr_assets.core.curation.assessment import assess_scans, derived_table
-from vpr_assets.core.curation.curator_files import (DECISIONS_FILE, LABELS_FILE, LABELS_LOG, Decisions, read_curator_labels,
-                                                  read_decisions)
+from vpr_assets.core.curation.curator_files import (
+    DECISIONS_FILE,
+    LABELS_FILE,
+    LABELS_LOG,
+    Decisions,
+    read_curator_labels,
+    read_decisions,
+)
 from vpr_assets.core.curation.duplicate_groups import (
     DuplicateResult,
     eligible_for_duplicates,

@@ -3,9 +3,8 @@
 
 import dagster as dg
 
-from vpr_assets.defs.automation import default_sensor_status
-
 from vpr_assets.core.ingest import inbox_batches, invalid_batch_name
+from vpr_assets.defs.automation import default_sensor_status
 from vpr_assets.defs.partitions import SCAN_BATCHES, scan_batches
 from vpr_assets.paths import inbox_dir
 

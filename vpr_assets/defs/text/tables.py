@@ -5,15 +5,8 @@ import json
 import math
 from typing import Optional
 
-
 from vpr_assets.core.text.text_embeddings import MODEL_NAME
-from vpr_assets.storage.schemas import (BOX_TYPE, GEO_WORDS_SCHEMA, OCR_TEXT_SCHEMA, PLACE_TYPE,  # noqa: F401
-                                        TEXT_EMBEDDINGS_SCHEMA)
-
-
-
-
-
+from vpr_assets.storage.schemas import BOX_TYPE, GEO_WORDS_SCHEMA, OCR_TEXT_SCHEMA, PLACE_TYPE, TEXT_EMBEDDINGS_SCHEMA  # noqa: F401
 
 TEXT_MODEL = MODEL_NAME
 

@@ -102,12 +102,12 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
 
     from vpr_assets.core import tracking
     from vpr_assets.core.active_model import ActiveModel
+    from vpr_assets.core.collection_reads import text_vectors_by_scan
     from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, read_manifest
+    from vpr_assets.core.evaluation_records import default_manifest
     from vpr_assets.core.training.items import training_items
     from vpr_assets.core.training.reports import loss_curve_png, retrieval_grid_png
     from vpr_assets.core.training.trainer import train
-    from vpr_assets.core.collection_reads import text_vectors_by_scan
-    from vpr_assets.core.evaluation_records import default_manifest
 
     variant = context.partition_key
     home, cat = catalog.root, catalog.catalog

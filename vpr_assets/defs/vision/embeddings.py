@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 
 from vpr_assets.core.active_model import active_model
-from vpr_assets.defs.metadata import table_metadata, catalog_views_metadata, data_version_of
+from vpr_assets.defs.metadata import catalog_views_metadata, data_version_of, table_metadata
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.storage.catalog import arrow_to_vectors, vectors_to_arrow

@@ -7,11 +7,11 @@ import dagster as dg
 import pandas as pd
 
 from vpr_assets.core.active_model import active_model, model_version_label
+from vpr_assets.core.collection_reads import text_vectors_by_scan
 from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, landmark_score_fn, read_manifest
+from vpr_assets.core.evaluation_records import default_manifest, record_evaluation
 from vpr_assets.defs.metadata import table_metadata
 from vpr_assets.defs.resources import CatalogResource, UiLinksResource
-from vpr_assets.core.collection_reads import text_vectors_by_scan
-from vpr_assets.core.evaluation_records import default_manifest, record_evaluation
 
 EVALUATIONS_CODE_VERSION = "evaluations-v1"
 

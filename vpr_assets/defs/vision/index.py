@@ -4,10 +4,10 @@ update or rebuild, records the build in `faiss_indexes` and keeps the newest bui
 import dagster as dg
 
 from vpr_assets.core.active_model import active_model, model_version_label
-from vpr_assets.core.vision.index_builds import IndexSettings, update_or_rebuild
-from vpr_assets.defs.metadata import record_history_table, catalog_views_metadata
-from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.core.collection_reads import current_embeddings, text_vectors_by_scan
+from vpr_assets.core.vision.index_builds import IndexSettings, update_or_rebuild
+from vpr_assets.defs.metadata import catalog_views_metadata, record_history_table
+from vpr_assets.defs.resources import CatalogResource
 
 FAISS_INDEX_CODE_VERSION = "faiss-index-v1"
 

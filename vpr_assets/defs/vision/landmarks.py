@@ -8,10 +8,10 @@ import pandas as pd
 import pyarrow as pa
 
 from vpr_assets.core.active_model import ModelRef, model_version_label
-from vpr_assets.core.landmarks import CURATION_FILE, apply_decisions, name_cluster, read_cluster_decisions
-from vpr_assets.defs.metadata import table_metadata, catalog_views_metadata, data_version_of
-from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.core.collection_reads import current_embeddings, kept_scan_ids
+from vpr_assets.core.landmarks import CURATION_FILE, apply_decisions, name_cluster, read_cluster_decisions
+from vpr_assets.defs.metadata import catalog_views_metadata, data_version_of, table_metadata
+from vpr_assets.defs.resources import CatalogResource
 from vpr_assets.storage.schemas import LANDMARK_CLUSTERS_SCHEMA
 
 LANDMARK_CLUSTERS_CODE_VERSION = "landmark-clusters-v1"
