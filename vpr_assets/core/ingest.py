@@ -448,17 +448,24 @@ def _plan_copy(source: Path) -> _CopyPlan:
     return plan
 
 
+INBOX_LOCK_TIMEOUT_S = 3600.0
+
+
 @contextlib.contextmanager
 def _inbox_lock(inbox: Path):
-    """Serialise copies into one inbox across processes (two `vpr ingest` of one new name raced)."""
-    import fcntl
+    """Serialise copies into one inbox across processes (two `vpr ingest` of one new name raced).
+    A copy holds it for as long as the folder takes to copy, so the wait is long but bounded."""
+    from filelock import FileLock, Timeout
 
-    with open(inbox / ".ingest.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    lock = FileLock(str(inbox / ".ingest.lock"), timeout=INBOX_LOCK_TIMEOUT_S)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TimeoutError(f"another ingest into {inbox} held its lock for {INBOX_LOCK_TIMEOUT_S:.0f} s") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def copy_batch_into_inbox(source: Path, inbox: Path, batch: str,
