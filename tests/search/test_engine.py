@@ -138,6 +138,9 @@ def test_normalise_and_score():
     assert name_score("eiffel", "Tour Eiffel") == 95.0
     assert name_score("Notre Dam", "Notre-Dame") >= 85
     assert name_score("Berlin", "Tower Bridge") < 60
+    assert name_score("Paris", "Brandenburg Gate on Pariser Platz") < 80  # part of a word is no match
+    assert name_score("Towr Bridge", "Tower Bridge") >= 90 and name_score("Tour Eifel", "Tour Eiffel a Paris") >= 90
+    assert name_score("eiffel tower", "Tour Eiffel à Paris") >= 80 > name_score("berlin tower", "Tower Bridge")
 
 
 def _copy_store(store, dst, tables=("faiss_indexes", "landmark_clusters", "raw_scans")):

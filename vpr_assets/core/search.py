@@ -122,9 +122,14 @@ def normalise_name(text: str) -> str:
     return _NON_ALNUM.sub(" ", stripped.casefold()).strip()
 
 
+WORD_MATCH = 85.0  # a query word must be this close to one word of the name (typos pass, "paris"/"pariser" not)
+
+
 def name_score(query: str, candidate: str) -> float:
-    """0-100: 100 for equal normalised names, 95 when one contains the other as whole words,
-    else rapidfuzz's WRatio (typos, word order, partial names)."""
+    """0-100: 100 for equal normalised names, 95 when one contains the other as whole words, else
+    the mean similarity of each query word to its closest word of the name (typos) when every query
+    word has one within WORD_MATCH or one long word matches outright; otherwise at most 79, under any
+    match cutoff ("Paris" must not find "Brandenburg Gate on Pariser" through a part of a word)."""
     from rapidfuzz import fuzz
 
     q, c = normalise_name(query), normalise_name(candidate)
@@ -134,7 +139,12 @@ def name_score(query: str, candidate: str) -> float:
         return 100.0
     if f" {q} " in f" {c} " or (len(c) >= 4 and f" {c} " in f" {q} "):
         return 95.0
-    return float(fuzz.WRatio(q, c))
+    words, qwords = c.split(), q.split()
+    per_word = [max(fuzz.ratio(w, x) for x in words) for w in qwords]
+    strong = any(p >= 90 and len(w) >= 5 for w, p in zip(qwords, per_word))  # "eiffel" in "eiffel tower"
+    if min(per_word) >= WORD_MATCH or strong:
+        return float(sum(per_word) / len(per_word))
+    return float(min(fuzz.WRatio(q, c), 79.0))
 
 
 # --- loaded state --------------------------------------------------------------------------------
