@@ -45,7 +45,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--home", help="VPR_HOME for status/search (default: a fresh empty one)")
     ap.add_argument("--image", default=str(ROOT / "tests" / "fuzz_crashers" / "tiff_TypeError.tif"),
-                    help="query picture for `vpr search`")
+                    help="query picture for `vpr search` (default: a file it refuses, so the row times the "
+                    "start-up and the error path, not a search)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vpr_cli_bench_"))
     home = Path(args.home) if args.home else tmp / "vpr_home"
@@ -59,7 +60,7 @@ def main() -> int:
         "vpr search --help": cli + ["search", "--help"],
         "vpr status --json": cli + ["status", "--json"],
         "vpr models --json": cli + ["models", "--json"],
-        "vpr search IMAGE --json": cli + ["search", args.image, "--json"],
+        "vpr search IMAGE --json (refused: see exit)": cli + ["search", args.image, "--json"],
     }
     print(f"| command | median s ({args.repeat} runs) | exit | heavy imports |")
     print("|---|---|---|---|")

@@ -441,6 +441,16 @@ def _path_for(git: Git, row: dict) -> str | None:
     return None
 
 
+def _located(git: Git, row: dict, located_by: dict | None = None) -> tuple[tuple[str, str], str] | None:
+    """(coordinates, image path in the snapshot) of a row whose coordinates (from `located_by`, else
+    the row) and image are both there; None otherwise."""
+    c = coords(located_by or row)
+    path = _path_for(git, row)
+    if not c or not path or not git.present(path):
+        return None
+    return c, path
+
+
 def _item(coll: Collection, row: dict, oid: str, path: str, lat: str, lon: str, *,
           title: str, description: str, location: str, date: str, rights: str,
           country: str, country_source: str, coord_source: str, basis: str) -> Item:
@@ -465,10 +475,9 @@ BARE_COUNTRY = re.compile(r"^(francia|italia|alemania|austria|b[eé]lgica|reino 
 
 def rows_campero(git: Git, coll: Collection):
     for row in _rows(git, coll):
-        c = coords(row)
-        path = _path_for(git, row)
-        if not c or not path or not git.present(path):
+        if (found := _located(git, row)) is None:
             continue
+        c, path = found
         loc = row.get("location", "")
         # coordinates of a whole country (or none given) do not locate a view
         if BARE_COUNTRY.match(loc):
@@ -486,8 +495,7 @@ def rows_campero(git: Git, coll: Collection):
         else:
             basis = "no: no rights statement and no usable date"
         yield _item(coll, row, row["objectid"], path, *c, title=row.get("title", ""),
-                    description=row.get("description") or row.get("descripction", ""),
-                    location=loc, date=row.get("date", ""), rights=row.get("rights", ""),
+                    description=desc, location=loc, date=row.get("date", ""), rights=row.get("rights", ""),
                     country=country, country_source=csrc, coord_source="row", basis=basis)
 
 
@@ -498,10 +506,9 @@ def rows_ukr(git: Git, coll: Collection):
         p = parents.get(row.get("parentid", ""))
         if p is None:
             continue
-        c = coords(p)
-        path = _path_for(git, row)
-        if not c or not path or not git.present(path):
+        if (found := _located(git, row, located_by=p)) is None:
             continue
+        c, path = found
         desc = "; ".join(x for x in (row.get("caption", ""), p.get("description", "")) if x)
         credit = row.get("credits", "")
         yield _item(coll, row, row["objectid"], path, *c,
@@ -520,10 +527,9 @@ US_FEDERAL = re.compile(r"^(national archives and records administration|fema)$"
 
 def rows_plain(git: Git, coll: Collection):
     for row in _rows(git, coll):
-        c = coords(row)
-        path = _path_for(git, row)
-        if not c or not path or not git.present(path):
+        if (found := _located(git, row)) is None:
             continue
+        c, path = found
         rights = row.get("rights", "")
         loc = row.get("location", "")
         if coll.key == "philly":

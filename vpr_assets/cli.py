@@ -291,14 +291,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         scorer = None if args.no_landmark_score or args.threshold is not None else landmark_score_fn()
         result = evaluate_manifest(manifest, embed, threshold=args.threshold, retrieval=retrieval, landmark_score=scorer)
         figures = flat_figures(result.metrics)
-        import pandas as pd
-
         params = {"image_size": args.image_size, "threshold": args.threshold, "captions": not args.no_captions,
                   "landmark_score": scorer is not None, "retrieval": retrieval.describe() if retrieval else "cosine",
                   "images": len(manifest.files)}
         eid = None if args.no_record else record_evaluation(
             cat, home, figures, model.version, str(manifest_path.resolve()), source="cli", params=params,
-            manifest_frame=pd.DataFrame({"file": manifest.files, "label": manifest.labels}))["evaluation_id"]
+            manifest_frame=manifest.frame())["evaluation_id"]
     if args.rankings:
         out = Path(args.rankings)
         out.parent.mkdir(parents=True, exist_ok=True)

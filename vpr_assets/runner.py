@@ -28,10 +28,7 @@ def materialize_partitions(asset_keys: Sequence[str], partitions: Sequence[str |
             logging.getLogger(__name__).warning("freed pool slots of ended or dead runs %s (marked failed: %s)",
                                                 freed.freed_runs, freed.failed_runs)
         job = defs.resolve_implicit_global_asset_job_def()
-        # as the UI does: an asset of a multi-asset that cannot be subset brings its siblings
-        # (raw_scans and scan_rejects are one decision per file)
-        selection = sorted(dg.AssetSelection.assets(*asset_keys).required_multi_asset_neighbors()
-                           .resolve(defs.resolve_asset_graph()), key=lambda k: k.to_user_string())
+        selection = [dg.AssetKey(k) for k in asset_keys]
         for pk in partitions:
             res = job.execute_in_process(instance=instance, partition_key=pk, asset_selection=selection,
                                          raise_on_error=raise_on_error, run_config=run_config, tags=tags)

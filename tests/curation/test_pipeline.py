@@ -93,3 +93,17 @@ def test_curator_labels_resolve_files_paths_and_batch_files(tmp_path):
 def test_empty_batch_tables_keep_their_schema():
     assert quality_table([]).schema == SCAN_QUALITY_SCHEMA
     assert derived_table([]).num_rows == 0
+
+
+def test_a_broken_hand_edited_decisions_file_does_not_hide_the_browser_log(tmp_path):
+    from vpr_assets.core.curation.curator_files import DECISIONS_FILE, DECISIONS_LOG, append_curator_action, read_decisions
+
+    (tmp_path / "curation").mkdir()
+    (tmp_path / DECISIONS_FILE).write_text("id,what\nA,keep\n", encoding="utf-8")
+    append_curator_action(tmp_path, DECISIONS_LOG, "A", "reject", "ana")
+    append_curator_action(tmp_path, DECISIONS_LOG, "A", "not_duplicate:B", "ana")
+    append_curator_action(tmp_path, DECISIONS_LOG, "B", "not_duplicate:A", "ben")
+    d = read_decisions(tmp_path / DECISIONS_FILE)
+    assert d.reject == {"A"} and d.keep == set()
+    assert d.not_duplicates == [("A", "B")]  # one canonical pair, however often and whichever way it is said
+    assert any("header must be" in p for p in d.problems)

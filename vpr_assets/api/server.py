@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
@@ -291,7 +291,16 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
     from starlette.templating import Jinja2Templates
 
-    from vpr_assets.core.browse import CardFilter, card_record, facets, landmark_record, list_cards, map_points
+    from vpr_assets.core.browse import (
+        PAGE_MAX,
+        CardFilter,
+        card_record,
+        facets,
+        landmark_record,
+        list_cards,
+        map_points,
+        scan_path,
+    )
     from vpr_assets.core.curation.curator_files import DECISIONS_LOG, LABELS, LABELS_LOG, append_curator_action
     from vpr_assets.storage import Catalog
 
@@ -300,37 +309,26 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(here / "static")), name="static")
     cat = Catalog(home)
 
-    def card_filter(batch, label, status, reason, group, landmark, country, has_caption, after, limit) -> CardFilter:
-        caption = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}.get(
-            (has_caption or "").lower())
-        if not 1 <= limit <= 200:
-            raise ApiError(422, "invalid_parameter", f"limit must be between 1 and 200, got {limit}")
+    def card_filter(batch: str = Query("", description="batch (partition) name"),
+                    label: str = Query("", description="quality label: good or bad"),
+                    status: str = Query("", description="keep, duplicate or rejected"),
+                    reason: str = Query("", description="a quality reason, e.g. blurry, no_landmark, curator_reject"),
+                    group: str = Query("", description="duplicate group id"),
+                    landmark: str = Query("", description="landmark name (substring) or cluster id"),
+                    country: str = Query("", description="ISO-2 country of the card's resolved place"),
+                    has_caption: str = Query("", description="yes / no: OCR read a caption"),
+                    after: str = Query("", description="paging cursor from the previous page's `next`"),
+                    limit: int = Query(48, ge=1, le=PAGE_MAX, description="cards per page")) -> CardFilter:
+        """The grid's filters, one definition for the JSON route and the page (FastAPI dependency)."""
+        caption = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}.get(has_caption.lower())
         return CardFilter(batch or None, label or None, status or None, reason or None, group or None,
                           landmark or None, country or None, caption, after or None, limit)
 
-    def filter_params():
-        return dict(batch=Query("", description="batch (partition) name"),
-                    label=Query("", description="quality label: good or bad"),
-                    status=Query("", description="keep, duplicate or rejected"),
-                    reason=Query("", description="a quality reason, e.g. blurry, no_landmark, curator_reject"),
-                    group=Query("", description="duplicate group id"),
-                    landmark=Query("", description="landmark name (substring) or cluster id"),
-                    country=Query("", description="ISO-2 country of the card's resolved place"),
-                    has_caption=Query("", description="yes / no: OCR read a caption"),
-                    after=Query("", description="paging cursor from the previous page's `next`"),
-                    limit=Query(48, description="cards per page (1-200)"))
-
-    fp = filter_params()
-
     @app.get("/api/cards", response_model=CardPage, tags=["collection"], responses=ERRORS,
              summary="Cards of the collection, filtered and paged")
-    def api_cards(batch: str = fp["batch"], label: str = fp["label"], status: str = fp["status"],
-                  reason: str = fp["reason"], group: str = fp["group"], landmark: str = fp["landmark"],
-                  country: str = fp["country"], has_caption: str = fp["has_caption"], after: str = fp["after"],
-                  limit: int = fp["limit"]):
+    def api_cards(f: CardFilter = Depends(card_filter)):
         """Filtering and keyset paging run in DuckDB over the catalog's views: a page costs the same
         on a million cards. Pass the returned `next` as `after` for the next page."""
-        f = card_filter(batch, label, status, reason, group, landmark, country, has_caption, after, limit)
         return _add_urls(list_cards(cat, f))
 
     def full_record(scan_id: str) -> dict:
@@ -351,7 +349,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
         return full_record(scan_id)
 
     def write_action(scan_id: str, action: str, who: str) -> dict:
-        if card_record(cat, scan_id) is None:
+        if scan_path(cat, scan_id) is None:
             raise ApiError(404, "not_found", f"no card with scan_id {scan_id[:80]!r}")
         log = LABELS_LOG if action in LABELS else DECISIONS_LOG
         try:
@@ -370,22 +368,21 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
     @app.get("/scans/{scan_id}", tags=["files"], summary="A card's original scan file",
              responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": ErrorBody}})
     def scan_file(scan_id: str):
-        card = card_record(cat, scan_id) if len(scan_id) <= 128 else None
-        if card is None or not card.get("path"):
+        rel = scan_path(cat, scan_id) if len(scan_id) <= 128 else None
+        if not rel:
             return _error_response(404, "not_found", "no such scan")
-        target = (home / card["path"]).resolve()
+        target = (home / rel).resolve()
         if not target.is_relative_to(home) or not target.is_file():
             return _error_response(404, "not_found", "no such scan")
         return FileResponse(target, headers={"Cache-Control": "private, max-age=3600"})
 
     @app.get("/browse", response_class=HTMLResponse, tags=["pages"], summary="Collection browser: filtered card grid")
-    def browse_page(request: Request, batch: str = "", label: str = "", status: str = "", reason: str = "",
-                    group: str = "", landmark: str = "", country: str = "", has_caption: str = "", after: str = "",
-                    limit: int = 48):
-        f = card_filter(batch, label, status, reason, group, landmark, country, has_caption, after, limit)
+    def browse_page(request: Request, f: CardFilter = Depends(card_filter)):
         page = _add_urls(list_cards(cat, f))
-        params = {k: v for k, v in dict(batch=batch, label=label, status=status, reason=reason, group=group,
-                                         landmark=landmark, country=country, has_caption=has_caption).items() if v}
+        params = {k: v for k, v in dict(batch=f.batch, label=f.label, status=f.status, reason=f.reason, group=f.group,
+                                         landmark=f.landmark, country=f.country).items() if v}
+        if f.has_caption is not None:
+            params["has_caption"] = "yes" if f.has_caption else "no"
         next_url = "/browse?" + urllib.parse.urlencode({**params, "after": page["next"]}) if page["next"] else None
         return templates.TemplateResponse(request, "browse.html", {"page": page, "f": f, "facets": facets(cat),
                                                                     "next_url": next_url})

@@ -93,10 +93,10 @@ def list_cards(cat: Catalog, f: CardFilter) -> dict[str, Any]:
         where.append("g.place.country = ?")
         params.append(f.country.upper())
     if f.has_caption is not None:
-        if not have["ocr_text"]:
-            return {"cards": [], "next": None} if f.has_caption else list_cards(cat, CardFilter(**{
-                **f.__dict__, "has_caption": None}))
-        where.append("coalesce(trim(o.text), '') <> ''" if f.has_caption else "coalesce(trim(o.text), '') = ''")
+        if have["ocr_text"]:
+            where.append("coalesce(trim(o.text), '') <> ''" if f.has_caption else "coalesce(trim(o.text), '') = ''")
+        elif f.has_caption:
+            return {"cards": [], "next": None}  # nothing read yet: no card has a caption (and every card has none)
     if f.after:
         where.append("r.scan_id > ?")
         params.append(f.after)
@@ -128,6 +128,14 @@ def facets(cat: Catalog) -> dict[str, list]:
         out["landmarks"] = cat.query("""SELECT cluster_id, any_value(cluster_name) AS name, count(*) AS size
             FROM landmark_clusters WHERE status = 'landmark' GROUP BY 1 ORDER BY 3 DESC, 2""").to_dict("records")
     return out
+
+
+def scan_path(cat: Catalog, scan_id: str) -> str | None:
+    """The scan's path under the data root, or None if the scan is unknown."""
+    if not cat.has("raw_scans"):
+        return None
+    rows = cat.query("SELECT path FROM raw_scans WHERE scan_id = ? LIMIT 1", [scan_id])
+    return str(rows.path.iloc[0]) if len(rows) else None
 
 
 def card_record(cat: Catalog, scan_id: str) -> dict[str, Any] | None:

@@ -33,6 +33,12 @@ class Manifest:
     def paths(self) -> list[Path]:
         return [self.root / f for f in self.files]
 
+    def frame(self):
+        """file/label as a DataFrame (what MLflow logs as the dev set of a run)."""
+        import pandas as pd
+
+        return pd.DataFrame({"file": self.files, "label": self.labels})
+
 
 def read_manifest(path: str | Path, images_dir: str | Path | None = None, split: str | None = None) -> Manifest:
     """Read `file`/`label` columns; rows for missing or non-image files are skipped and reported.

@@ -100,6 +100,11 @@ class PromotionDecision:
     champion_metrics: dict
     reason: str
 
+    @property
+    def changes_champion(self) -> bool:
+        """Promoted and not already the champion: applying it moves the alias."""
+        return self.promoted and self.champion_version != self.candidate_version
+
     def as_tags(self) -> dict[str, str]:
         kept = "kept_champion" if self.champion_version and not self.champion_version.startswith("pretrained:") \
             else "kept_pretrained"

@@ -25,5 +25,3 @@ faiss_indexes_history = dg.AssetSpec(
     description="One row per index build (folder, factory, model version, embedding data version, mode, "
     "seconds, Dagster run id); appended by `faiss_index` when the index changes. Search reads the newest.",
 )
-
-specs = [vpr_models_history, faiss_indexes_history]

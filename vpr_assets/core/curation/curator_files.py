@@ -89,29 +89,42 @@ class Decisions:
     not_duplicates: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     rows: int = 0
+    _pairs: set[tuple[str, str]] = field(default_factory=set, repr=False)  # not_duplicates, for lookups
+
+    def add_not_duplicate(self, a: str, b: str) -> None:
+        """Record that a and b are different cards (once, in a canonical order)."""
+        pair = (a, b) if a <= b else (b, a)
+        if pair not in self._pairs:
+            self._pairs.add(pair)
+            self.not_duplicates.append(pair)
 
     def decision_of(self, scan_id: str) -> str | None:
         return "keep" if scan_id in self.keep else "reject" if scan_id in self.reject else None
 
 
 def read_decisions(path: str | Path) -> Decisions:
-    """Parse `decisions.csv` (format in the module docstring); bad rows are problems, not errors."""
+    """Parse `decisions.csv` (format in the module docstring), then the browser's decision log beside
+    it; bad rows are problems, not errors, and a bad hand-edited file never hides the log."""
     path = Path(path)
     d = Decisions()
+    _read_decisions_file(path, d)
+    _apply_decision_log(d, path.with_name(Path(DECISIONS_LOG).name))
+    return d
+
+
+def _read_decisions_file(path: Path, d: Decisions) -> None:
     if not path.exists():
-        _apply_decision_log(d, path.with_name(Path(DECISIONS_LOG).name))
-        return d
+        return
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         d.problems.append(f"{path.name}: unreadable ({exc})")
-        return d
+        return
     reader = csv.DictReader(text.splitlines())
     fields = {(f or "").strip().lower() for f in (reader.fieldnames or [])}
     if not {"scan_id", "decision"} <= fields:
         d.problems.append(f"{path.name}: header must be `scan_id,decision`, got {reader.fieldnames}")
-        return d
-    seen_pairs: set[tuple[str, str]] = set()
+        return
     for line_no, raw in enumerate(reader, start=2):
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
         sid, decision = row.get("scan_id", ""), row.get("decision", "")
@@ -132,15 +145,10 @@ def read_decisions(path: str | Path) -> Decisions:
             if other == sid:
                 d.problems.append(f"line {line_no}: {sid[:12]} marked not_duplicate of itself")
                 continue
-            pair = (sid, other) if sid <= other else (other, sid)
-            if pair not in seen_pairs:
-                seen_pairs.add(pair)
-                d.not_duplicates.append(pair)
+            d.add_not_duplicate(sid, other)
         else:
             d.problems.append(f"line {line_no}: unknown decision {decision!r} for {sid[:12]} "
                               "(expected keep, reject or not_duplicate:<scan_id>)")
-    _apply_decision_log(d, path.with_name(Path(DECISIONS_LOG).name))
-    return d
 
 
 def _apply_decision_log(d: Decisions, log: Path) -> None:
@@ -154,9 +162,7 @@ def _apply_decision_log(d: Decisions, log: Path) -> None:
             (d.keep if kind == "keep" else d.reject).add(sid)
             d.rows += 1
         elif kind == "not_duplicate" and other and other != sid:
-            pair = (sid, other) if sid <= other else (other, sid)
-            if pair not in d.not_duplicates:
-                d.not_duplicates.append(pair)
+            d.add_not_duplicate(sid, other)
             d.rows += 1
 
 

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 from vpr_assets.core.active_model import PRETRAINED_MODEL, REGISTERED_MODEL
-from vpr_assets.core.tracking import PROMOTION_METRICS, ModelRegistry, PromotionDecision
+from vpr_assets.core.tracking import CHAMPION, PROMOTION_METRICS, ModelRegistry, PromotionDecision
+from vpr_assets.storage.atomic import atomic_write_bytes
 
 BASELINE_CACHE = Path("models") / "baselines"
 
 
-def _manifest_digest(manifest: Path) -> str:
-    """Digest of the dev manifest and every image it lists (a changed dev set is a new bar)."""
-    from vpr_assets.core.evaluation import read_manifest
-
-    m = read_manifest(manifest)
+def _manifest_digest(m) -> str:
+    """Digest of a read dev manifest: file, label and size of every image (a changed dev set is a new bar)."""
     h = hashlib.sha256()
     for f, label in zip(m.files, m.labels):
         p = Path(m.root) / f
@@ -37,16 +34,13 @@ def pretrained_baseline(home: Path, manifest: str | Path, pretrained: str = PRET
     from vpr_assets.core.active_model import active_model
     from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, read_manifest
 
-    manifest = Path(manifest)
-    cache = Path(home) / BASELINE_CACHE / f"{pretrained}-{_manifest_digest(manifest)}.json"
+    m = read_manifest(manifest)
+    cache = Path(home) / BASELINE_CACHE / f"{pretrained}-{_manifest_digest(m)}.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    res = evaluate_manifest(read_manifest(manifest), embed_fn_for(active_model(home, f"pretrained:{pretrained}")))
+    res = evaluate_manifest(m, embed_fn_for(active_model(home, f"pretrained:{pretrained}")))
     figures = {"mAP_at_5": float(res.metrics["mAP@5"]), "landmark_accuracy": float(res.metrics["landmark_accuracy"])}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(figures))
-    os.replace(tmp, cache)
+    atomic_write_bytes(cache, json.dumps(figures).encode())
     return figures
 
 
@@ -70,7 +64,7 @@ def judge(home: Path, candidate: Candidate, model: str = REGISTERED_MODEL) -> Pr
         return PromotionDecision(False, candidate.version, None, dict(candidate.figures), {},
                                  "candidate has no evaluation figures")
     baseline = None
-    if registry.version_by_alias(model, "champion") is None:
+    if registry.version_by_alias(model, CHAMPION) is None:
         if not candidate.eval_manifest or not Path(candidate.eval_manifest).exists():
             return PromotionDecision(False, candidate.version, None, dict(candidate.figures), {},
                                      "no dev manifest to measure the pretrained embedder on")

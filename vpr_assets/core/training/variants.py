@@ -38,10 +38,6 @@ class Variant:
         """The text this variant sees for a card (None: image-only, or a card without such text)."""
         return text_for_sources(self.text_sources, ocr_text, description) if self.uses_text else None
 
-    # the mapping view older call sites read (`spec["clusters"]`, `spec["text_sources"]`)
-    def __getitem__(self, key: str):
-        return getattr(self, key)
-
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("image", clusters=False),

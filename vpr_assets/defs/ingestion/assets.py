@@ -79,7 +79,6 @@ def ingest_scans(context: dg.AssetExecutionContext, config: IngestConfig, catalo
                           progress=progress)
     cat = catalog.catalog
     selected = {k.to_user_string() for k in context.selected_asset_keys}
-    written = ["raw_scans", "scan_rejects"]  # both, always: see can_subset above
     with cat.writer_lock():
         others = cat.arrow("raw_scans", columns=["scan_id", "batch"], where="batch <> ?", params=[batch]) \
             if cat.has("raw_scans") else None
@@ -88,7 +87,7 @@ def ingest_scans(context: dg.AssetExecutionContext, config: IngestConfig, catalo
         scans, rejects = result.scans_table(), result.rejects_table()
         cat.write_partition("raw_scans", batch, scans, sync=False)
         cat.write_partition("scan_rejects", batch, rejects, sync=False)
-    cat.sync_views(written)  # a held catalog: bounded retry, then reported below
+    cat.sync_views(["raw_scans", "scan_rejects"])  # both, always (see can_subset above); a held catalog: bounded retry, then reported below
     views_md = catalog_views_metadata(context, cat)
 
     scans_df, rejects_df = scans.to_pandas(), rejects.to_pandas()

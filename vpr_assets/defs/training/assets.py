@@ -137,7 +137,7 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
                              "training", targets="label")
         manifest = read_manifest(manifest_path) if manifest_path is not None and manifest_path.exists() else None
         if manifest is not None:
-            tracking.log_dataset(pd.DataFrame({"file": manifest.files, "label": manifest.labels}), "dev manifest",
+            tracking.log_dataset(manifest.frame(), "dev manifest",
                                  str(manifest_path), "evaluation", targets="label")
         text_vectors = text_vectors_by_scan(cat, variant_text_sources(variant)) if manifest is not None else None
 
@@ -283,7 +283,7 @@ def champion_model(context: dg.AssetExecutionContext, catalog: CatalogResource) 
     decision = None
     if cand is not None:
         decision = judge(home, cand)
-        if decision.reason != "already champion":
+        if decision.changes_champion or not decision.promoted:  # an unchanged champion keeps its promotion tags
             promote(home, decision)
     label = model_version_label(home)
     # tell the graph at once that the alias changed (champion_alias_sensor would see it on its next tick)
@@ -291,7 +291,7 @@ def champion_model(context: dg.AssetExecutionContext, catalog: CatalogResource) 
     return dg.MaterializeResult(
         data_version=dg.DataVersion(label),
         metadata={"champion": label, **(_decision_metadata(decision) if decision else {"decision": "no candidate"}),
-                  "promoted": bool(decision and decision.promoted and decision.reason != "already champion")},
+                  "promoted": bool(decision and decision.changes_champion)},
     )
 
 

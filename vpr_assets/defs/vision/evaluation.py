@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from vpr_assets.core.active_model import active_model, model_version_label
 from vpr_assets.core.collection_reads import text_vectors_by_scan
@@ -55,7 +54,7 @@ def evaluations(context: dg.AssetExecutionContext, config: EvaluationConfig, cat
     rec = record_evaluation(catalog.catalog, home, figures, version, str(manifest_path), "dagster", params=params,
                             tags={"dagster_run_id": context.run.run_id, "dagster_run_url": links.dagster_run(context.run.run_id),
                                   "dagster_asset_key": "evaluations"},
-                            manifest_frame=pd.DataFrame({"file": manifest.files, "label": manifest.labels}))
+                            manifest_frame=manifest.frame())
     md = "\n".join(["| metric | value |", "|---|---|"] + [f"| {k} | {v:.4f} |" for k, v in figures.items()])
     context.log.info(json.dumps(figures))
     return dg.MaterializeResult(metadata={
