@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Rebuild data/script_testset/ (captions in non-Latin scripts) from local git snapshots.
+
+A small set of REAL photographs and scans whose printed text is in a
+non-Latin script, each with a title in the same script taken from the
+source's own metadata, to measure OCR word recall per script. What could be
+found in public repositories is Cyrillic only (see SOURCES.md): phone photos
+of Soviet and Belarusian postcards, envelopes and postal cards from a private
+collection site (zubr-collection/zubryby.github.io) and two printed Russian
+menus of 1874 from a museum-based CollectionBuilder site
+(AMitiukova/MenuCollectionBuilder).
+
+The script reads the snapshots with ``git cat-file`` at pinned commits (no
+network), takes each item's title from the source's metadata file, verifies
+every source file against the sha256 recorded here, and writes
+data/script_testset/MANIFEST.tsv. Downsized copies (longest side 1024 px,
+JPEG quality 85, EXIF orientation applied, no metadata) are written to
+data/script_testset/images/<id>.jpg only for items whose rights allow
+redistribution (``committed=yes``; none at present); ``--all DIR`` also
+renders the other items into DIR for local measurement.
+
+    python scripts/build_script_testset.py            # rebuild, verify sources
+    python scripts/build_script_testset.py --check    # rebuild in memory, compare
+    python scripts/build_script_testset.py --all DIR  # also render every item into DIR
+
+Needs only the standard library, Pillow and git. Snapshots are bare git
+directories, by default /work/.mirror/<owner>+<name>/repo (``--mirror``).
+Output is deterministic for a given Pillow/libjpeg build; files are written
+atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+from vpr_assets.storage.atomic import atomic_write_bytes  # noqa: E402  (stdlib only)
+
+OUT_DIR = REPO_ROOT / "data" / "script_testset"
+MANIFEST = OUT_DIR / "MANIFEST.tsv"
+IMAGES = OUT_DIR / "images"
+LONG_SIDE = 1024
+QUALITY = 85
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str
+    repo: str
+    commit: str
+    license: str
+
+
+SOURCES = {
+    "zubr": Source(
+        key="zubr",
+        repo="zubr-collection/zubryby.github.io",
+        commit="5e94f387530784401e49d90322606732ada98e06",
+        license="site footer: CC BY-NC-ND 4.0, (c) ZUBRY.BY (Artur Basak); the photos show "
+                "third-party postcards/envelopes (publishers' and artists' rights not covered)",
+    ),
+    "menus": Source(
+        key="menus",
+        repo="AMitiukova/MenuCollectionBuilder",
+        commit="a3652068d891ac070f16a4ce57f0925655489e19",
+        license="rights field: property of the Tsarskoe Selo State Museum-Reserve, personal "
+                "non-commercial use only without written permission (repo LICENSE: MIT for the "
+                "CollectionBuilder code only)",
+    ),
+}
+
+# Where each source keeps its titles. zubr: JS modules src/data/<file>.js with
+# `things: [{ image: '<name>', year: ..., title: '<title>' ...}]`, pictures in
+# assets/pics/<pictureFolder>/<name>.jpg. menus: a CollectionBuilder CSV.
+ZUBR_FOLDERS = {"postcards": "postcards", "envelopes": "envelopes", "postal-cards": "postal-cards"}
+
+# (id, script, source, data file, item key, note); the sha256 of each original
+# file is pinned in MANIFEST.tsv and checked on every build.
+# The note records the printed text as seen on the image (read by eye from the
+# source photo; partly hidden text in brackets) and how it relates to the
+# title. Titles are Russian as the source gives them; much of the printed
+# text is Belarusian or Ukrainian (same script, other spelling).
+ITEMS = [
+    # --- zubr: postcards (src/data/postcards.js)
+    ("zubr-postcards-belarus-1981", "cyrillic", "zubr", "postcards", "belarus-1981",
+     "printed (Belarusian, folder cover): 'Белавежская пушча'; title Russian"),
+    ("zubr-postcards-belarus-2005", "cyrillic", "zubr", "postcards", "belarus-2005",
+     "printed (Belarusian): 'Камянец'; title Russian 'Каменец'"),
+    ("zubr-postcards-belarus-2009-3", "cyrillic", "zubr", "postcards", "belarus-2009-3",
+     "printed (Belarusian, two cards): 'Белавежская пушча'"),
+    ("zubr-postcards-belarus-2009-4", "cyrillic", "zubr", "postcards", "belarus-2009-4",
+     "printed (Belarusian): 'Белавежская пушча', 'БЕЛПОШТА'"),
+    ("zubr-postcards-belarus-2010", "cyrillic", "zubr", "postcards", "belarus-2010",
+     "printed (Belarusian): 'БЕЛАВЕЖСКАЯ ПУШЧА'"),
+    ("zubr-postcards-belarus-2010-2", "cyrillic", "zubr", "postcards", "belarus-2010-2",
+     "printed (Belarusian, script lettering): 'З Новым годам!' = title"),
+    ("zubr-postcards-belarus-2011", "cyrillic", "zubr", "postcards", "belarus-2011",
+     "printed (Russian, vertical): 'Национальный парк Припятский'"),
+    ("zubr-postcards-belarus-2018", "cyrillic", "zubr", "postcards", "belarus-2018",
+     "printed (Russian, vertical, on the card behind): 'Животный мир Беларуси'"),
+    ("zubr-postcards-belarus-2018-1", "cyrillic", "zubr", "postcards", "belarus-2018-1",
+     "printed (vertical, card behind, partly hidden): '[Белове]жская [пуща] Звери'"),
+    ("zubr-postcards-ussr-1960", "cyrillic", "zubr", "postcards", "ussr-1960",
+     "printed (card cover at the edge, partly hidden): 'Из м[ира] живот[ных]'"),
+    ("zubr-postcards-ussr-1973", "cyrillic", "zubr", "postcards", "ussr-1973",
+     "printed (decorative lettering): 'С НОВЫМ ГОДОМ!' = title"),
+    ("zubr-postcards-ussr-1976", "cyrillic", "zubr", "postcards", "ussr-1976",
+     "printed (Ukrainian, set cover, partly hidden): 'Київськ[ий] зоопа[рк]'; title Russian"),
+    # --- zubr: envelopes (src/data/envelopes.js)
+    ("zubr-envelopes-belarus-1994", "cyrillic", "zubr", "envelopes", "belarus-1994",
+     "printed (Belarusian, small): '[НА]ЦЫЯНАЛЬНЫ ПАРК БЕЛАВЕЖСКАЯ ПУШЧА'; plus form lines"),
+    ("zubr-envelopes-belarus-2002", "cyrillic", "zubr", "envelopes", "belarus-2002",
+     "printed (Belarusian): '75 ГРОДЗЕНСКАМУ ЗААПАРКУ'; plus address-form lines"),
+    ("zubr-envelopes-belarus-2003", "cyrillic", "zubr", "envelopes", "belarus-2003",
+     "printed (Belarusian, small caption): 'Зіма ў Белавежскай пушчы.'"),
+    ("zubr-envelopes-belarus-2005-1", "cyrillic", "zubr", "envelopes", "belarus-2005-1",
+     "printed (Belarusian): 'г. КАМЯНЕЦ', '[Дзень] беларускага пісьменства'"),
+    ("zubr-envelopes-belarus-2009-1", "cyrillic", "zubr", "envelopes", "belarus-2009-1",
+     "printed (Belarusian): 'ДПУ \"Нацыянальны парк \"Белавежская пушча\"', "
+     "'600 гадоў запаведнасці Белавежскай пушчы'"),
+    ("zubr-envelopes-belarus-2009-2", "cyrillic", "zubr", "envelopes", "belarus-2009-2",
+     "printed (Belarusian): '600 гадоў запаведнасці Белавежскай пушчы'"),
+    ("zubr-envelopes-belarus-2012", "cyrillic", "zubr", "envelopes", "belarus-2012",
+     "printed (Belarusian, small, and a Chinese line): 20th anniversary of Belarus-China "
+     "diplomatic relations; title Russian"),
+    ("zubr-envelopes-belarus-2017", "cyrillic", "zubr", "envelopes", "belarus-2017",
+     "printed (Belarusian): '25 гадоў устанаўлення дыпламатычных адносін паміж Рэспублікай "
+     "Беларусь і Рэспублікай Польшча'; title Russian"),
+    ("zubr-envelopes-belarus-2018", "cyrillic", "zubr", "envelopes", "belarus-2018",
+     "printed (Belarusian, small, two envelopes): 25th anniversary of Belarus-Kyrgyzstan "
+     "diplomatic relations; title Russian"),
+    ("zubr-envelopes-belarus-2019", "cyrillic", "zubr", "envelopes", "belarus-2019",
+     "printed (Belarusian): 'ГІСТОРЫЯ ГРАШОВЫХ ЗНАКАЎ БЕЛАРУСІ'; title Russian"),
+    ("zubr-envelopes-ussr-1972", "cyrillic", "zubr", "envelopes", "ussr-1972",
+     "printed (Russian, small): 'Белорусская ССР. Музей „Беловежская пуща“'; 'Куда', 'Кому'"),
+    ("zubr-envelopes-ussr-1980", "cyrillic", "zubr", "envelopes", "ussr-1980",
+     "printed (Russian): 'Игры XXII Олимпиады·Москва-80', 'ФУТБОЛ'; 'Куда', 'Кому'"),
+    ("zubr-envelopes-ussr-1981", "cyrillic", "zubr", "envelopes", "ussr-1981",
+     "printed (Russian, red, small): 'VII съезд Всероссийского ордена трудового красного "
+     "знамени общества охраны природы'"),
+    ("zubr-envelopes-ussr-1981-2", "cyrillic", "zubr", "envelopes", "ussr-1981-2",
+     "printed (Russian and Belarusian, small): 'Брестская область, Каменецкий район. Музей "
+     "природы „Беловежская пуща“'"),
+    # --- zubr: postal cards (src/data/postal-cards.js)
+    ("zubr-postal-cards-belarus-2005", "cyrillic", "zubr", "postal-cards", "belarus-2005",
+     "printed (Belarusian): 'Белавежскі Зубр', 'ПАШТОЎКА'; title Russian"),
+    ("zubr-postal-cards-belarus-2008", "cyrillic", "zubr", "postal-cards", "belarus-2008",
+     "printed (Belarusian): 'ПАШТОЎКА'; cancel 'Песня пра зубра'; title Russian"),
+    ("zubr-postal-cards-belarus-2009", "cyrillic", "zubr", "postal-cards", "belarus-2009",
+     "printed (Belarusian, script lettering): '600 гадоў запаведнасці Белавежскай пушчы'"),
+    ("zubr-postal-cards-belarus-2020", "cyrillic", "zubr", "postal-cards", "belarus-2020",
+     "printed (Belarusian): '2018-2020 Пад знакам Года малой радзімы ў Беларусі', 'ПАШТОЎКА'"),
+    ("zubr-postal-cards-ussr-1974", "cyrillic", "zubr", "postal-cards", "ussr-1974",
+     "printed (Russian, small): 'Кавказский заповедник Хребет Аишхо. Гора Безымянка', 'АВИА', "
+     "'Куда', 'Кому'; title only partly printed"),
+    # --- menus: _data/menu.csv
+    ("menus-coll001", "cyrillic", "menus", "_data/menu.csv", "coll001",
+     "printed (pre-1918 orthography, decorative): 'ОБѢДЪ ЮНКЕРОВЪ Л. Гв. Коннаго Полка 24 Марта "
+     "1874 г.' = title (title writes Е for Ѣ); the dishes below are French"),
+    ("menus-coll007", "cyrillic", "menus", "_data/menu.csv", "coll007",
+     "printed (pre-1918 orthography): 'ОБѢДЪ 14 МАЯ 1874 ГОДА.' and a Russian bill of fare; "
+     "title is the curator's description 'Меню обеда 14 мая 1874 года ...'"),
+]
+
+class Git:
+    def __init__(self, mirror: Path, src: Source):
+        owner, name = src.repo.split("/")
+        self.gd = mirror / f"{owner}+{name}" / "repo"
+        self.commit = src.commit
+        if not self.gd.is_dir():
+            raise SystemExit(f"missing snapshot {self.gd} (fetch {src.repo})")
+
+    def show(self, path: str) -> bytes:
+        return subprocess.run(["git", "--git-dir", str(self.gd), "cat-file", "blob",
+                               f"{self.commit}:{path}"], check=True, capture_output=True).stdout
+
+
+_JS_STR = r"'((?:[^'\\]|\\.)*)'"
+_THING = re.compile(r"image:\s*" + _JS_STR + r".*?title:\s*" + _JS_STR, re.S)
+
+
+def zubr_titles(git: Git, folder: str) -> dict[str, str]:
+    """{image name: title} from src/data/<folder>.js (the Russian-language page)."""
+    text = git.show(f"src/data/{folder}.js").decode("utf-8")
+    out: dict[str, str] = {}
+    # split on object boundaries so a title is never taken from the next item
+    for chunk in re.split(r"\n\s*\},?\s*\n\s*\{", text):
+        m = _THING.search(chunk)
+        if m:
+            out.setdefault(m.group(1), m.group(2).replace("\\'", "'"))
+    return out
+
+
+def menu_rows(git: Git, path: str) -> dict[str, dict]:
+    text = git.show(path).decode("utf-8")
+    return {r["objectid"]: r for r in csv.DictReader(io.StringIO(text))}
+
+
+def downsize(raw: bytes) -> bytes:
+    im = Image.open(io.BytesIO(raw))
+    im = ImageOps.exif_transpose(im)
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    w, h = im.size
+    scale = min(1.0, LONG_SIDE / max(w, h))
+    if scale < 1.0:
+        im = im.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=QUALITY, optimize=False, progressive=False, subsampling=2)
+    return buf.getvalue()
+
+
+def sha(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+COLUMNS = ["id", "script", "source_repo", "source_path", "license", "sha256", "title",
+           "title_source", "committed", "notes"]
+
+
+def expected_sources() -> dict[str, str]:
+    if not MANIFEST.exists():
+        return {}
+    with MANIFEST.open(encoding="utf-8", newline="") as f:
+        return {r["id"]: r["sha256"] for r in csv.DictReader(f, delimiter="\t")}
+
+
+def build(mirror: Path, render_all: Path | None):
+    expected = expected_sources()
+    gits = {k: Git(mirror, s) for k, s in SOURCES.items()}
+    zubr_cache: dict[str, dict[str, str]] = {}
+    menus_cache: dict[str, dict[str, dict]] = {}
+    rows, files, problems = [], {}, []
+    for iid, script, skey, data, key, note in ITEMS:
+        src, git = SOURCES[skey], gits[skey]
+        if skey == "zubr":
+            titles = zubr_cache.setdefault(data, zubr_titles(git, data))
+            if key not in titles:
+                problems.append(f"{iid}: no title for {key!r} in src/data/{data}.js")
+                continue
+            path = f"assets/pics/{ZUBR_FOLDERS[data]}/{key}.jpg"
+            title, title_source = titles[key], f"src/data/{data}.js: things[image='{key}'].title"
+        else:
+            rows_by_id = menus_cache.setdefault(data, menu_rows(git, data))
+            r = rows_by_id.get(key)
+            if r is None:
+                problems.append(f"{iid}: no row {key!r} in {data}")
+                continue
+            path = f"objects/{r['filename']}"
+            title, title_source = r["title"], f"{data}: objectid={key}, column title"
+        raw = git.show(path)
+        digest = sha(raw)
+        want = expected.get(iid)
+        if want and want != digest:
+            problems.append(f"{iid}: source sha256 {digest} != manifest {want}")
+            continue
+        committed = "no"  # no source grants redistribution, see SOURCES.md
+        if committed == "yes":
+            files[IMAGES / f"{iid}.jpg"] = downsize(raw)
+        elif render_all is not None:
+            files[render_all / f"{iid}.jpg"] = downsize(raw)
+        rows.append({
+            "id": iid, "script": script, "source_repo": f"{src.repo}@{src.commit}",
+            "source_path": path, "license": src.license, "sha256": digest,
+            "title": re.sub(r"\s+", " ", title).strip(), "title_source": title_source,
+            "committed": committed, "notes": note,
+        })
+    rows.sort(key=lambda r: r["id"])
+    return rows, files, problems
+
+
+def manifest_bytes(rows: list[dict]) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    w.writerow(COLUMNS)
+    for r in rows:
+        w.writerow([str(r[c]).replace("\t", " ") for c in COLUMNS])
+    return buf.getvalue().encode("utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mirror", type=Path, default=Path(os.environ.get("SCRIPT_TESTSET_MIRROR", "/work/.mirror")))
+    ap.add_argument("--check", action="store_true", help="compare with the files on disk, write nothing")
+    ap.add_argument("--all", type=Path, metavar="DIR", help="also render non-committed items into DIR")
+    a = ap.parse_args(argv)
+    rows, files, problems = build(a.mirror, a.all)
+    for p in problems:
+        print("problem:", p, file=sys.stderr)
+    if problems:
+        return 1
+    man = manifest_bytes(rows)
+    committed = {p: b for p, b in files.items() if p.is_relative_to(OUT_DIR)}
+    on_disk = set(IMAGES.glob("*.jpg")) if IMAGES.exists() else set()
+    if a.check:
+        bad = [str(p) for p, b in committed.items() if not p.exists() or p.read_bytes() != b]
+        if not MANIFEST.exists() or MANIFEST.read_bytes() != man:
+            bad.append(str(MANIFEST))
+        bad += [f"{p} (not in build)" for p in sorted(on_disk - set(committed))]
+        for b in bad:
+            print("differs:", b, file=sys.stderr)
+        print(f"{len(rows)} items, {len(committed)} committed images: {'OK' if not bad else 'DIFFERENT'}")
+        return 1 if bad else 0
+    for p, b in sorted(files.items()):
+        if not p.exists() or p.read_bytes() != b:
+            atomic_write_bytes(p, b)
+    for p in on_disk - set(committed):
+        p.unlink()
+    atomic_write_bytes(MANIFEST, man)
+    per = {}
+    for r in rows:
+        per.setdefault(r["script"], [0, 0])
+        per[r["script"]][0] += 1
+        per[r["script"]][1] += r["committed"] == "yes"
+    summary = ", ".join(f"{s} {n} ({c} committed)" for s, (n, c) in sorted(per.items()))
+    extra = f"; all items rendered into {a.all}" if a.all else ""
+    print(f"{len(rows)} items: {summary} -> {MANIFEST}{extra}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
