@@ -97,6 +97,8 @@ BOX_TYPE = pa.struct([
     ("x1", pa.int32()),
     ("y1", pa.int32()),
     ("line", pa.int32()),  # reading-order line number
+    ("script", pa.string()),  # latin | cyrillic | han | japanese | hangul | ... (null: no letter; older rows)
+    ("engine", pa.string()),  # easyocr | tesseract:<lang> (null in rows written before the second engine)
 ])
 
 OCR_TEXT_SCHEMA = pa.schema([

@@ -9,6 +9,10 @@ are recognised from a higher-resolution grey copy (recognition rescales them to 
 per call with each new tensor shape (EasyOCR #211, #815): `LRU_CACHE_CAPACITY` is capped before
 torch loads, detection always runs at one fixed longest side (few distinct shapes), and cyclic
 garbage is collected every 50 images.
+
+Captions in other scripts: the offline weights read Latin only, so regions EasyOCR reads with low
+confidence go to a second engine (`second_engine`, Tesseract: Japanese, Chinese, Korean, Cyrillic),
+which keeps its reading where it is confident and not Latin. Every box says its script and engine.
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-OCR_PIPELINE_VERSION = "caption-ocr-1"  # bump when the pipeline changes what it returns
+from .scripts import text_script
+from .second_engine import SecondEngineError, read_regions, usable_languages
+
+OCR_PIPELINE_VERSION = "caption-ocr-2"  # bump when the pipeline changes what it returns
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,21 @@ class OcrSettings:
     batch_size: int = 16  # used on GPU only (EasyOCR recognises box by box on CPU)
     decoder: str = "greedy"
     contrast_ths: float = 0.1  # boxes below this confidence are retried with more contrast
+    # second engine (Tesseract languages) for regions EasyOCR reads below `other_scripts_below`;
+    # () turns it off (a Latin-only collection saves ~1 s per card that has such regions)
+    other_scripts: tuple[str, ...] = ("jpn", "chi_tra", "kor", "rus")
+    other_scripts_below: float = 0.5
+    other_scripts_min_confidence: float = 0.6  # Tesseract mean word confidence to keep its reading
+    other_scripts_max_regions: int = 32  # largest regions first
     version: str = OCR_PIPELINE_VERSION
 
     def as_dict(self) -> dict[str, Any]:
+        """The settings, plus which second-engine languages this machine has (the output depends on
+        it, so a machine without Tesseract writes another settings hash)."""
         d = asdict(self)
         d["langs"] = list(self.langs)
+        d["other_scripts"] = list(self.other_scripts)
+        d["other_scripts_usable"] = list(usable_languages(self.other_scripts))
         return d
 
     def hash(self) -> str:
@@ -69,9 +86,12 @@ class OcrBox:
     confidence: float
     bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 in the input image's pixels
     line: int = 0  # reading-order line number
+    script: str | None = None  # scripts.text_script of the text ("latin", "han", "cyrillic", ...)
+    engine: str = "easyocr"  # or "tesseract:<lang>"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "confidence": self.confidence, "bbox": list(self.bbox), "line": self.line}
+        return {"text": self.text, "confidence": self.confidence, "bbox": list(self.bbox), "line": self.line,
+                "script": self.script, "engine": self.engine}
 
 
 @dataclass
@@ -191,6 +211,7 @@ class CaptionOCR:
         self.reader = get_reader(self.settings.langs, gpu)
         self.settings_dict = self.settings.as_dict()
         self.settings_hash = self.settings.hash()
+        self.other_scripts = tuple(self.settings_dict["other_scripts_usable"])
         self._calls = 0
 
     # -- detection -------------------------------------------------------------------------
@@ -271,7 +292,7 @@ class CaptionOCR:
         )
 
     def _read_boxes(self, rgb, grey, rscale, hor, free, timing) -> list[OcrBox]:
-        s = self.settings
+        """Every recognised box (the confidence floor applies after the second engine)."""
         h, w = rgb.shape[:2]
         out: list[OcrBox] = []
         if not (hor or free):
@@ -281,14 +302,48 @@ class CaptionOCR:
         free_r = [[[p[0] * rscale, p[1] * rscale] for p in b] for b in free]
         for pts, text, conf in self._recognise(grey, hor_r, free_r):
             text = str(text).strip()
-            if not text or float(conf) < s.min_confidence:
+            if not text:
                 continue
             xs = [p[0] / rscale for p in pts]
             ys = [p[1] / rscale for p in pts]
             bbox = (max(0, int(min(xs))), max(0, int(min(ys))), min(w, int(max(xs))), min(h, int(max(ys))))
-            out.append(OcrBox(text=text, confidence=round(float(conf), 4), bbox=bbox))
+            out.append(OcrBox(text=text, confidence=round(float(conf), 4), bbox=bbox, script=text_script(text)))
         timing["recognise_s"] = timing.get("recognise_s", 0.0) + time.perf_counter() - t0
         timing["n_boxes"] = timing.get("n_boxes", 0) + len(hor) + len(free)
+        return out
+
+    def _read_other_scripts(self, grey: np.ndarray, rscale: float, boxes: list[OcrBox], timing) -> list[OcrBox]:
+        """Give the regions EasyOCR could not read to the second engine; keep its confident,
+        non-Latin readings in their place."""
+        s = self.settings
+        if not self.other_scripts:
+            return boxes
+        todo = [i for i, b in enumerate(boxes) if b.confidence < s.other_scripts_below
+                and (b.bbox[3] - b.bbox[1]) * rscale >= 8 and b.bbox[2] > b.bbox[0]]
+        todo = sorted(todo, key=lambda i: -(boxes[i].bbox[2] - boxes[i].bbox[0]) * (boxes[i].bbox[3] - boxes[i].bbox[1]))
+        todo = todo[: s.other_scripts_max_regions]
+        if not todo:
+            return boxes
+        gh, gw = grey.shape[:2]
+        crops = []
+        for i in todo:
+            x0, y0, x1, y1 = (v * rscale for v in boxes[i].bbox)
+            m = 0.15 * (y1 - y0)
+            crops.append(grey[max(0, int(y0 - m)):min(gh, int(y1 + m) + 1), max(0, int(x0 - m)):min(gw, int(x1 + m) + 1)])
+        t0 = time.perf_counter()
+        try:
+            readings = read_regions(crops, self.other_scripts)
+        except SecondEngineError as e:  # the card keeps its EasyOCR reading; the reason is logged
+            timing["second_engine_error"] = str(e)
+            readings = [None] * len(crops)
+        timing["second_engine_s"] = time.perf_counter() - t0
+        timing["second_engine_regions"] = len(crops)
+        out = list(boxes)
+        for i, r in zip(todo, readings):
+            if r is None or r.confidence < s.other_scripts_min_confidence or r.script in (None, "latin"):
+                continue
+            out[i] = OcrBox(text=r.text, confidence=r.confidence, bbox=boxes[i].bbox, script=r.script,
+                            engine=f"tesseract:{r.lang}")
         return out
 
     def _is_caption(self, boxes: list[OcrBox]) -> bool:
@@ -323,7 +378,8 @@ class CaptionOCR:
             hor, free = self._detect_rows(rgb, [(0, h)], scale, timing)
             hor, free = self._sharpen_bands(rgb, hor, free, [(0, band), (h - band, h)], scale, timing)
             out = self._read_boxes(rgb, grey, rscale, hor, free, timing)
-        out = reading_order(out)
+        out = self._read_other_scripts(grey, rscale, out, timing)
+        out = reading_order([b for b in out if b.confidence >= s.min_confidence])
         self._calls += 1
         if self._calls % 50 == 0:
             gc.collect()  # crop arrays and DataLoaders are cyclic garbage; keep RSS flat on long runs

@@ -91,6 +91,8 @@ class OcrConfig(dg.Config):
     rec_max_side: int = 1600  # recognition crops from the scan capped at this side
     caption_first: bool = True  # read the top/bottom bands first, the middle only without a caption
     min_confidence: float = 0.15  # boxes below are dropped
+    # Tesseract languages for regions EasyOCR's Latin weights cannot read; [] turns the second engine off
+    other_scripts: list[str] = ["jpn", "chi_tra", "kor", "rus"]
     use_gpu: bool = True  # CUDA when torch sees it; CPU otherwise
     force: bool = False  # re-read every card even when an earlier row has the same settings hash
 
@@ -98,7 +100,11 @@ class OcrConfig(dg.Config):
 def ocr_engine_name(settings, gpu: bool) -> str:
     from importlib.metadata import version
 
-    return f"easyocr {version('easyocr')} english_g2 craft_mlt_25k {settings.version} {'cuda' if gpu else 'cpu'}"
+    from vpr_assets.core.text.second_engine import usable_languages
+
+    second = "+".join(usable_languages(settings.other_scripts))
+    second = f" + tesseract {second}" if second else ""
+    return f"easyocr {version('easyocr')} english_g2 craft_mlt_25k{second} {settings.version} {'cuda' if gpu else 'cpu'}"
 
 
 @dg.asset(
@@ -121,7 +127,8 @@ def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: Cata
     cat = catalog.catalog
     scans = _batch_scans(cat, batch, ["scan_id", "path"])
     settings = OcrSettings(det_max_side=config.det_max_side, rec_max_side=config.rec_max_side,
-                           caption_first=config.caption_first, min_confidence=config.min_confidence)
+                           caption_first=config.caption_first, min_confidence=config.min_confidence,
+                           other_scripts=tuple(config.other_scripts))
     shash = settings.hash()
     settings_json = json.dumps(settings.as_dict(), sort_keys=True)
 

@@ -21,7 +21,8 @@ def _num(x) -> Optional[float]:
 def ocr_row(scan_id: str, batch: str, result, engine: str, seconds: float) -> dict:
     """An ocr_text row from a core OcrResult."""
     boxes = [{"text": b.text, "confidence": float(b.confidence), "x0": int(b.bbox[0]), "y0": int(b.bbox[1]),
-              "x1": int(b.bbox[2]), "y1": int(b.bbox[3]), "line": int(b.line)} for b in result.boxes]
+              "x1": int(b.bbox[2]), "y1": int(b.bbox[3]), "line": int(b.line), "script": b.script,
+              "engine": b.engine} for b in result.boxes]
     conf = sum(b["confidence"] for b in boxes) / len(boxes) if boxes else None
     return {"scan_id": scan_id, "batch": batch, "text": result.text, "boxes": boxes, "n_boxes": len(boxes),
             "mean_confidence": conf, "width": result.width, "height": result.height,

@@ -1,0 +1,133 @@
+"""Captions in any script: word recall per script, EasyOCR alone vs EasyOCR + the second engine.
+
+Real cards only, each OCR'd twice in one run (`OcrSettings(other_scripts=())`, then the default
+Tesseract languages), alternating card by card:
+
+- cyrillic: data/script_testset (Soviet/Belarusian postcards, envelopes and 1874 menus; not
+  redistributable, so rendered locally: `python scripts/build_script_testset.py --all DIR`, then
+  `--cyrillic DIR`). Recall against the source's title (often Russian where the print is
+  Belarusian) and against the printed text transcribed by eye (`notes`, the quoted strings).
+- japanese: the three Korean-era cards of ../shared/data/realsample with Japanese captions,
+  transcribed by eye (data/script_testset/realsample_captions.tsv); character recall.
+- latin: the committed cards of data/geo_testset against the curators' titles (a check that the
+  second engine costs no Latin words), `--latin N` of them.
+
+Word recall: share of the truth's words (folded, 3+ letters) found among the OCR words; for Han,
+kana and Hangul, which are written without spaces, the share of the truth's characters found.
+
+    .venv/bin/python bench/bench_scripts.py --cyrillic /tmp/script_testset_all --latin 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore")
+
+from vpr_assets.core.text.normalize import fold  # noqa: E402
+from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings  # noqa: E402
+from vpr_assets.core.text.scripts import char_script  # noqa: E402
+from vpr_assets.core.text.second_engine import usable_languages  # noqa: E402
+
+CJK = {"han", "kana", "hangul"}
+
+
+def words(text: str) -> list[str]:
+    return [w for w in fold(text).split() if len(w) >= 3 and not w.isdigit()]
+
+
+def recall(truth: str, got: str) -> tuple[int, int]:
+    """(found, wanted): words for spaced scripts, characters for CJK."""
+    cjk = [c for c in truth if char_script(c) in CJK]
+    if cjk:
+        have = Counter(c for c in got if char_script(c) in CJK)
+        want = Counter(cjk)
+        return sum(min(n, have[c]) for c, n in want.items()), len(cjk)
+    want, have = words(truth), set(words(got))
+    return sum(w in have for w in want), len(want)
+
+
+def printed_text(notes: str) -> str:
+    """The quoted strings of a script_testset `notes` field (what is printed, read by eye)."""
+    return " ".join(re.findall(r"'([^']+)'", notes.split(";")[0]))
+
+
+def cases(args) -> list[tuple[str, Path, dict[str, str]]]:
+    out = []
+    if args.cyrillic:
+        with open(ROOT / "data/script_testset/MANIFEST.tsv", encoding="utf-8") as f:
+            for r in csv.DictReader(f, delimiter="\t"):
+                p = Path(args.cyrillic) / f"{r['id']}.jpg"
+                if r["script"] == "cyrillic" and p.exists():
+                    out.append(("cyrillic", p, {"title": r["title"], "printed": printed_text(r["notes"])}))
+    shared = Path(args.shared)
+    with open(ROOT / "data/script_testset/realsample_captions.tsv", encoding="utf-8") as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            if (shared / r["file"]).exists():
+                out.append((r["script"], shared / r["file"], {"printed": r["printed"]}))
+    with open(ROOT / "data/geo_testset/MANIFEST.tsv", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["committed"] == "yes"]
+    for r in rows[: args.latin]:
+        out.append(("latin", ROOT / "data/geo_testset" / r["file"], {"title": r["title"]}))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cyrillic", help="folder with the rendered script_testset (build script --all DIR)")
+    ap.add_argument("--shared", default=str(ROOT.parent / "shared" / "data" / "realsample"))
+    ap.add_argument("--latin", type=int, default=40, help="number of committed geo_testset cards")
+    args = ap.parse_args()
+    from PIL import Image
+
+    todo = cases(args)
+    if not todo:
+        sys.exit("no cards found")
+    langs = usable_languages(OcrSettings().other_scripts)
+    print(f"second engine languages here: {', '.join(langs) or 'none (Tesseract missing)'}")
+    modes = {"easyocr": CaptionOCR(OcrSettings(other_scripts=())), "easyocr+tesseract": CaptionOCR()}
+    for ocr in modes.values():  # warm both (model loads) on the first card
+        ocr.read(Image.open(todo[0][1]).convert("RGB"))
+    found: dict = Counter()
+    secs: dict = Counter()
+    n_cards: dict = Counter()
+    scripts_seen: dict = Counter()
+    for script, path, truths in todo:
+        im = Image.open(path).convert("RGB")
+        n_cards[script] += 1
+        for mode, ocr in modes.items():
+            t0 = time.perf_counter()
+            res = ocr.read(im)
+            secs[script, mode] += time.perf_counter() - t0
+            for kind, truth in truths.items():
+                if truth:
+                    f, w = recall(truth, res.text)
+                    found[script, mode, kind, "found"] += f
+                    found[script, mode, kind, "wanted"] += w
+            if mode != "easyocr":
+                scripts_seen.update(f"{script}->{b.script}" for b in res.boxes if b.engine != "easyocr")
+    print(f"\n{'set':9} {'cards':>5} {'truth':8} {'units':>5} {'EasyOCR':>8} {'+Tesseract':>10} {'s/card':>7} {'s/card+T':>8}")
+    for script in n_cards:
+        for kind in ("title", "printed"):
+            w = found[script, "easyocr", kind, "wanted"]
+            if not w:
+                continue
+            a = found[script, "easyocr", kind, "found"] / w
+            b = found[script, "easyocr+tesseract", kind, "found"] / w
+            n = n_cards[script]
+            print(f"{script:9} {n:5d} {kind:8} {w:5d} {a:8.2f} {b:10.2f} {secs[script, 'easyocr'] / n:7.2f} "
+                  f"{secs[script, 'easyocr+tesseract'] / n:8.2f}")
+    print("\nboxes read by the second engine (set -> script):", dict(scripts_seen))
+
+
+if __name__ == "__main__":
+    main()

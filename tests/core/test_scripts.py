@@ -1,0 +1,107 @@
+"""Script detection and the second OCR engine (Tesseract) for captions EasyOCR's Latin weights cannot read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from vpr_assets.core.text import second_engine
+from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings
+from vpr_assets.core.text.scripts import char_script, join_tokens, text_script
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+
+
+def needs(*langs: str):
+    have = second_engine.usable_languages(langs)
+    return pytest.mark.skipif(len(have) < len(langs), reason=f"Tesseract with {langs} not installed "
+                              "(scripts/setup_tesseract.sh, run by .ci/run)")
+
+
+@pytest.mark.parametrize("text, script", [
+    ("Москва. Кремль", "cyrillic"), ("金剛山萬物相の展望", "japanese"), ("朝鮮風俗", "han"),
+    ("서울 남대문", "hangul"), ("京城 남대문", "hangul"), ("The Salt Seller", "latin"), ("Αθήναι", "greek"),
+    ("Wien, Stephansdom 1905", "latin"), ("(12) 3", None), ("", None),
+])
+def test_text_script(text, script):
+    assert text_script(text) == script
+
+
+def test_char_script_and_joining():
+    assert char_script("ж") == "cyrillic" and char_script("の") == "kana" and char_script("7") is None
+    # engines give one "word" per CJK character: they join without spaces, other words with one
+    assert join_tokens(["(", "俗", "風", "鮮", "朝", ")", "The", "Salt"]) == "( 俗風鮮朝 ) The Salt"
+    assert join_tokens(["Москва.", "", "Кремль"]) == "Москва. Кремль"
+
+
+def _cyrillic_line(text: str, size: int = 34) -> np.ndarray:
+    font = ImageFont.truetype(str(DEJAVU), size)
+    w = int(font.getlength(text)) + 20
+    im = Image.new("L", (w, size + 16), 235)
+    ImageDraw.Draw(im).text((10, 6), text, fill=20, font=font)
+    return np.asarray(im)
+
+
+@needs("rus", "jpn")
+@pytest.mark.skipif(not DEJAVU.exists(), reason="fonts-dejavu-core not installed")
+def test_second_engine_reads_cyrillic_and_picks_the_script_per_region():
+    crops = [_cyrillic_line("Москва Кремль"), _cyrillic_line("Харьков Вокзал"), np.full((30, 60), 230, np.uint8)]
+    got = second_engine.read_regions(crops, ["jpn", "rus"])
+    assert got[0] is not None and got[0].lang == "rus" and got[0].script == "cyrillic"
+    assert "Москва" in got[0].text and "Кремль" in got[0].text
+    assert "Харьков" in got[1].text
+    assert got[2] is None  # a blank region: no language reads anything there
+
+
+@needs("jpn", "chi_tra")
+def test_caption_ocr_reads_a_real_japanese_caption(realsample_dir):
+    """The Korean-era card 'The Salt Seller' (1910s): an English title between Japanese ones.
+    EasyOCR alone turns the Japanese into noise; with the second engine those regions are Han."""
+    path = realsample_dir / "none__pc_kp16_salt_seller.jpg"
+    if not path.exists():
+        pytest.skip("realsample card not available")
+    band = Image.open(path).convert("RGB")  # the whole card, as the pipeline reads it
+    plain = CaptionOCR(OcrSettings(other_scripts=())).read(band)
+    both = CaptionOCR().read(band)
+    assert not any(b.script in ("han", "japanese") for b in plain.boxes)
+    cjk = [b for b in both.boxes if b.script in ("han", "japanese")]
+    assert cjk and all(b.engine.startswith("tesseract:") for b in cjk)
+    assert "鮮" in both.text and "朝" in both.text  # 朝鮮 (Korea), printed right to left
+    assert "Salt" in both.text and any(b.engine == "easyocr" for b in both.boxes)  # Latin stays EasyOCR's
+
+
+def test_settings_hash_records_which_languages_this_machine_reads(monkeypatch):
+    with_engine = OcrSettings().as_dict()["other_scripts_usable"]
+    h = OcrSettings().hash()
+    monkeypatch.setenv("VPR_TESSERACT", "/nonexistent/tesseract")
+    second_engine.installed_languages.cache_clear()
+    try:
+        assert OcrSettings().as_dict()["other_scripts_usable"] == []
+        assert second_engine.read_regions([np.zeros((20, 20), np.uint8)], ["rus"]) == [None]
+        if with_engine:  # a machine without Tesseract writes another hash: cards are re-read once it is there
+            assert OcrSettings().hash() != h
+    finally:
+        second_engine.installed_languages.cache_clear()
+
+
+@needs("rus")
+def test_a_failing_second_engine_keeps_the_easyocr_reading(monkeypatch, tmp_path, realsample_dir):
+    path = realsample_dir / "none__pc_kp16_salt_seller.jpg"
+    if not path.exists():
+        pytest.skip("realsample card not available")
+    band = Image.open(path).convert("RGB")
+    fake = tmp_path / "tesseract"  # lists the languages, then crashes on every page
+    fake.write_text("#!/bin/sh\nif [ \"$1\" = --list-langs ]; then printf 'List\\nrus\\njpn\\nchi_tra\\nkor\\n'; "
+                    "exit 0; fi\necho 'segfault' >&2\nexit 139\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("VPR_TESSERACT", str(fake))
+    second_engine.installed_languages.cache_clear()
+    try:
+        res = CaptionOCR().read(band)
+    finally:
+        second_engine.installed_languages.cache_clear()
+    assert "segfault" in res.extra["second_engine_error"]
+    assert "Salt" in res.text and all(b.engine == "easyocr" for b in res.boxes)

@@ -1,0 +1,149 @@
+"""The second OCR engine: Tesseract, for caption regions the offline EasyOCR weights cannot read.
+
+The offline EasyOCR package ships English (Latin) weights only, so a Japanese, Chinese, Korean or
+Cyrillic caption comes out as symbol noise with a low confidence. `CaptionOCR` hands those regions
+(already found by CRAFT, which is script-agnostic) to Tesseract: every region is one page of one
+Tesseract run per language (`--psm 7`, a single text line), so each language model loads once per
+card, and each region keeps the reading whose mean word confidence is highest. The script of a
+region is the script of the text that won (`scripts.text_script`).
+
+Tesseract is a Debian package (`tesseract-ocr` plus `tesseract-ocr-jpn`, `-chi-tra`, `-kor`, `-rus`),
+installed by `.ci/setup-ocr.sh`; it is called through its command line (the stable interface; no
+Python binding needed). Where it or a language is missing, `usable_languages` leaves it out and the
+OCR settings hash says so, so cards are read again once it is installed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+from .scripts import join_tokens, text_script
+
+LINE_HEIGHT = 48  # px: regions are rescaled to this height (Tesseract reads best at 30-50 px text)
+MAX_UPSCALE = 4.0
+PAD = 10
+
+
+# the scripts a language's reading must be in to count (a Cyrillic model "reading" digits or a
+# Japanese one reading Latin says nothing about the region's script)
+LANG_SCRIPTS = {
+    "jpn": {"japanese", "han"}, "chi_tra": {"han"}, "chi_sim": {"han"}, "kor": {"hangul"},
+    "rus": {"cyrillic"}, "ukr": {"cyrillic"}, "bel": {"cyrillic"}, "bul": {"cyrillic"}, "srp": {"cyrillic"},
+    "ell": {"greek"},
+}
+
+
+class SecondEngineError(RuntimeError):
+    """Tesseract was found but failed (timeout, crash, unreadable output)."""
+
+
+@dataclass(frozen=True)
+class RegionReading:
+    text: str
+    confidence: float  # mean word confidence, 0-1
+    lang: str  # the Tesseract language that won
+    script: str | None
+
+
+def tesseract_binary() -> str | None:
+    return shutil.which(os.environ.get("VPR_TESSERACT", "tesseract"))
+
+
+@lru_cache(maxsize=1)
+def installed_languages() -> frozenset[str]:
+    """Languages the local Tesseract can load (empty without Tesseract)."""
+    exe = tesseract_binary()
+    if exe is None:
+        return frozenset()
+    try:
+        out = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(line.strip() for line in out.splitlines()[1:] if line.strip())
+
+
+def usable_languages(langs: Sequence[str]) -> tuple[str, ...]:
+    """The subset of `langs` this machine can read, in the given order."""
+    have = installed_languages()
+    return tuple(lang for lang in langs if lang in have)
+
+
+def _prepare(crop: np.ndarray) -> np.ndarray:
+    """A grey crop rescaled to LINE_HEIGHT with replicated borders (no hard edge around the text)."""
+    import cv2
+
+    h, w = crop.shape[:2]
+    scale = min(MAX_UPSCALE, LINE_HEIGHT / max(1, h))
+    if abs(scale - 1.0) > 0.05:
+        crop = cv2.resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))),
+                          interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+    return cv2.copyMakeBorder(crop, PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE)
+
+
+def _run(exe: str, list_path: str, lang: str, timeout: float) -> dict[int, list[tuple[str, float]]]:
+    """One Tesseract run over every page of `list_path`: page number (0-based) -> [(word, conf)]."""
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # small images: threads only contend with torch
+    try:
+        proc = subprocess.run([exe, list_path, "stdout", "-l", lang, "--psm", "7", "tsv"], capture_output=True,
+                              text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        raise SecondEngineError(f"tesseract -l {lang} took over {timeout:.0f} s") from e
+    if proc.returncode != 0:
+        raise SecondEngineError(f"tesseract -l {lang} failed: {proc.stderr.strip()[-300:]}")
+    pages: dict[int, list[tuple[str, float]]] = {}
+    for row in csv.DictReader(io.StringIO(proc.stdout), delimiter="\t", quoting=csv.QUOTE_NONE):
+        text = (row.get("text") or "").strip()
+        try:
+            conf = float(row.get("conf") or -1)
+        except ValueError:
+            continue
+        if text and conf >= 0:
+            pages.setdefault(int(row["page_num"]) - 1, []).append((text, conf / 100.0))
+    return pages
+
+
+def read_regions(crops: Sequence[np.ndarray], langs: Sequence[str], *, timeout: float = 120.0
+                 ) -> list[RegionReading | None]:
+    """Read each grey crop (one text line) with every language in `langs`; per crop, the reading
+    with the highest mean word confidence among those in their language's script (LANG_SCRIPTS),
+    or None when no language read anything there."""
+    import cv2
+
+    exe = tesseract_binary()
+    langs = usable_languages(langs)
+    if not crops or exe is None or not langs:
+        return [None] * len(crops)
+    best: list[RegionReading | None] = [None] * len(crops)
+    with tempfile.TemporaryDirectory(prefix="vpr-tess-") as tmp:
+        paths = []
+        for i, crop in enumerate(crops):
+            path = os.path.join(tmp, f"{i:04d}.png")
+            cv2.imwrite(path, _prepare(crop))
+            paths.append(path)
+        list_path = os.path.join(tmp, "pages.txt")
+        with open(list_path, "w") as f:
+            f.write("\n".join(paths) + "\n")
+        for lang in langs:
+            for page, words in _run(exe, list_path, lang, timeout).items():
+                if not 0 <= page < len(crops) or not words:
+                    continue
+                conf = sum(c for _, c in words) / len(words)
+                text = join_tokens([w for w, _ in words])
+                script = text_script(text)
+                if lang in LANG_SCRIPTS and script not in LANG_SCRIPTS[lang]:
+                    continue
+                if len({c for c in text if c.isalpha()}) < 2:  # blank paper read as "ーー" or "I"
+                    continue
+                if best[page] is None or conf > best[page].confidence:
+                    best[page] = RegionReading(text, round(conf, 4), lang, script)
+    return best
