@@ -6,7 +6,13 @@ import pandas as pd
 import pytest
 
 from vpr_assets.core.text.gazetteer import get_gazetteer
-from vpr_assets.core.text.geowords import GeoWordExtractor, LandmarkLexicon, fix_confusions, strip_boilerplate
+from vpr_assets.core.text.geowords import (
+    GeoWordExtractor,
+    LandmarkLexicon,
+    extract_geowords,
+    fix_confusions,
+    strip_boilerplate,
+)
 from vpr_assets.core.text.normalize import fold
 
 
@@ -146,3 +152,19 @@ def test_real_sample_descriptions(ex, realsample_dir):
     assert "lithograph" not in [p["matched"] for r in out.values() for p in r["places"]]
     assert places(out["none__pc_kp16_salt_seller.jpg"]) == []  # "The Salt Seller" names no place
     assert get_gazetteer() is ex.gaz  # built once per process
+
+
+def test_places_in_non_latin_captions():
+    """Cyrillic names match as words; Han/kana/Hangul names match inside unspaced runs, in either
+    print direction (pre-1945 horizontal captions run right to left: 朝鮮 printed as 鮮朝)."""
+    def top(text):
+        return [(p["name"], p["country"]) for p in extract_geowords(text)["places"]]
+
+    assert ("Moscow", "RU") in top("Москва. Кремль")
+    assert ("Kharkiv", "UA") in top("Харків. Вокзал")
+    assert top("京城南大門")[0] == ("Seoul", "KR")  # the Japanese-era name of Seoul
+    assert top("釜山港")[0] == ("Busan", "KR")
+    assert top("東京銀座通り")[0] == ("Tokyo", "JP")
+    assert ("South Korea", "KR") in top("( 俗風鮮朝 ) The Salt Seller")  # 朝鮮 = Korea, printed reversed
+    assert top("萬物相の展望") == []  # no place name in it
+    assert "京城" in extract_geowords("京城南大門")["words"]

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .normalize import fold, fold_umlaut
+from .scripts import char_script
 
-INDEX_VERSION = 2  # bump when what goes into the index changes (2: HISTORICAL_NAMES)
+INDEX_VERSION = 3  # bump when what goes into the index changes (2: HISTORICAL_NAMES, 3: CJK names)
 _ALT_OK = re.compile(r"^[^\W\d_][^\W\d_ .'-]*(?:[ .'-]+[^\W\d_]+)*\.?$")
 
 # Country names as printed on cards (endonyms and the big European languages); the English name
@@ -58,7 +59,7 @@ COUNTRY_ALIASES = {
     "IE": ["Eire", "Irlande", "Irland"],
     "HR": ["Hrvatska", "Kroatien", "Croatie"],
     "RS": ["Srbija", "Serbien"],
-    "KR": ["Korea", "Chosen", "Corée"],
+    "KR": ["Korea", "Chosen", "Corée", "朝鮮", "조선", "한국", "韓國"],
     "PE": ["Perú"],
 }
 
@@ -80,6 +81,10 @@ HISTORICAL_NAMES = {
     "Stalingrad": ("Volgograd", "RU"), "Tsaritsyn": ("Volgograd", "RU"), "Fiume": ("Rijeka", "HR"),
     "Agram": ("Zagreb", "HR"), "Laibach": ("Ljubljana", "SI"), "Ofen": ("Budapest", "HU"),
     "Pola": ("Pula", "HR"), "Zara": ("Zadar", "HR"), "Spalato": ("Split", "HR"), "Ragusa": ("Dubrovnik", "HR"),
+    # as printed on Japanese-era cards of Korea, China and Taiwan
+    "京城": ("Seoul", "KR"), "龍山": ("Seoul", "KR"), "仁川": ("Incheon", "KR"), "平壤": ("Pyongyang", "KP"),
+    "大邱": ("Daegu", "KR"), "全州": ("Jeonju", "KR"), "大連": ("Dalian", "CN"), "奉天": ("Shenyang", "CN"),
+    "青島": ("Qingdao", "CN"), "臺北": ("Taipei", "TW"), "台北": ("Taipei", "TW"),
 }
 
 KIND_RANK = {"country": 1.0, "city": 0.0}
@@ -102,8 +107,15 @@ class GeoEntry:
         return math.log10(self.population + 10) + (0.7 if self.primary else 0.0) + KIND_RANK[self.kind]
 
 
+def is_cjk_name(name: str) -> bool:
+    """Han, kana or Hangul only (no case, no spaces): matched inside runs of text, not as words."""
+    return len(name) >= 2 and all(char_script(c) in ("han", "kana", "hangul") for c in name)
+
+
 def _usable_alternate(name: str) -> bool:
     """geonames alternates also hold airport codes (LON) and lower-case romanisations (rm, luo ma)."""
+    if is_cjk_name(name):
+        return len(name) <= 8
     return len(name) >= 4 and name[0].isupper() and not name.isupper() and bool(_ALT_OK.match(name))
 
 
@@ -138,6 +150,7 @@ class Gazetteer:
             self.exact[key] = sorted(uniq.values(), key=lambda e: -e.rank)
         self.exact = dict(self.exact)
         self.max_words = max(len(k.split()) for k in self.exact)
+        self.max_cjk = max((len(k) for k in self.exact if is_cjk_name(k)), default=0)
         self._buckets: dict[str, list[str]] = defaultdict(list)
         for k in self.exact:
             if len(k) >= 5:

@@ -151,6 +151,9 @@ def segments(text: str, known=lambda w: False) -> list[list[Tok]]:
     return [s for s in out if s]
 
 
+_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff]{2,}")
+
+
 def _is_number(word: str) -> bool:
     return sum(c.isdigit() for c in word) * 2 >= len(word)
 
@@ -192,9 +195,39 @@ class GeoWordExtractor:
         in_ctx = [c for c in cands if c.country in context]
         return [in_ctx[0] if in_ctx else cands[0]]
 
+    def _match_cjk(self, text: str, words: list[str], places: list[dict], context: set[str]) -> None:
+        """Place names inside runs of Han, kana or Hangul, which have no spaces between words: the
+        longest gazetteer name at each position. Horizontal captions of the pre-1945 cards run right
+        to left (朝鮮 printed as 鮮朝), so each run is also read reversed and the reading that
+        matches more characters wins."""
+        max_n = getattr(self.gaz, "max_cjk", 0)
+        for run in _CJK_RUN.findall(text):
+            best: list[tuple[str, list[GeoEntry]]] = []
+            for candidate in (run, run[::-1]):
+                found, i = [], 0
+                while i < len(candidate) - 1:
+                    for n in range(min(max_n, len(candidate) - i), 1, -1):
+                        name = candidate[i : i + n]
+                        cands = [c for c in self.gaz.lookup(fold(name)) if c.kind == "country" or n > 2
+                                 or c.population >= self.short_alt_min_population]
+                        if cands:
+                            found.append((name, cands))
+                            i += n
+                            break
+                    else:
+                        i += 1
+                if sum(len(n) for n, _ in found) > sum(len(n) for n, _ in best):
+                    best = found
+            for name, cands in best:
+                for e in self._choose(cands, context):
+                    places.append(_place(e, 1.0 if e.primary else 0.95, name))
+                words.append(name)
+
     def _match_text(self, text: str, words: list[str], places: list[dict], context: set[str],
                     fuzzy: bool) -> None:
         text = fix_mojibake(text)
+        if _CJK_RUN.search(text):
+            self._match_cjk(text, words, places, context)
         needs_capital = any(c.isupper() for c in text)
         segs = segments(strip_boilerplate(text), self.known)
         lex_n = self.lexicon.max_words if self.lexicon else 0
