@@ -171,7 +171,8 @@ def test_text_chain_on_captioned_postcards_and_rerun(vpr_home, dagster_home):
     assert ocr.at[sid["vanishing.jpg"], "text"] == "" and ocr.at[sid["vanishing.jpg"], "error"]
     assert ocr.error.notna().sum() == 1
     box = ocr.at[sid["paris.jpg"], "boxes"][0]
-    assert set(box) == {"text", "confidence", "x0", "y0", "x1", "y1", "line"} and box["x1"] > box["x0"]
+    assert set(box) == {"text", "confidence", "x0", "y0", "x1", "y1", "line", "script", "engine"} and box["x1"] > box["x0"]
+    assert box["engine"] == "easyocr" and box["script"] == "latin"
     assert ocr.settings_hash.nunique() == 1 and json.loads(ocr.settings_json.iloc[0])["det_max_side"] == 640
     assert ocr.engine.iloc[0].startswith("easyocr 1.7.2 english_g2")
     m = meta(first, "ocr_text")

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .scripts import text_script
-from .second_engine import SecondEngineError, read_regions, usable_languages
+from .scripts import distinctive_letters, text_script
+from .second_engine import SCRIPT_LANGUAGES, SecondEngineError, read_regions, usable_languages
 
 OCR_PIPELINE_VERSION = "caption-ocr-2"  # bump when the pipeline changes what it returns
 
@@ -61,8 +61,11 @@ class OcrSettings:
     # second engine (Tesseract languages) for regions EasyOCR reads below `other_scripts_below`;
     # () turns it off (a Latin-only collection saves ~1 s per card that has such regions)
     other_scripts: tuple[str, ...] = ("jpn", "chi_tra", "kor", "rus")
-    other_scripts_below: float = 0.5
+    other_scripts_below: float = 0.6  # Cyrillic capitals read as Latin ("BEAAPYCI") score up to ~0.55
     other_scripts_min_confidence: float = 0.6  # Tesseract mean word confidence to keep its reading
+    other_scripts_card_confidence: float = 0.35  # ... once the card has one reading above the line in that script
+    other_scripts_card_below: float = 0.95  # then EasyOCR boxes below this are read again in that script
+    script_variants: tuple[str, ...] = ("ukr", "bel")  # used only on a card already known to be in their script
     other_scripts_max_regions: int = 32  # largest regions first
     version: str = OCR_PIPELINE_VERSION
 
@@ -73,6 +76,8 @@ class OcrSettings:
         d["langs"] = list(self.langs)
         d["other_scripts"] = list(self.other_scripts)
         d["other_scripts_usable"] = list(usable_languages(self.other_scripts))
+        d["script_variants"] = list(self.script_variants)
+        d["script_variants_usable"] = list(usable_languages(self.script_variants))
         return d
 
     def hash(self) -> str:
@@ -212,6 +217,7 @@ class CaptionOCR:
         self.settings_dict = self.settings.as_dict()
         self.settings_hash = self.settings.hash()
         self.other_scripts = tuple(self.settings_dict["other_scripts_usable"])
+        self.script_variants = tuple(self.settings_dict["script_variants_usable"]) if self.other_scripts else ()
         self._calls = 0
 
     # -- detection -------------------------------------------------------------------------
@@ -312,38 +318,70 @@ class CaptionOCR:
         timing["n_boxes"] = timing.get("n_boxes", 0) + len(hor) + len(free)
         return out
 
-    def _read_other_scripts(self, grey: np.ndarray, rscale: float, boxes: list[OcrBox], timing) -> list[OcrBox]:
-        """Give the regions EasyOCR could not read to the second engine; keep its confident,
-        non-Latin readings in their place."""
-        s = self.settings
-        if not self.other_scripts:
-            return boxes
-        todo = [i for i, b in enumerate(boxes) if b.confidence < s.other_scripts_below
-                and (b.bbox[3] - b.bbox[1]) * rscale >= 8 and b.bbox[2] > b.bbox[0]]
-        todo = sorted(todo, key=lambda i: -(boxes[i].bbox[2] - boxes[i].bbox[0]) * (boxes[i].bbox[3] - boxes[i].bbox[1]))
-        todo = todo[: s.other_scripts_max_regions]
-        if not todo:
-            return boxes
+    def _crops(self, grey: np.ndarray, rscale: float, boxes: list[OcrBox], idx: list[int]) -> list[np.ndarray]:
         gh, gw = grey.shape[:2]
         crops = []
-        for i in todo:
+        for i in idx:
             x0, y0, x1, y1 = (v * rscale for v in boxes[i].bbox)
             m = 0.15 * (y1 - y0)
             crops.append(grey[max(0, int(y0 - m)):min(gh, int(y1 + m) + 1), max(0, int(x0 - m)):min(gw, int(x1 + m) + 1)])
+        return crops
+
+    def _second_pass(self, grey, rscale, boxes, idx, langs, timing) -> list:
+        if not idx or not langs:
+            return []
         t0 = time.perf_counter()
         try:
-            readings = read_regions(crops, self.other_scripts)
+            readings = read_regions(self._crops(grey, rscale, boxes, idx), langs)
         except SecondEngineError as e:  # the card keeps its EasyOCR reading; the reason is logged
             timing["second_engine_error"] = str(e)
-            readings = [None] * len(crops)
-        timing["second_engine_s"] = time.perf_counter() - t0
-        timing["second_engine_regions"] = len(crops)
+            readings = [None] * len(idx)
+        timing["second_engine_s"] = timing.get("second_engine_s", 0.0) + time.perf_counter() - t0
+        timing["second_engine_regions"] = timing.get("second_engine_regions", 0) + len(idx)
+        return readings
+
+    def _read_other_scripts(self, grey: np.ndarray, rscale: float, boxes: list[OcrBox], timing) -> list[OcrBox]:
+        """Give the regions EasyOCR could not read to the second engine; keep its confident,
+        non-Latin readings in their place. The captions of one card share a script: once one region
+        reads surely in a script, every other region EasyOCR is not sure of is read again with that
+        script's languages (its variants included: Ukrainian, Belarusian) and a lower bar, since
+        EasyOCR reads Cyrillic lower case as confident Latin noise ("rpoa3rackamy")."""
+        s = self.settings
+        if not self.other_scripts:
+            return boxes
+
+        def readable(b: OcrBox) -> bool:
+            return (b.bbox[3] - b.bbox[1]) * rscale >= 8 and b.bbox[2] > b.bbox[0]
+
+        def largest(idx: list[int]) -> list[int]:
+            return sorted(idx, key=lambda i: -(boxes[i].bbox[2] - boxes[i].bbox[0]) * (boxes[i].bbox[3] - boxes[i].bbox[1]))[
+                : s.other_scripts_max_regions]
+
+        todo = largest([i for i, b in enumerate(boxes) if b.confidence < s.other_scripts_below and readable(b)])
+        readings = self._second_pass(grey, rscale, boxes, todo, self.other_scripts, timing)
+        sure_letters: dict[str, int] = {}  # a script is sure on a card with 3+ letters no Latin print explains
+        for r in readings:
+            if r is not None and r.confidence >= s.other_scripts_min_confidence and r.script not in (None, "latin"):
+                sure_letters[r.script] = sure_letters.get(r.script, 0) + distinctive_letters(r.text, r.script)
+        sure = {script for script, n in sure_letters.items() if n >= 3}
+        best: dict[int, object] = {i: r for i, r in zip(todo, readings)
+                                   if r is not None and r.script not in (None, "latin")}
+        if sure:
+            again = largest([i for i, b in enumerate(boxes) if b.confidence < s.other_scripts_card_below and readable(b)])
+            langs = tuple(dict.fromkeys(lang for script in sure for lang in usable_languages(SCRIPT_LANGUAGES.get(script, ()))
+                                        if lang in self.other_scripts or lang in self.script_variants))
+            for i, r in zip(again, self._second_pass(grey, rscale, boxes, again, langs, timing)):
+                if r is None or r.script not in sure or (i in best and r.confidence <= best[i].confidence):
+                    continue
+                if boxes[i].confidence >= s.other_scripts_below and not distinctive_letters(r.text, r.script):
+                    continue  # a sure Latin-looking word stays EasyOCR's unless the reading shows its script
+                best[i] = r
         out = list(boxes)
-        for i, r in zip(todo, readings):
-            if r is None or r.confidence < s.other_scripts_min_confidence or r.script in (None, "latin"):
-                continue
-            out[i] = OcrBox(text=r.text, confidence=r.confidence, bbox=boxes[i].bbox, script=r.script,
-                            engine=f"tesseract:{r.lang}")
+        for i, r in best.items():
+            bar = s.other_scripts_card_confidence if r.script in sure else s.other_scripts_min_confidence
+            if r.confidence >= bar:
+                out[i] = OcrBox(text=r.text, confidence=r.confidence, bbox=boxes[i].bbox, script=r.script,
+                                engine=f"tesseract:{r.lang}")
         return out
 
     def _is_caption(self, boxes: list[OcrBox]) -> bool:

@@ -55,6 +55,19 @@ def text_script(text: str) -> str | None:
     return counts.most_common(1)[0][0]
 
 
+# Cyrillic letters that look like Latin ones: a Cyrillic model "reading" Latin print returns these
+_CYRILLIC_LOOKALIKES = set("АВЕЅІЈКМНОРСТУХаеіјорсуxѕһԁ")
+
+
+def distinctive_letters(text: str, script: str) -> int:
+    """Letters of `script` in `text` that could not be a misread of Latin print (for Cyrillic, the
+    letters without a Latin look-alike: Б, Д, Ж, Л, П, Я...); every letter for other scripts."""
+    letters = [c for c in text if char_script(c) == script or (script == "japanese" and char_script(c) in ("han", "kana"))]
+    if script == "cyrillic":
+        letters = [c for c in letters if c not in _CYRILLIC_LOOKALIKES]
+    return len(letters)
+
+
 def join_tokens(tokens: list[str]) -> str:
     """Join recognised words the way their script writes them: no space between two CJK letters
     (engines report one "word" per character there), one space elsewhere."""

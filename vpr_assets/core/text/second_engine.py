@@ -29,7 +29,7 @@ import numpy as np
 
 from .scripts import join_tokens, text_script
 
-LINE_HEIGHT = 48  # px: regions are rescaled to this height (Tesseract reads best at 30-50 px text)
+LINE_HEIGHT = 64  # px: regions (text + margins) are rescaled to this height: ~40 px letters, where Tesseract reads best
 MAX_UPSCALE = 4.0
 PAD = 10
 
@@ -40,6 +40,12 @@ LANG_SCRIPTS = {
     "jpn": {"japanese", "han"}, "chi_tra": {"han"}, "chi_sim": {"han"}, "kor": {"hangul"},
     "rus": {"cyrillic"}, "ukr": {"cyrillic"}, "bel": {"cyrillic"}, "bul": {"cyrillic"}, "srp": {"cyrillic"},
     "ell": {"greek"},
+}
+
+# a script -> the languages that read it, for the second pass on a card known to be in that script
+SCRIPT_LANGUAGES = {
+    "cyrillic": ("rus", "ukr", "bel", "bul", "srp"), "japanese": ("jpn",), "han": ("chi_tra", "jpn", "chi_sim"),
+    "hangul": ("kor",), "greek": ("ell",),
 }
 
 
