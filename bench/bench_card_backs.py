@@ -37,7 +37,7 @@ def rows(args) -> list[dict]:
     out = []
     with open(ROOT / "data/backs_testset/MANIFEST.tsv", encoding="utf-8") as f:
         for r in csv.DictReader(f, delimiter="\t"):
-            p = Path(args.images) / f"{r['id']}.jpg"
+            p = Path(args.images) / r["collection"] / f"{r['id']}.jpg"
             if r["label"] in ("back", "front") and p.exists():
                 out.append({**r, "path": p})
     shared = Path(args.shared)
