@@ -40,14 +40,13 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_geo_testset import COLLECTIONS, Git, pdf_pages, sha, write_atomic  # noqa: E402
+from build_geo_testset import COLLECTIONS, Git, downsize, pdf_pages, sha, write_atomic  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = REPO_ROOT / "data" / "backs_testset"
 MANIFEST = OUT_DIR / "MANIFEST.tsv"
 DEFAULT_OUT = Path("/tmp/backs_all")
 LONG_SIDE = 1024
-QUALITY = 85
 
 # Settings are chosen on dev and reported on test, fixed per collection.
 SPLIT = {"europosts": "dev", "coleccion_mc": "test", "memorias_postaleras": "test"}
@@ -79,19 +78,6 @@ class Page:
 
 def card_pdfs(git: Git) -> list[str]:
     return sorted(n for n in git.names if n.lower().endswith(".pdf") and not TEMPLATE_DEMO.search(n))
-
-
-def downsize(encoded: bytes) -> bytes:
-    im = Image.open(io.BytesIO(encoded))
-    if im.mode != "RGB":
-        im = im.convert("RGB")
-    w, h = im.size
-    scale = min(1.0, LONG_SIDE / max(w, h))
-    if scale < 1.0:
-        im = im.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=QUALITY, optimize=False, progressive=False, subsampling=2)
-    return buf.getvalue()
 
 
 def read_manifest() -> dict[str, dict]:
@@ -152,7 +138,7 @@ def build(mirror: Path, out: Path | None) -> tuple[list[Page], list[str], list[s
                         setattr(p, c, old.get(c, ""))
                 if out is not None:
                     dest = out / p.collection / f"{p.id}.jpg"
-                    jpg = downsize(enc)
+                    jpg = downsize(enc, long_side=LONG_SIDE)[0]
                     if not dest.exists() or dest.read_bytes() != jpg:
                         write_atomic(dest, jpg)
                 pages.append(p)

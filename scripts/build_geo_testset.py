@@ -564,7 +564,9 @@ def source_image(git: Git, item: Item) -> tuple[bytes, bytes, str]:
     return raw, raw, ""
 
 
-def downsize(encoded: bytes, rotate: int = 0) -> tuple[bytes, int, int]:
+def downsize(encoded: bytes, rotate: int = 0, long_side: int = LONG_SIDE) -> tuple[bytes, int, int]:
+    """Upright (EXIF), optionally rotated, RGB, longest side at most `long_side`, JPEG `QUALITY`
+    with fixed encoder settings (byte-for-byte reproducible); also the card and backs sets' copies."""
     im = Image.open(io.BytesIO(encoded))
     im = ImageOps.exif_transpose(im)
     if rotate:
@@ -572,7 +574,7 @@ def downsize(encoded: bytes, rotate: int = 0) -> tuple[bytes, int, int]:
     if im.mode != "RGB":
         im = im.convert("RGB")
     w, h = im.size
-    scale = min(1.0, LONG_SIDE / max(w, h))
+    scale = min(1.0, long_side / max(w, h))
     if scale < 1.0:
         im = im.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
     buf = io.BytesIO()

@@ -32,26 +32,24 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import os
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-from PIL import Image, ImageOps
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 from vpr_assets.storage.atomic import atomic_write_bytes  # noqa: E402  (stdlib only)
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_geo_testset import Git, downsize, sha  # noqa: E402  (one decoder, one git reader for every test set)
+
 OUT_DIR = REPO_ROOT / "data" / "script_testset"
 MANIFEST = OUT_DIR / "MANIFEST.tsv"
 IMAGES = OUT_DIR / "images"
 LONG_SIDE = 1024
-QUALITY = 85
 
 
 @dataclass(frozen=True)
@@ -173,19 +171,6 @@ ITEMS = [
      "title is the curator's description 'Меню обеда 14 мая 1874 года ...'"),
 ]
 
-class Git:
-    def __init__(self, mirror: Path, src: Source):
-        owner, name = src.repo.split("/")
-        self.gd = mirror / f"{owner}+{name}" / "repo"
-        self.commit = src.commit
-        if not self.gd.is_dir():
-            raise SystemExit(f"missing snapshot {self.gd} (fetch {src.repo})")
-
-    def show(self, path: str) -> bytes:
-        return subprocess.run(["git", "--git-dir", str(self.gd), "cat-file", "blob",
-                               f"{self.commit}:{path}"], check=True, capture_output=True).stdout
-
-
 _JS_STR = r"'((?:[^'\\]|\\.)*)'"
 _THING = re.compile(r"image:\s*" + _JS_STR + r".*?title:\s*" + _JS_STR, re.S)
 
@@ -205,24 +190,6 @@ def zubr_titles(git: Git, folder: str) -> dict[str, str]:
 def menu_rows(git: Git, path: str) -> dict[str, dict]:
     text = git.show(path).decode("utf-8")
     return {r["objectid"]: r for r in csv.DictReader(io.StringIO(text))}
-
-
-def downsize(raw: bytes) -> bytes:
-    im = Image.open(io.BytesIO(raw))
-    im = ImageOps.exif_transpose(im)
-    if im.mode != "RGB":
-        im = im.convert("RGB")
-    w, h = im.size
-    scale = min(1.0, LONG_SIDE / max(w, h))
-    if scale < 1.0:
-        im = im.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=QUALITY, optimize=False, progressive=False, subsampling=2)
-    return buf.getvalue()
-
-
-def sha(b: bytes) -> str:
-    return hashlib.sha256(b).hexdigest()
 
 
 COLUMNS = ["id", "script", "source_repo", "source_path", "license", "sha256", "title",
@@ -267,9 +234,9 @@ def build(mirror: Path, render_all: Path | None):
             continue
         committed = "no"  # no source grants redistribution, see SOURCES.md
         if committed == "yes":
-            files[IMAGES / f"{iid}.jpg"] = downsize(raw)
+            files[IMAGES / f"{iid}.jpg"] = downsize(raw, long_side=LONG_SIDE)[0]
         elif render_all is not None:
-            files[render_all / f"{iid}.jpg"] = downsize(raw)
+            files[render_all / f"{iid}.jpg"] = downsize(raw, long_side=LONG_SIDE)[0]
         rows.append({
             "id": iid, "script": script, "source_repo": f"{src.repo}@{src.commit}",
             "source_path": path, "license": src.license, "sha256": digest,
