@@ -35,10 +35,8 @@ warnings.filterwarnings("ignore")
 
 from vpr_assets.core.text.normalize import fold  # noqa: E402
 from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings  # noqa: E402
-from vpr_assets.core.text.scripts import char_script  # noqa: E402
+from vpr_assets.core.text.scripts import CJK_LETTERS, char_script  # noqa: E402
 from vpr_assets.core.text.second_engine import usable_languages  # noqa: E402
-
-CJK = {"han", "kana", "hangul"}
 
 
 def words(text: str) -> list[str]:
@@ -47,9 +45,9 @@ def words(text: str) -> list[str]:
 
 def recall(truth: str, got: str) -> tuple[int, int]:
     """(found, wanted): words for spaced scripts, characters for CJK."""
-    cjk = [c for c in truth if char_script(c) in CJK]
+    cjk = [c for c in truth if char_script(c) in CJK_LETTERS]
     if cjk:
-        have = Counter(c for c in got if char_script(c) in CJK)
+        have = Counter(c for c in got if char_script(c) in CJK_LETTERS)
         want = Counter(cjk)
         return sum(min(n, have[c]) for c, n in want.items()), len(cjk)
     want, have = words(truth), set(words(got))

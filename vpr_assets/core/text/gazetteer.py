@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .normalize import fold, fold_umlaut
-from .scripts import char_script
+from .scripts import CJK_LETTERS, char_script
 
 INDEX_VERSION = 3  # bump when what goes into the index changes (2: HISTORICAL_NAMES, 3: CJK names)
 _ALT_OK = re.compile(r"^[^\W\d_][^\W\d_ .'-]*(?:[ .'-]+[^\W\d_]+)*\.?$")
@@ -109,7 +109,7 @@ class GeoEntry:
 
 def is_cjk_name(name: str) -> bool:
     """Han, kana or Hangul only (no case, no spaces): matched inside runs of text, not as words."""
-    return len(name) >= 2 and all(char_script(c) in ("han", "kana", "hangul") for c in name)
+    return len(name) >= 2 and all(char_script(c) in CJK_LETTERS for c in name)
 
 
 def _usable_alternate(name: str) -> bool:

@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from .scripts import distinctive_letters, text_script
-from .second_engine import SCRIPT_LANGUAGES, SecondEngineError, read_regions, usable_languages
+from .second_engine import SCRIPT_LANGUAGES, RegionReading, SecondEngineError, read_regions, usable_languages
 
 OCR_PIPELINE_VERSION = "caption-ocr-2"  # bump when the pipeline changes what it returns
 
@@ -364,12 +364,12 @@ class CaptionOCR:
             if r is not None and r.confidence >= s.other_scripts_min_confidence and r.script not in (None, "latin"):
                 sure_letters[r.script] = sure_letters.get(r.script, 0) + distinctive_letters(r.text, r.script)
         sure = {script for script, n in sure_letters.items() if n >= 3}
-        best: dict[int, object] = {i: r for i, r in zip(todo, readings)
+        best: dict[int, RegionReading] = {i: r for i, r in zip(todo, readings)
                                    if r is not None and r.script not in (None, "latin")}
         if sure:
             again = largest([i for i, b in enumerate(boxes) if b.confidence < s.other_scripts_card_below and readable(b)])
-            langs = tuple(dict.fromkeys(lang for script in sure for lang in usable_languages(SCRIPT_LANGUAGES.get(script, ()))
-                                        if lang in self.other_scripts or lang in self.script_variants))
+            usable = self.other_scripts + self.script_variants  # both already filtered to this machine's
+            langs = tuple(dict.fromkeys(lang for script in sure for lang in SCRIPT_LANGUAGES.get(script, ()) if lang in usable))
             for i, r in zip(again, self._second_pass(grey, rscale, boxes, again, langs, timing)):
                 if r is None or r.script not in sure or (i in best and r.confidence <= best[i].confidence):
                     continue

@@ -17,9 +17,7 @@ _PREFIXES = (
     ("CYRILLIC", "cyrillic"), ("GREEK", "greek"), ("LATIN", "latin"), ("ARABIC", "arabic"),
     ("HEBREW", "hebrew"), ("DEVANAGARI", "devanagari"), ("THAI", "thai"),
 )
-SCRIPTS = ("latin", "cyrillic", "greek", "han", "japanese", "hangul", "arabic", "hebrew", "devanagari", "thai")
-CJK_SCRIPTS = frozenset({"han", "japanese", "hangul"})  # written without spaces between words
-_CJK_CHARS = frozenset({"han", "kana", "hangul"})
+CJK_LETTERS = frozenset({"han", "kana", "hangul"})  # char_script labels of scripts written without spaces
 
 
 def char_script(ch: str) -> str | None:
@@ -75,7 +73,7 @@ def join_tokens(tokens: list[str]) -> str:
     for tok in (t.strip() for t in tokens):
         if not tok:
             continue
-        if out and not (char_script(out[-1]) in _CJK_CHARS and char_script(tok[0]) in _CJK_CHARS):
+        if out and not (char_script(out[-1]) in CJK_LETTERS and char_script(tok[0]) in CJK_LETTERS):
             out += " "
         out += tok
     return out

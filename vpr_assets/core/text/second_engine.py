@@ -7,8 +7,8 @@ Tesseract run per language (`--psm 7`, a single text line), so each language mod
 card, and each region keeps the reading whose mean word confidence is highest. The script of a
 region is the script of the text that won (`scripts.text_script`).
 
-Tesseract is a Debian package (`tesseract-ocr` plus `tesseract-ocr-jpn`, `-chi-tra`, `-kor`, `-rus`),
-installed by `.ci/setup-ocr.sh`; it is called through its command line (the stable interface; no
+Tesseract is a Debian package (`tesseract-ocr` plus `tesseract-ocr-jpn`, `-chi-tra`, `-kor`, `-rus`, `-ukr`, `-bel`),
+installed by `scripts/setup_tesseract.sh`; it is called through its command line (the stable interface; no
 Python binding needed). Where it or a language is missing, `usable_languages` leaves it out and the
 OCR settings hash says so, so cards are read again once it is installed.
 """
@@ -34,19 +34,17 @@ MAX_UPSCALE = 4.0
 PAD = 10
 
 
-# the scripts a language's reading must be in to count (a Cyrillic model "reading" digits or a
-# Japanese one reading Latin says nothing about the region's script)
-LANG_SCRIPTS = {
-    "jpn": {"japanese", "han"}, "chi_tra": {"han"}, "chi_sim": {"han"}, "kor": {"hangul"},
-    "rus": {"cyrillic"}, "ukr": {"cyrillic"}, "bel": {"cyrillic"}, "bul": {"cyrillic"}, "srp": {"cyrillic"},
-    "ell": {"greek"},
-}
-
 # a script -> the languages that read it, for the second pass on a card known to be in that script
 SCRIPT_LANGUAGES = {
     "cyrillic": ("rus", "ukr", "bel", "bul", "srp"), "japanese": ("jpn",), "han": ("chi_tra", "jpn", "chi_sim"),
     "hangul": ("kor",), "greek": ("ell",),
 }
+# the inverse: the scripts a language's reading must be in to count (a Cyrillic model "reading"
+# digits or a Japanese one reading Latin says nothing about the region's script)
+LANG_SCRIPTS: dict[str, set[str]] = {}
+for _script, _langs in SCRIPT_LANGUAGES.items():
+    for _lang in _langs:
+        LANG_SCRIPTS.setdefault(_lang, set()).add(_script)
 
 
 class SecondEngineError(RuntimeError):
