@@ -105,3 +105,12 @@ def test_a_failing_second_engine_keeps_the_easyocr_reading(monkeypatch, tmp_path
         second_engine.installed_languages.cache_clear()
     assert "segfault" in res.extra["second_engine_error"]
     assert "Salt" in res.text and all(b.engine == "easyocr" for b in res.boxes)
+
+
+def test_distinctive_letters_ignore_latin_lookalikes():
+    """A Cyrillic reading of Latin print ("ХОР" for "XOP") shows no letter Latin print cannot explain."""
+    from vpr_assets.core.text.scripts import distinctive_letters
+
+    assert distinctive_letters("хор ХОР", "cyrillic") == 0
+    assert distinctive_letters("Москва", "cyrillic") == 2  # к, в; М, о, с, а have Latin look-alikes
+    assert distinctive_letters("金剛山の展望", "japanese") == 6 and distinctive_letters("abc", "han") == 0

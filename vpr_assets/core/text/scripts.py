@@ -54,7 +54,7 @@ def text_script(text: str) -> str | None:
 
 
 # Cyrillic letters that look like Latin ones: a Cyrillic model "reading" Latin print returns these
-_CYRILLIC_LOOKALIKES = set("АВЕЅІЈКМНОРСТУХаеіјорсуxѕһԁ")
+_CYRILLIC_LOOKALIKES = set("АВЕЅІЈКМНОРСТУХаеіјорсухѕһԁ")
 
 
 def distinctive_letters(text: str, script: str) -> int:
