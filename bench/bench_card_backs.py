@@ -6,8 +6,10 @@ labelled by eye; not redistributable, so rendered locally:
 chooses anything that is chosen, `test` (coleccion_mc, memorias_postaleras) reports. The three
 backs and six postcard fronts of ../shared/data/realsample are reported as a third, unseen set.
 
-Rows: the shipped detector (`detect_postcard_back`), and a logistic regression on the same
-features fitted on dev with its threshold set on dev for at most 2% of dev fronts called backs.
+Rows: the OpenCV heuristic (`detect_postcard_back`), a logistic regression on its 11 features
+fitted on dev with its threshold set on dev for at most 2% of dev fronts called backs, and the
+shipped learned model (`card_back_model.npz`: backbone features, fitted on dev by
+scripts/fit_card_back_model.py), which is what `scan_quality` decides with.
 
     .venv/bin/python bench/bench_card_backs.py --images /tmp/backs_all
 """
@@ -27,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 
+from vpr_assets.core.curation.card_back_model import shipped_card_back_model  # noqa: E402
 from vpr_assets.core.curation.postcard_traps import back_features, detect_postcard_back  # noqa: E402
 
 FEATURES = ("paper_share", "ink_share", "texture_share", "paper_lightness", "background_std", "colourfulness",
@@ -64,10 +67,36 @@ def report(name: str, items: list[dict], pred: list[bool]) -> None:
               f"caption-only fronts called backs {co}/{len(caption_only)}")
 
 
+def other_pictures(args, model, size: int) -> None:
+    """Pictures that are not card backs (or are generated ones), none of them fitted on."""
+    from PIL import Image
+
+    from vpr_assets.core.curation.landmark_scoring import embed
+    from vpr_assets.core.images import synth
+
+    sets = {
+        "geo test set fronts (committed)": [Image.open(p) for p in sorted((ROOT / "data/geo_testset/images").glob("*/*.jpg"))],
+        "landmark corpus photos + distractors": [Image.open(p) for p in sorted((ROOT / "data/landmark_corpus/images").rglob("*.jpg"))],
+        "script test set (cards, envelopes, menus)": [Image.open(p) for p in sorted(Path(args.scripts).glob("*.jpg"))],
+        "demo generated backs": [synth.card_back(i) for i in range(20)],
+        "demo generated greetings": [synth.greeting_card(i) for i in range(20)],
+        "demo generated portraits": [synth.portrait_card(i) for i in range(20)],
+    }
+    print("\nother pictures: called backs by the learned model / by the heuristic")
+    for name, ims in sets.items():
+        if not ims:
+            continue
+        ims = [im.convert("RGB") for im in ims]
+        learned = sum(model.is_back(embed([im.resize((size, size), Image.BILINEAR) for im in ims])[0]))
+        heuristic = sum(detect_postcard_back(im).is_back for im in ims)
+        print(f"  {name:42} {len(ims):4d} pictures   learned {learned:3d}   heuristic {heuristic:3d}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", default="/tmp/backs_all")
     ap.add_argument("--shared", default=str(ROOT.parent / "shared" / "data" / "realsample"))
+    ap.add_argument("--scripts", default="/tmp/script_testset_all", help="data/script_testset images, if built")
     ap.add_argument("--max-dev-fpr", type=float, default=0.02)
     args = ap.parse_args()
     from PIL import Image
@@ -86,7 +115,19 @@ def main() -> None:
     secs = (time.perf_counter() - t0) / len(items)
     counts = {s: sum(r["split"] == s for r in items) for s in ("dev", "test", "realsample")}
     print(f"{len(items)} pages {counts}; detector + features {secs * 1000:.0f} ms/page\n")
-    report("shipped detector", items, shipped)
+    report("OpenCV heuristic", items, shipped)
+
+    from vpr_assets.core.curation.landmark_scoring import backbone, embed
+
+    t0 = time.perf_counter()
+    size, model, learned = backbone().image_size, shipped_card_back_model(), []
+    for k in range(0, len(items), 16):
+        ims = [Image.open(r["path"]).convert("RGB").resize((size, size), Image.BILINEAR) for r in items[k:k + 16]]
+        learned.extend(model.is_back(embed(ims)[0]))
+    secs = (time.perf_counter() - t0) / len(items)
+    print(f"\nshipped learned model {model.version} (backbone pass + decision {secs * 1000:.0f} ms/page)")
+    report("learned model (shipped)", items, learned)
+    other_pictures(args, model, size)
 
     x = np.asarray(feats, dtype=np.float64)
     y = np.asarray([r["label"] == "back" for r in items])

@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageFilter
 
+from vpr_assets.core.curation.card_back_model import shipped_card_back_model
+from vpr_assets.defs.curation.assets import SCAN_QUALITY_CODE_VERSION
 from vpr_assets.storage import Catalog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -200,6 +202,7 @@ def test_checks_pass_and_metadata_explains_the_batch(store):
                                   "every_reject_has_a_reason": True}, batch
     md = metadata_of(store["results"]["b1"])
     assert md["landmark_scorer"].value == "imagenet_prior"
+    assert md["card_back_model"].value == f"learned {shipped_card_back_model().version}"
     assert "| good |" in md["labels"].value and "| bad |" in md["labels"].value
     for reason in ("postcard_back", "multiple_cards", "blurry", "blank", "too_small"):
         assert f"| {reason} |" in md["reasons"].value
@@ -209,7 +212,7 @@ def test_checks_pass_and_metadata_explains_the_batch(store):
     with dg.DagsterInstance.get() as instance:
         rec = instance.fetch_materializations(dg.AssetKey("scan_quality"), limit=5).records[0]
         tags = rec.asset_materialization.tags or {}
-        assert tags.get("dagster/code_version") == "scan-quality-v1" and tags.get("dagster/data_version")
+        assert tags.get("dagster/code_version") == SCAN_QUALITY_CODE_VERSION and tags.get("dagster/data_version")
 
 
 def test_rerun_gives_identical_rows_and_never_duplicates(store):

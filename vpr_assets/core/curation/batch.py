@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from vpr_assets.core.curation.assessment import assess_scans, derived_table
+from vpr_assets.core.curation.card_back_model import apply_card_back_model, shipped_card_back_model
 from vpr_assets.core.curation.curator_files import (
     DECISIONS_FILE,
     LABELS_FILE,
@@ -34,7 +35,7 @@ from vpr_assets.core.curation.duplicate_groups import (
 )
 from vpr_assets.core.curation.duplicates import NearDupConfig
 from vpr_assets.core.curation.landmark_classifier import landmark_scores
-from vpr_assets.core.curation.landmark_scoring import ClassifierInfo, backbone, embed, landmark_classifier
+from vpr_assets.core.curation.landmark_scoring import BACKBONE_NAME, ClassifierInfo, backbone, embed, landmark_classifier
 from vpr_assets.core.curation.quality import QualityThresholds
 from vpr_assets.core.curation.tables import apply_duplicates, finalise_rows, quality_table
 from vpr_assets.storage import Catalog
@@ -48,6 +49,7 @@ class CurationSettings:
     near_duplicates: NearDupConfig = field(default_factory=NearDupConfig)
     no_landmark_below: float = 0.5  # trained classifier only: a lower score adds reason no_landmark
     workers: int = 1  # threads measuring scans (OpenCV and PIL release the GIL)
+    learned_backs: bool = True  # card backs decided by the shipped learned model (False: the OpenCV heuristic alone)
 
 
 @dataclass
@@ -58,6 +60,7 @@ class CurationResult:
     rows: list[dict]  # the scan_quality rows written
     derived: pd.DataFrame  # the derived_scans rows written (crops)
     scorer: str  # imagenet_prior | classifier
+    back_model: str  # "learned <version>" or "heuristic"
     classifier: ClassifierInfo
     labels: dict[str, str]
     label_problems: list[str]
@@ -134,6 +137,14 @@ def curate_batch(cat: Catalog, batch: str, settings: CurationSettings | None = N
     # landmark score: one backbone pass over the batch (crops included)
     with_input = [i for i, a in enumerate(assessed) if a.model_input is not None]
     feats, probs = embed([assessed[i].model_input for i in with_input])
+    back_model = shipped_card_back_model() if settings.learned_backs else None
+    if back_model is not None and (back_model.backbone, back_model.image_size) != (BACKBONE_NAME, bb.image_size):
+        warn(f"card-back model reads {back_model.backbone}@{back_model.image_size}, the backbone is "
+             f"{BACKBONE_NAME}@{bb.image_size}: card backs decided by the heuristic alone")
+        back_model = None
+    if back_model is not None and with_input:
+        for i, p in zip(with_input, back_model.probability(feats)):
+            assessed[i].row = apply_card_back_model(assessed[i].row, float(p), back_model)
     known_features = {assessed[i].row["scan_id"]: feats[k] for k, i in enumerate(with_input)}
     labels: dict[str, str] = {}
     label_problems: list[str] = []
@@ -175,7 +186,8 @@ def curate_batch(cat: Catalog, batch: str, settings: CurationSettings | None = N
             cat.write_partition("derived_scans", batch, derived, sync=False)
     cat.sync_views([t for t in ("scan_quality", "derived_scans") if t in tables])
     result = CurationResult(
-        batch=batch, rows=rows, derived=derived_df, scorer=scorer, classifier=clf, labels=labels,
+        batch=batch, rows=rows, derived=derived_df, scorer=scorer,
+        back_model=f"learned {back_model.version}" if back_model is not None else "heuristic", classifier=clf, labels=labels,
         label_problems=label_problems, decisions=decisions, duplicates=dups,
         embedding_version=next((v for v in versions if v), None),
         thumbnails=dict(zip(hashes.scan_id, hashes.thumbnail)), device=str(bb.device),

@@ -32,7 +32,10 @@ split out of a multi-card scan, linked by `source_scan_id`):
   when the resolved labels change, each training logged to MLflow experiment `vpr_curation`).
   The features come from the ImageNet backbone, not from `image_embeddings`, so a new champion
   embedding model never silently invalidates the classifier.
-- The measured features and `quality_score`, the card-back score and cues, `n_cards`.
+- The measured features and `quality_score`, the card-back score and cues, `n_cards`. Card backs
+  are decided by the learned model of core/curation/card_back_model.py on the same backbone pass
+  (`back_score` is its probability, cue `learned_back_model`); the OpenCV heuristic's cues stay
+  listed to explain it. `learned_backs: false` returns to the heuristic alone.
 
 `derived_scans`: one row per crop (columns of raw_scans + crop_index, box), the crop saved as
 `$VPR_HOME/derived/<batch>/<source_scan_id>_crop<k>.jpg` (atomic write; the original untouched);
@@ -65,7 +68,7 @@ from vpr_assets.defs.metadata import catalog_views_metadata, column_schema, coun
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CatalogResource
 
-SCAN_QUALITY_CODE_VERSION = "scan-quality-v1"
+SCAN_QUALITY_CODE_VERSION = "scan-quality-v2"  # v2: card backs decided by the learned model
 CONTACT_SHEET_MAX = 24
 
 
@@ -75,6 +78,7 @@ class ScanQualityConfig(dg.Config):
     min_cosine: float = 0.82  # embedding cosine confirming a candidate (measured: copies >= 0.90, distinct <= 0.71)
     no_landmark_below: float = 0.5  # trained classifier only: a lower score adds reason no_landmark
     workers: int = max(1, min(4, os.cpu_count() or 1))
+    learned_backs: bool = True  # card backs by the shipped learned model; False: the OpenCV heuristic alone
 
     def settings(self) -> CurationSettings:
         try:
@@ -82,7 +86,7 @@ class ScanQualityConfig(dg.Config):
         except ValueError as exc:
             raise dg.Failure(description=str(exc)) from exc
         return CurationSettings(thresholds, NearDupConfig(radius=self.hash_radius, min_cosine=self.min_cosine),
-                                self.no_landmark_below, self.workers)
+                                self.no_landmark_below, self.workers, self.learned_backs)
 
 
 def _contact_sheet(root, rows: list[dict], thumbs: dict[str, str]) -> str:
@@ -113,6 +117,7 @@ def _quality_metadata(res: CurationResult, root, parquet) -> dict:
         "status": counts_markdown(df["status"], "status"),
         "reject_share": round(float((df["label"] == "bad").mean()), 4) if len(df) else 0.0,
         "landmark_scorer": res.scorer,
+        "card_back_model": res.back_model,
         "landmark_scorer_note": clf.note,
         "landmark_classifier_trained_now": clf.trained_now,
         "curator_labels": len(res.labels),
