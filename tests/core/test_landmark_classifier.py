@@ -85,3 +85,26 @@ def test_parse_labels_csv_reports_problems_without_crashing(tmp_path):
     q = tmp_path / "ids.csv"
     q.write_text("scan_id,label\nabc123,landmark\n")
     assert parse_labels_csv(q)[0] == [{"key": "abc123", "key_kind": "scan_id", "label": "landmark"}]
+
+
+def test_a_batch_reads_the_saved_classifier_and_says_when_labels_moved_on(tmp_path, monkeypatch, sample):
+    """`saved_landmark_classifier` never trains: the prior before the classifier stage ran, the saved
+    classifier afterwards (with a note once the labels differ from those it was fitted on), the
+    prior again once `clear_landmark_classifier` removed it; a damaged file is the prior, not a crash."""
+    from vpr_assets.core.curation import landmark_scoring as ls
+
+    monkeypatch.setattr(ls, "_log_mlflow", lambda home, clf, fp: None)  # MLflow is covered by the pipeline test
+    m, X, P, labels = sample
+    ids = [f"s{i}" for i in range(len(m))]
+    labelled = dict(zip(ids, labels))
+    assert ls.saved_landmark_classifier(tmp_path, labelled).classifier is None
+    fitted = ls.landmark_classifier(tmp_path, labelled, None, dict(zip(ids, X)))
+    assert fitted.trained_now and fitted.classifier is not None
+    same = ls.saved_landmark_classifier(tmp_path, labelled)
+    assert same.classifier is not None and same.fingerprint == fitted.fingerprint and "current labels" in same.note
+    moved = ls.saved_landmark_classifier(tmp_path, {**labelled, "s0": "non_landmark" if labels[0] == "landmark" else "landmark"})
+    assert moved.classifier is not None and "earlier labels" in moved.note
+    (tmp_path / ls.CLASSIFIER_DIR / ls.CLASSIFIER_FILE).write_bytes(b"not a model")
+    assert ls.saved_landmark_classifier(tmp_path, labelled).classifier is None
+    assert ls.clear_landmark_classifier(tmp_path) and not ls.clear_landmark_classifier(tmp_path)
+    assert ls.saved_landmark_classifier(tmp_path, labelled).classifier is None

@@ -277,10 +277,15 @@ def test_curator_labels_train_the_classifier_and_rank_distractors_lower(store_co
     (home / "curation").mkdir()
     rows = [f"{f},landmark" for f in LANDMARKS_B1] + [f"{f},non_landmark" for f in DISTRACTORS_B1]
     (home / "curation" / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
-    res1 = run(QUALITY_KEYS, "b1")
+    # scan_quality alone never trains: without a materialised classifier it scores with the prior
+    assert metadata_of(run(QUALITY_KEYS, "b1"))["landmark_scorer"].value == "imagenet_prior"
+    res1 = run(["landmark_classifier", *QUALITY_KEYS], "b1")  # the classifier first, in the same run
+    clf_md = metadata_of(res1, "landmark_classifier")
+    assert clf_md["trained_now"].value is True and clf_md["scorer"].value == "classifier"
     md = metadata_of(res1)
-    assert md["landmark_scorer"].value == "classifier" and md["landmark_classifier_trained_now"].value is True
+    assert md["landmark_scorer"].value == "classifier"
     acc = md["landmark_classifier_cv_accuracy"].value
+    assert clf_md["cv_accuracy"].value == pytest.approx(acc)
     assert 0.0 <= acc <= 1.0 and md["landmark_classifier_n_train"].value == 10
     folder = home / "models" / "landmark_classifier"
     meta = json.loads((folder / "meta.json").read_text())
@@ -296,9 +301,14 @@ def test_curator_labels_train_the_classifier_and_rank_distractors_lower(store_co
     # a curator's non_landmark label is a reject reason; landmarks stay good
     assert all("no_landmark" in list(q1.loc[f, "reasons"]) for f in DISTRACTORS_B1)
     assert (q1.loc[LANDMARKS_B1, "label"] == "good").all()
-    # batch 2 was not labelled: the saved classifier is reused and still ranks its distractor lower
-    res2 = run(QUALITY_KEYS, "b2")
-    assert metadata_of(res2)["landmark_classifier_trained_now"].value is False
+    # batch 2 was not labelled: the classifier is reused (same data version) and still ranks its distractor lower
+    res2 = run(["landmark_classifier", *QUALITY_KEYS], "b2")
+    assert metadata_of(res2, "landmark_classifier")["trained_now"].value is False
+    assert metadata_of(res2)["landmark_classifier_version"].value == md["landmark_classifier_version"].value
+    with dg.DagsterInstance.get() as instance:
+        versions = [e.asset_materialization.tags["dagster/data_version"] for e in instance.fetch_materializations(
+            dg.AssetKey("landmark_classifier"), limit=10).records]
+    assert len(versions) == 2 and len(set(versions)) == 1
     q2 = quality(home, "b2")
     assert q2.loc[DISTRACTORS_B2, "landmark_score"].max() < q2.loc[LANDMARKS_B2, "landmark_score"].mean()
 

@@ -94,11 +94,14 @@ def test_curator_actions_request_scan_quality_of_their_batches(client, vpr_home)
     cards = {c["batch"]: c["scan_id"] for c in client.get("/api/cards").json()["cards"]}
     client.post("/api/decisions", json={"scan_id": cards["b2"], "action": "reject", "who": "ana"})
     first = tick(None)
-    assert [(r.partition_key, r.asset_selection) for r in first.run_requests] == [("b2", None)]
+    curation = [dg.AssetKey("scan_quality"), dg.AssetKey("derived_scans")]
+    assert [(r.partition_key, r.asset_selection) for r in first.run_requests] == [("b2", curation)]
     assert isinstance(tick(first.cursor), dg.SkipReason)  # nothing new since
     client.post("/api/decisions", json={"scan_id": cards["b1"], "action": "landmark", "who": "ana"})
     second = tick(first.cursor)
-    assert [r.partition_key for r in second.run_requests] == ["b1"]
+    # a label: the classifier is refitted ahead of scan_quality, in the same run
+    assert [(r.partition_key, r.asset_selection) for r in second.run_requests] == [
+        ("b1", [dg.AssetKey("landmark_classifier"), *curation])]
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
 
 

@@ -1,9 +1,9 @@
 """Curate one batch, end to end, without Dagster: the `scan_quality` asset and any script call this.
 
 Steps: decode and measure every scan (card backs, multi-card scans split into crops); score "is
-this a landmark" in one backbone pass (curators' classifier once labels allow, else the ImageNet
-prior); apply curators' labels and decisions; group near duplicates against every other batch and
-write both tables, the read-decide-write step under the catalog's writer lock, so two batches
+this a landmark" in one backbone pass (the classifier that `fit_landmark_classifier` saved from
+the curators' labels, else the ImageNet prior; a batch never trains it); apply curators' labels
+and decisions; group near duplicates against every other batch and write both tables, the read-decide-write step under the catalog's writer lock, so two batches
 curated at once still keep one representative per group.
 """
 
@@ -35,7 +35,15 @@ from vpr_assets.core.curation.duplicate_groups import (
 )
 from vpr_assets.core.curation.duplicates import NearDupConfig
 from vpr_assets.core.curation.landmark_classifier import landmark_scores
-from vpr_assets.core.curation.landmark_scoring import BACKBONE_NAME, ClassifierInfo, backbone, embed, landmark_classifier
+from vpr_assets.core.curation.landmark_scoring import (
+    BACKBONE_NAME,
+    ClassifierInfo,
+    backbone,
+    clear_landmark_classifier,
+    embed,
+    landmark_classifier,
+    saved_landmark_classifier,
+)
 from vpr_assets.core.curation.quality import QualityThresholds
 from vpr_assets.core.curation.tables import apply_duplicates, finalise_rows, quality_table
 from vpr_assets.storage import Catalog
@@ -103,6 +111,39 @@ def _has_label_files(root: Path) -> bool:
     return (root / LABELS_FILE).exists() or (root / LABELS_LOG).exists() or any((root / "inbox").glob("*/labels.csv"))
 
 
+@dataclass
+class ClassifierStage:
+    """What the `landmark_classifier` stage decided: the classifier (fitted, reused or none), the
+    labels it read and their problems, and whether a saved classifier was removed."""
+
+    classifier: ClassifierInfo
+    labels: dict[str, str]
+    label_problems: list[str]
+    removed_stale: bool = False
+
+
+def fit_landmark_classifier(cat: Catalog, info: Log | None = None, warn: Log | None = None) -> ClassifierStage:
+    """The collection's curator labels (labels.csv files and the browser's log) of raw scans -> the
+    saved landmark classifier: refitted when the labels changed, reused when not, removed when the
+    labels no longer allow one (then every batch is scored with the ImageNet prior). Crops are not
+    read: they are written in the same step as scan_quality, which reads this stage's result."""
+    info = info or (lambda msg: None)
+    warn = warn or (lambda msg: None)
+    root = cat.home
+    labels: dict[str, str] = {}
+    problems: list[str] = []
+    cols = ["scan_id", "batch", "path", "file_name"]
+    scans = cat.read("raw_scans", columns=cols) if cat.has("raw_scans") else pd.DataFrame(columns=cols)
+    if _has_label_files(root):
+        labels, problems = read_curator_labels(root, scans)
+    for p in problems[:50]:
+        warn(f"labels: {p}")
+    clf = landmark_classifier(root, labels, scans, {})
+    removed = clf.classifier is None and clear_landmark_classifier(root)
+    info(f"landmark classifier: {clf.note}" + (" (the saved one was removed)" if removed else ""))
+    return ClassifierStage(clf, labels, problems, removed)
+
+
 def curate_batch(cat: Catalog, batch: str, settings: CurationSettings | None = None,
                  info: Log | None = None, warn: Log | None = None,
                  tables: tuple[str, ...] = ("scan_quality", "derived_scans")) -> CurationResult:
@@ -145,7 +186,6 @@ def curate_batch(cat: Catalog, batch: str, settings: CurationSettings | None = N
     if back_model is not None and with_input:
         for i, p in zip(with_input, back_model.probability(feats)):
             assessed[i].row = apply_card_back_model(assessed[i].row, float(p), back_model)
-    known_features = {assessed[i].row["scan_id"]: feats[k] for k, i in enumerate(with_input)}
     labels: dict[str, str] = {}
     label_problems: list[str] = []
     known = pd.DataFrame(columns=["scan_id", "path"])
@@ -154,7 +194,7 @@ def curate_batch(cat: Catalog, batch: str, settings: CurationSettings | None = N
         labels, label_problems = read_curator_labels(root, known)
     for p in label_problems[:50]:
         warn(f"labels: {p}")
-    clf = landmark_classifier(root, labels, known, known_features)
+    clf = saved_landmark_classifier(root, labels)
     info(f"landmark scorer: {'classifier' if clf.classifier else 'imagenet_prior'} ({clf.note})")
     scores = np.full(len(assessed), np.nan)
     scorer = "imagenet_prior"

@@ -1,6 +1,10 @@
 """Is this card a landmark? The ImageNet backbone's prior until curators have labelled both kinds,
 then a classifier trained on their labels: reused while the labels are unchanged, retrained (and
-logged to MLflow experiment `vpr_curation`) when they change."""
+logged to MLflow experiment `vpr_curation`) when they change.
+
+Two entry points, one per stage of the graph: `landmark_classifier` fits or reuses the classifier
+for the collection's labels (the `landmark_classifier` asset), `saved_landmark_classifier` only
+reads what that stage saved (`scan_quality` scores a batch with it and never trains)."""
 
 from __future__ import annotations
 
@@ -64,6 +68,38 @@ def labels_fingerprint(labels: dict[str, str]) -> str:
     for sid in sorted(labels):
         h.update(f"\0{sid}={labels[sid]}".encode())
     return h.hexdigest()[:16]
+
+
+def saved_landmark_classifier(home: Path, labels: dict[str, str]) -> ClassifierInfo:
+    """The classifier the `landmark_classifier` stage saved last, whatever labels it was fitted on
+    (the note says when the labels have changed since); None (prior) when there is none."""
+    folder = home / CLASSIFIER_DIR
+    meta_path, model_path = folder / CLASSIFIER_META, folder / CLASSIFIER_FILE
+    if not (meta_path.exists() and model_path.exists()):
+        return ClassifierInfo(None, note="no landmark classifier materialised: ImageNet prior")
+    try:
+        meta = json.loads(meta_path.read_text())
+        clf = LandmarkClassifier.load(model_path)
+    except Exception as exc:  # a damaged file means the prior, never a failed batch
+        log.warning("landmark classifier at %s not readable (%s): ImageNet prior", folder, exc)
+        return ClassifierInfo(None, note=f"saved landmark classifier not readable ({exc}): ImageNet prior")
+    fp = meta.get("fingerprint")
+    current = bool(labels) and fp == labels_fingerprint(labels)
+    note = "saved, fitted on the current labels" if current else (
+        "saved, fitted on earlier labels: materialise landmark_classifier to refit")
+    return ClassifierInfo(clf, fp, False, clf.cv_accuracy, clf.cv_folds, clf.n_train, clf.class_counts,
+                          meta.get("mlflow_run_id"), note)
+
+
+def clear_landmark_classifier(home: Path) -> bool:
+    """Remove the saved classifier (labels no longer allow one); True when something was removed."""
+    folder = home / CLASSIFIER_DIR
+    removed = False
+    for name in (CLASSIFIER_META, CLASSIFIER_FILE):
+        if (folder / name).exists():
+            (folder / name).unlink()
+            removed = True
+    return removed
 
 
 def landmark_classifier(

@@ -26,10 +26,11 @@ split out of a multi-card scan, linked by `source_scan_id`):
   curator writes `keep` for it and `reject` for the old one and re-materialises both batches.
 - `status`: keep (label good, no duplicate_of) | duplicate (label good, points to its
   representative) | rejected (label bad). Downstream assets use label good and duplicate_of null.
-- `landmark_score` (0-1) and `landmark_scorer`: `imagenet_prior` until `labels.csv` holds both
-  landmark and non-landmark labels, then `classifier` (trained on EfficientNet-Lite0 ImageNet
-  features, cross-validated, saved under `$VPR_HOME/models/landmark_classifier/`, retrained only
-  when the resolved labels change, each training logged to MLflow experiment `vpr_curation`).
+- `landmark_score` (0-1) and `landmark_scorer`: `imagenet_prior` until the `landmark_classifier`
+  asset has fitted a classifier on curators' landmark and non-landmark labels, then `classifier`
+  (EfficientNet-Lite0 ImageNet features, cross-validated, saved under
+  `$VPR_HOME/models/landmark_classifier/`, see defs/curation/classifier.py). A batch only reads it;
+  `landmark_classifier_version` in the metadata says which one scored the batch.
   The features come from the ImageNet backbone, not from `image_embeddings`, so a new champion
   embedding model never silently invalidates the classifier.
 - The measured features and `quality_score`, the card-back score and cues, `n_cards`. Card backs
@@ -119,7 +120,7 @@ def _quality_metadata(res: CurationResult, root, parquet) -> dict:
         "landmark_scorer": res.scorer,
         "card_back_model": res.back_model,
         "landmark_scorer_note": clf.note,
-        "landmark_classifier_trained_now": clf.trained_now,
+        "landmark_classifier_version": clf.fingerprint or "none",
         "curator_labels": len(res.labels),
         "label_problems": len(res.label_problems),
         "curator_decisions": res.decisions.rows,
@@ -146,14 +147,16 @@ def _quality_metadata(res: CurationResult, root, parquet) -> dict:
     specs=[
         dg.AssetSpec(
             "scan_quality",
-            deps=["raw_scans", "image_embeddings"],
+            deps=["raw_scans", "image_embeddings", "landmark_classifier"],
             description="One row per scan of a batch (and per crop of a multi-card scan): label good/bad with "
             "every reason, near duplicate of which representative across all batches, landmark score and "
             "scorer, card-back and multi-card flags, measured features. Curators' decisions.csv always wins.",
             group_name="curation",
             code_version=SCAN_QUALITY_CODE_VERSION,
             kinds={"pytorch", "parquet", "duckdb"},
-            automation_condition=dg.AutomationCondition.eager(),
+            # a new classifier marks every batch stale but re-curates none by itself (a full decode of the
+            # collection); a backfill of the stale partitions brings them up to date
+            automation_condition=dg.AutomationCondition.eager().ignore(dg.AssetSelection.assets("landmark_classifier")),
         ),
         dg.AssetSpec(
             "derived_scans",

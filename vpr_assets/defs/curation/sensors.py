@@ -1,5 +1,6 @@
 """Curator actions from the collection browser reach the graph: new rows in the append-only
-decision and label logs re-materialise `scan_quality` of the batches whose cards they name."""
+decision and label logs re-materialise `scan_quality` of the batches whose cards they name; new
+labels also refit `landmark_classifier` first, in the same run."""
 
 import dagster as dg
 
@@ -10,8 +11,9 @@ from vpr_assets.defs.resources import CatalogResource
 @dg.sensor(
     name="curator_actions_sensor",
     description="Watches curation/decisions_log.csv and labels_log.csv (written by `vpr serve`); new rows "
-    "request a scan_quality run for each batch they touch (clusters and the index follow by automation).",
-    asset_selection=dg.AssetSelection.assets("scan_quality", "derived_scans"),
+    "request a scan_quality run for each batch they touch (clusters and the index follow by automation); "
+    "new labels put landmark_classifier ahead of scan_quality in those runs.",
+    asset_selection=dg.AssetSelection.assets("landmark_classifier", "scan_quality", "derived_scans"),
     default_status=default_sensor_status(),
     minimum_interval_seconds=30,
 )
@@ -22,22 +24,30 @@ def curator_actions_sensor(context: dg.SensorEvaluationContext, catalog: Catalog
 
     home = catalog.root
     seen = json.loads(context.cursor) if context.cursor else {}
-    new_rows, counts = [], {}
+    new_rows, counts, labelled = [], {}, set()
     for log in (DECISIONS_LOG, LABELS_LOG):
         rows = read_log(home / log)
         counts[log] = len(rows)
-        new_rows += rows[int(seen.get(log, 0)):]
+        fresh = rows[int(seen.get(log, 0)):]
+        new_rows += fresh
+        if log == LABELS_LOG:
+            labelled = {r["scan_id"] for r in fresh}
     if not new_rows:
         return dg.SkipReason("no new curator actions")
     cat = catalog.catalog
     ids = sorted({r["scan_id"] for r in new_rows})
-    batches: list[str] = []
+    batches: dict[str, bool] = {}  # batch -> touched by a new label
     if cat.has("raw_scans"):
         placeholders = ",".join("?" * len(ids))
-        batches = sorted(cat.query(f"SELECT DISTINCT batch FROM raw_scans WHERE scan_id IN ({placeholders})", ids).batch)
+        found = cat.query(f"SELECT DISTINCT scan_id, batch FROM raw_scans WHERE scan_id IN ({placeholders})", ids)
+        for sid, b in zip(found.scan_id, found.batch):
+            batches[b] = batches.get(b, False) or sid in labelled
     tag = f"{counts[DECISIONS_LOG]}-{counts[LABELS_LOG]}"
+    curation = [dg.AssetKey("scan_quality"), dg.AssetKey("derived_scans")]
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=b, run_key=f"curator-{tag}-{b}",
-                                    tags={"vpr/curator_actions": str(len(new_rows))}) for b in batches],
+                                    asset_selection=([dg.AssetKey("landmark_classifier")] if by_label else []) + curation,
+                                    tags={"vpr/curator_actions": str(len(new_rows))})
+                      for b, by_label in sorted(batches.items())],
         cursor=json.dumps(counts),
     )
