@@ -12,7 +12,7 @@ requests nothing. Two situations:
 
 A calm graph launches 0 runs in both. Prints the requests of every tick.
 
-    .venv/bin/python bench/bench_automation.py [--per-place 6] [--keep DIR]
+    .venv/bin/python bench/bench_automation.py [--per-place 10] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def sensor_ticks(instance, defs, max_ticks: int, label: str, cursor=None) -> tup
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--per-place", type=int, default=6, help="demo cards per place (vpr demo uses 10)")
+    ap.add_argument("--per-place", type=int, default=10, help="demo cards per place (as vpr demo)")
     ap.add_argument("--max-ticks", type=int, default=4)
     ap.add_argument("--keep", type=Path, help="build the demo here and keep it")
     args = ap.parse_args()

@@ -113,7 +113,8 @@ def asset_stages(include_models: bool = False) -> list[tuple[str, list[str]]]:
     """The graph as runs can take it: (partitioning, keys) stages in dependency order, each stage one
     partitioning ("scan_batches": one run per batch; "none": one run). A run holds one partitioning,
     so a per-batch asset that reads a collection-wide one (geo_words reads landmark_lexicon) starts
-    a new stage after it. Model variants are trained on their own unless `include_models`."""
+    a new stage after it; the assets one op writes stay together. Model variants are trained on
+    their own unless `include_models`."""
     from vpr_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
@@ -129,11 +130,25 @@ def asset_stages(include_models: bool = False) -> list[tuple[str, list[str]]]:
     remaining = [k for k in graph.toposorted_asset_keys if k in kind]
     stages: list[tuple[str, list[str]]] = []
     while remaining:
-        lead, stage = kind[remaining[0]], []
         waiting = set(remaining)
-        for key in remaining:  # graph order: a parent is decided before its children
-            if kind[key] == lead and not any(p in waiting and p not in stage for p in graph.get(key).parent_keys):
-                stage.append(key)
+
+        def ready(key, stage: list) -> tuple[list, bool]:
+            # the keys one op writes stay in one stage (scan_quality and derived_scans): split, the op would run twice
+            group = [k for k in graph.get(key).assets_def.keys if k in waiting]
+            parents = {p for k in group for p in graph.get(k).parent_keys} - set(group)
+            return group, len({kind[k] for k in group}) == 1 and not any(p in waiting and p not in stage for p in parents)
+
+        lead = next(kind[k] for k in remaining if ready(k, [])[1])
+        stage: list = []
+        grown = True
+        while grown:  # graph order first; repeat until no group becomes ready
+            grown = False
+            for key in remaining:
+                group, ok = ready(key, stage)
+                if key not in stage and ok and kind[key] == lead:
+                    stage.extend(k for k in group if k not in stage)
+                    grown = True
+        stage.sort(key=remaining.index)
         stages.append((lead, [k.to_user_string() for k in stage]))
         remaining = [k for k in remaining if k not in stage]
     return stages

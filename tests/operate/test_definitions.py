@@ -42,3 +42,27 @@ def test_steps_fork_from_a_preloaded_server_by_default():
     from vpr_assets.definitions import defs
 
     assert defs.resolve_implicit_global_asset_job_def().executor_def.name == "step_executor"
+
+
+def test_run_stages_keep_each_op_whole_and_parents_first():
+    """`asset_stages` (how `vpr demo` and scripts run the graph): every asset once, one partitioning
+    per stage, every parent in an earlier stage or earlier in the same one, and the assets one op
+    writes (scan_quality + derived_scans) in the same stage, so the op runs once per batch."""
+    import dagster as dg
+
+    from vpr_assets.definitions import defs
+    from vpr_assets.demo import asset_stages
+
+    graph = defs.resolve_asset_graph()
+    stages = asset_stages(include_models=True)
+    order = [dg.AssetKey.from_user_string(k) for _, keys in stages for k in keys]
+    assert len(order) == len(set(order))
+    stage_of = {dg.AssetKey.from_user_string(k): i for i, (_, keys) in enumerate(stages) for k in keys}
+    for key in order:
+        node = graph.get(key)
+        assert {stage_of[k] for k in node.assets_def.keys if k in stage_of} == {stage_of[key]}
+        for parent in node.parent_keys:
+            if parent in stage_of:
+                assert order.index(parent) < order.index(key), (parent, key)
+    assert stage_of[dg.AssetKey("scan_quality")] == stage_of[dg.AssetKey("derived_scans")]
+    assert stage_of[dg.AssetKey("landmark_classifier")] < stage_of[dg.AssetKey("scan_quality")]
