@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,8 @@ def _export(kind: str, model, target: Path, quantize: bool) -> None:
         wrapped, dummy = _for_export(kind, model), torch.randn(1, 1, 64, 320)
         names, axes = ["image"], {"image": {0: "b", 3: "w"}, "y": {0: "b", 1: "t"}}
     with atomic_path(target) as tmp:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's LSTM batch-size note: h0/c0 are zeros, any batch runs
             torch.onnx.export(wrapped, (dummy,), str(tmp), input_names=names, output_names=["y"],
                               dynamic_axes=axes, opset_version=OPSET, dynamo=False)
         if quantize:
