@@ -156,9 +156,10 @@ def _session(path: Path, threads: int):
 
 
 def onnx_model(kind: str, model_dir: Path, langs: tuple[str, ...] = ("en",), quantize: bool = False,
-               threads: int | None = None, directory: Path | None = None):
+               threads: int | None = None, directory: Path | None = None, module=None):
     """An ONNX Runtime session for "detector" or "recognizer", exported into the cache on first use
-    (or when the file is missing or does not load)."""
+    (or when the file is missing or does not load) from `module` (the float torch module loaded from
+    `model_dir`'s weights) or, without one, from a fresh load of those weights."""
     weights = Path(model_dir) / ("craft_mlt_25k.pth" if kind == "detector" else "english_g2.pth")
     if tuple(langs) != ("en",):
         raise ValueError(f"the ONNX runtime covers the offline English weights only, not {langs}")
@@ -170,8 +171,10 @@ def onnx_model(kind: str, model_dir: Path, langs: tuple[str, ...] = ("en",), qua
                 return _session(target, threads), target
             except Exception as e:  # truncated or corrupt: export again below
                 log.warning("OCR ONNX cache file %s unreadable (%s); exporting again", target, e)
-        det, rec = _float_models(Path(model_dir), tuple(langs))
-        _export(kind, det if kind == "detector" else rec, target, quantize)
+        if module is None:
+            det, rec = _float_models(Path(model_dir), tuple(langs))
+            module = det if kind == "detector" else rec
+        _export(kind, module, target, quantize)
         return _session(target, threads), target
 
 
@@ -209,8 +212,9 @@ class OnnxRecognizer:
 
 
 def use_onnx(reader, model_dir: Path, langs: tuple[str, ...] = ("en",), quantize_recognizer: bool = False) -> None:
-    """Swap a CPU Reader's detector and recogniser for ONNX Runtime sessions (same weights)."""
-    det, _ = onnx_model("detector", model_dir, langs)
-    rec, _ = onnx_model("recognizer", model_dir, langs, quantize=quantize_recognizer)
+    """Swap a CPU Reader's detector and recogniser for ONNX Runtime sessions (same weights); the
+    Reader must be loaded with quantize=False, its float modules are what a cache miss exports."""
+    det, _ = onnx_model("detector", model_dir, langs, module=reader.detector)
+    rec, _ = onnx_model("recognizer", model_dir, langs, quantize=quantize_recognizer, module=reader.recognizer)
     reader.detector = OnnxDetector(det)
     reader.recognizer = OnnxRecognizer(rec)
