@@ -6,12 +6,13 @@ Two sets of real images:
   de Mitla."), that title is the truth, else the card is timed and compared only;
 - real photos with captions of known words rendered onto them (vpr_assets.core.text.synth).
 
-Candidates (`--candidates`): `baseline` (plain readtext, EasyOCR defaults), `torch` (today's
-CaptionOCR: EasyOCR's torch modules, int8 recogniser on CPU, box by box), `torch-batch`, `onnx`
-(ONNX Runtime, box by box), `onnx-batch` (the default), `onnx-int8` (ONNX Runtime's int8 recogniser).
-All run image by image in turn, so load from other processes hits them alike. Per pipeline: images/s
-wall and per CPU-second (all threads), share of the truth's words, and `same` = share of the
-`torch` reference's words it also reads (how far the runtime changes the output).
+Candidates (`--candidates`): `baseline` (plain readtext, EasyOCR defaults), `torch` (CaptionOCR as it
+was: EasyOCR's torch modules, int8 recogniser on CPU, box by box), `torch-batch`, `onnx-f32` (ONNX
+Runtime, float weights, box by box), `onnx-f32-batch`, `onnx` (the default: int8 CRAFT, float
+recogniser, batched), `onnx-int8rec` (plus ONNX Runtime's dynamic int8 recogniser). All run image by
+image in turn, so load from other processes hits them alike. Per pipeline: images/s wall and per
+CPU-second (all threads, Tesseract's child processes included), share of the truth's words, and
+`same` = share of the `torch` reference's words it also reads (how far the runtime changes the output).
 
     .venv/bin/python bench/bench_ocr.py --n 8
 """
@@ -40,11 +41,12 @@ from vpr_assets.core.text.ocr_runtime import cpu_threads  # noqa: E402
 from vpr_assets.core.text.synth import synthetic_set  # noqa: E402
 
 CANDIDATES = {
-    "torch": dict(runtime="torch", batch_recognition=False),
-    "torch-batch": dict(runtime="torch", batch_recognition=True),
-    "onnx": dict(runtime="onnx", batch_recognition=False),
-    "onnx-batch": dict(runtime="onnx", batch_recognition=True),
-    "onnx-int8": dict(runtime="onnx", batch_recognition=True, int8_recognizer=True),
+    "torch": dict(runtime="torch", batch_recognition=False, int8_detector=False),
+    "torch-batch": dict(runtime="torch", batch_recognition=True, int8_detector=False),
+    "onnx-f32": dict(runtime="onnx", batch_recognition=False, int8_detector=False),
+    "onnx-f32-batch": dict(runtime="onnx", batch_recognition=True, int8_detector=False),
+    "onnx": dict(runtime="onnx", batch_recognition=True, int8_detector=True),  # the default
+    "onnx-int8rec": dict(runtime="onnx", batch_recognition=True, int8_detector=True, int8_recognizer=True),
 }
 
 
@@ -56,6 +58,12 @@ def tokens(text: str) -> list[str]:
 def recovered(truth: str, ocr_text: str) -> tuple[int, int]:
     want, got = tokens(truth), set(tokens(ocr_text))
     return sum(w in got for w in want), len(want)
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process and its finished children (Tesseract runs as a child)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def rss_mb() -> float:
@@ -80,7 +88,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=8, help="number of captioned real photos")
     ap.add_argument("--postcards", type=int, default=99, help="at most this many real postcards (0: none)")
-    ap.add_argument("--candidates", default="baseline,torch,torch-batch,onnx,onnx-batch,onnx-int8")
+    ap.add_argument("--candidates", default="baseline,torch,torch-batch,onnx-f32,onnx-f32-batch,onnx,onnx-int8rec")
     ap.add_argument("--det-max-side", type=int, default=OcrSettings.det_max_side)
     ap.add_argument("--strip-max-side", type=int, default=OcrSettings.strip_max_side)
     ap.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "realsample"))
@@ -124,7 +132,7 @@ def main() -> None:
         line = [f"{i:3d} {kind[:5]} {im.size[0]}x{im.size[1]} {(truth or '-')[:30]!r:32}"]
         texts = {}
         for name, p in pipes.items():
-            r0, w0, c0 = rss_mb(), time.perf_counter(), time.process_time()
+            r0, w0, c0 = rss_mb(), time.perf_counter(), cpu_s()
             if isinstance(p, CaptionOCR):
                 res = p.read(rgb)
                 text = res.text
@@ -133,7 +141,7 @@ def main() -> None:
                         parts[name][k] = parts[name].get(k, 0) + v
             else:
                 text = p(rgb)
-            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            wall, cpu = time.perf_counter() - w0, cpu_s() - c0
             texts[name] = text
             h, t = recovered(truth, text) if truth else (0, 0)
             for s in (kind, "all"):

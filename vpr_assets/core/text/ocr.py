@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .ocr_runtime import RUNTIMES, use_onnx
+from .ocr_runtime import RUNTIMES, calibration_images, use_onnx
 from .scripts import distinctive_letters, text_script
 from .second_engine import SCRIPT_LANGUAGES, RegionReading, SecondEngineError, read_regions, usable_languages
 
@@ -66,6 +66,7 @@ class OcrSettings:
     batch_size: int = 16  # recognition batch (GPU; on CPU with batch_recognition)
     runtime: str = "onnx"  # "onnx" (ONNX Runtime, float weights) or "torch" (EasyOCR as loaded: the reference)
     int8_recognizer: bool = False  # onnx only: ONNX Runtime's dynamic int8 recogniser (measured slower on CPU)
+    int8_detector: bool = True  # onnx only: CRAFT quantised statically (int8), calibrated on committed real cards
     batch_recognition: bool = True  # CPU: crops of equal padded width in one call instead of box by box
     decoder: str = "greedy"
     contrast_ths: float = 0.1  # boxes below this confidence are retried with more contrast
@@ -89,6 +90,7 @@ class OcrSettings:
         d["other_scripts_usable"] = list(usable_languages(self.other_scripts))
         d["script_variants"] = list(self.script_variants)
         d["script_variants_usable"] = list(usable_languages(self.script_variants))
+        d["int8_detector_usable"] = bool(self.int8_detector and self.runtime == "onnx" and calibration_images())
         return d
 
     def hash(self) -> str:
@@ -143,7 +145,7 @@ _READERS_LOCK = threading.Lock()
 
 
 def get_reader(langs: tuple[str, ...] = ("en",), gpu: bool | None = None, runtime: str = "torch",
-               int8_recognizer: bool = False):
+               int8_recognizer: bool = False, int8_detector: bool = False):
     """One EasyOCR Reader per process, language set and runtime: loading costs ~2 s and ~100 MB.
     runtime="onnx" swaps the CPU Reader's networks for ONNX Runtime sessions; on a GPU it is the
     torch Reader (ONNX Runtime here is CPU only)."""
@@ -154,7 +156,7 @@ def get_reader(langs: tuple[str, ...] = ("en",), gpu: bool | None = None, runtim
     if gpu is None:
         gpu = torch.cuda.is_available()
     onnx = runtime == "onnx" and not gpu
-    key = (tuple(langs), bool(gpu), "onnx-int8" if onnx and int8_recognizer else "onnx" if onnx else "torch")
+    key = (tuple(langs), bool(gpu), "onnx" if onnx else "torch", onnx and int8_recognizer, onnx and int8_detector)
     with _READERS_LOCK:
         if key not in _READERS:
             import easyocr
@@ -164,7 +166,8 @@ def get_reader(langs: tuple[str, ...] = ("en",), gpu: bool | None = None, runtim
                 download_enabled=False, verbose=False, quantize=not onnx,
             )
             if onnx:
-                use_onnx(reader, Path(models_dir()), tuple(langs), quantize_recognizer=int8_recognizer)
+                use_onnx(reader, Path(models_dir()), tuple(langs), quantize_recognizer=int8_recognizer,
+                         quantize_detector=int8_detector)
             _READERS[key] = reader
         return _READERS[key]
 
@@ -233,7 +236,8 @@ class CaptionOCR:
 
     def __init__(self, settings: OcrSettings | None = None, gpu: bool | None = None):
         self.settings = settings or OcrSettings()
-        self.reader = get_reader(self.settings.langs, gpu, self.settings.runtime, self.settings.int8_recognizer)
+        s = self.settings
+        self.reader = get_reader(s.langs, gpu, s.runtime, s.int8_recognizer, s.int8_detector)
         self.settings_dict = self.settings.as_dict()
         self.settings_hash = self.settings.hash()
         self.other_scripts = tuple(self.settings_dict["other_scripts_usable"])
