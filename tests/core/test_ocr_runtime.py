@@ -27,23 +27,29 @@ def test_runtime_is_in_the_settings_hash():
     assert OcrSettings().runtime == "onnx"
     assert OcrSettings(runtime="torch").hash() != OcrSettings().hash()
     assert OcrSettings(int8_recognizer=True).hash() != OcrSettings().hash()
+    assert OcrSettings(int8_detector=False).hash() != OcrSettings().hash()
     with pytest.raises(ValueError):
         CaptionOCR(OcrSettings(runtime="tensorflow"))
 
 
 def test_onnx_reads_the_same_words_as_torch_on_real_cards():
-    """Same words and boxes from the ONNX path (batched and box by box) as from the torch reference."""
+    """The float ONNX path (batched and box by box) gives the torch reference's words and boxes; the
+    default (int8 CRAFT) gives its words."""
     plain = dict(other_scripts=())  # Tesseract's part is the same in both; keep the test to EasyOCR
     torch_ocr = CaptionOCR(OcrSettings(runtime="torch", batch_recognition=False, **plain), gpu=False)
-    onnx_ocr = CaptionOCR(OcrSettings(**plain), gpu=False)
-    onnx_box_by_box = CaptionOCR(OcrSettings(batch_recognition=False, **plain), gpu=False)
+    same_boxes = [CaptionOCR(OcrSettings(int8_detector=False, **plain), gpu=False),
+                  CaptionOCR(OcrSettings(int8_detector=False, batch_recognition=False, **plain), gpu=False)]
+    default = CaptionOCR(OcrSettings(**plain), gpu=False)
     words = 0
     for name in CAPTIONED:
         im = Image.open(CARDS / name).convert("RGB")
         ref = torch_ocr.read(im)
-        for other in (onnx_ocr.read(im), onnx_box_by_box.read(im)):
-            assert _tokens(other.text) == _tokens(ref.text), (name, ref.text, other.text)
-            assert [b.bbox for b in other.boxes] == [b.bbox for b in ref.boxes], name
+        for other in same_boxes:
+            res = other.read(im)
+            assert _tokens(res.text) == _tokens(ref.text), (name, ref.text, res.text)
+            assert [b.bbox for b in res.boxes] == [b.bbox for b in ref.boxes], name
+        res = default.read(im)
+        assert _tokens(res.text) == _tokens(ref.text), (name, ref.text, res.text)
         words += len(_tokens(ref.text))
     assert words >= 6  # the cards do carry captions
 
@@ -70,3 +76,13 @@ def test_export_cache_is_reused_and_made_again(tmp_path, monkeypatch):
     assert ocr_runtime.export_key("recognizer", src / "english_g2.pth", quantize=True) != path.stem.split("-")[1]
     monkeypatch.setattr(ocr_runtime, "EXPORT_VERSION", "onnx-export-test")
     assert ocr_runtime.export_key("recognizer", src / "english_g2.pth") != path.stem.split("-")[1]
+
+
+def test_without_calibration_cards_the_hash_says_float_detector(monkeypatch):
+    from vpr_assets.core.text import ocr as ocr_module
+
+    assert OcrSettings().as_dict()["int8_detector_usable"] is True  # the repo's cards are here
+    with_cards = OcrSettings().hash()
+    monkeypatch.setattr(ocr_module, "calibration_images", lambda: [])
+    assert OcrSettings().as_dict()["int8_detector_usable"] is False
+    assert OcrSettings().hash() != with_cards
