@@ -66,7 +66,7 @@ class OcrSettings:
     min_size: int = 8  # smallest box side in detection pixels
     min_confidence: float = 0.15  # recognised boxes below this are dropped
     batch_size: int = 16  # recognition batch (GPU; on CPU with batch_recognition)
-    runtime: str = "onnx"  # "onnx" (ONNX Runtime, float weights) or "torch" (EasyOCR as loaded: the reference)
+    runtime: str = "onnx"  # "onnx" (ONNX Runtime on CPU) or "torch" (EasyOCR as loaded: the reference)
     int8_recognizer: bool = False  # onnx only: ONNX Runtime's dynamic int8 recogniser (measured slower on CPU)
     int8_detector: bool = True  # onnx only: CRAFT quantised statically (int8), calibrated on committed real cards
     batch_recognition: bool = True  # CPU: crops of equal padded width in one call instead of box by box
