@@ -1,9 +1,10 @@
 """Curate one batch, end to end, without Dagster: the `scan_quality` asset and any script call this.
 
 Steps: decode and measure every scan (card backs, multi-card scans split into crops); score "is
-this a landmark" in one backbone pass (the classifier that `fit_landmark_classifier` saved from
-the curators' labels, else the ImageNet prior; a batch never trains it); apply curators' labels
-and decisions; group near duplicates against every other batch and write both tables, the read-decide-write step under the catalog's writer lock, so two batches
+this a landmark" and "is this a card back" in one backbone pass (the landmark classifier that
+`fit_landmark_classifier` saved from the curators' labels, else the ImageNet prior; a batch never
+trains it); apply curators' labels and decisions; group near duplicates against every other batch
+and write both tables, the read-decide-write step under the catalog's writer lock, so two batches
 curated at once still keep one representative per group.
 """
 

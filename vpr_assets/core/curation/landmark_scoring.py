@@ -109,25 +109,21 @@ def landmark_classifier(
     known_features: dict[str, np.ndarray],
 ) -> ClassifierInfo:
     """The trained classifier for these labels: reused from disk when the labels are unchanged,
-    else trained (features of labelled scans outside the batch are computed from their files),
-    cross-validated, saved atomically and logged to MLflow. None (prior) without usable labels."""
+    else trained (features of labelled scans not in `known_features` are computed from their
+    files), cross-validated, saved atomically and logged to MLflow. None (prior) without usable
+    labels."""
     if not labels:
         return ClassifierInfo(None, note="no curator labels yet: ImageNet prior")
     targets = LandmarkClassifier.targets(list(labels.values()))
     if len(set(targets.tolist())) < 2:
         return ClassifierInfo(None, note="labels need landmark and non-landmark examples: ImageNet prior")
     fp = labels_fingerprint(labels)
+    saved = saved_landmark_classifier(home, labels)  # a damaged file reads as none: retrained, never fatal
+    if saved.classifier is not None and saved.fingerprint == fp:
+        saved.note = "reused"
+        return saved
     folder = home / CLASSIFIER_DIR
     meta_path, model_path = folder / CLASSIFIER_META, folder / CLASSIFIER_FILE
-    if meta_path.exists() and model_path.exists():
-        try:
-            meta = json.loads(meta_path.read_text())
-            if meta.get("fingerprint") == fp:
-                clf = LandmarkClassifier.load(model_path)
-                return ClassifierInfo(clf, fp, False, clf.cv_accuracy, clf.cv_folds, clf.n_train, clf.class_counts,
-                                      meta.get("mlflow_run_id"), "reused")
-        except Exception as exc:  # a damaged file is retrained, never fatal
-            log.warning("landmark classifier at %s not reusable (%s): retraining", folder, exc)
     ids = sorted(labels)
     missing = [s for s in ids if s not in known_features]
     if missing:

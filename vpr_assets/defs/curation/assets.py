@@ -65,6 +65,7 @@ from vpr_assets.core.curation.contact_sheet import contact_sheet_markdown
 from vpr_assets.core.curation.duplicates import NearDupConfig
 from vpr_assets.core.curation.quality import thresholds_with
 from vpr_assets.core.curation.tables import DERIVED_SCANS_SCHEMA, SCAN_QUALITY_SCHEMA
+from vpr_assets.defs.curation.classifier import classifier_metadata
 from vpr_assets.defs.metadata import catalog_views_metadata, column_schema, counts_markdown, data_version_of
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CatalogResource
@@ -133,14 +134,7 @@ def _quality_metadata(res: CurationResult, root, parquet) -> dict:
         "rejected_contact_sheet": dg.MetadataValue.md(_contact_sheet(root, res.rows, res.thumbnails)),
         "parquet": dg.MetadataValue.path(str(parquet)),
     }
-    if clf.classifier is not None:
-        if clf.cv_accuracy is not None and clf.cv_accuracy == clf.cv_accuracy:
-            metadata["landmark_classifier_cv_accuracy"] = float(clf.cv_accuracy)
-        metadata["landmark_classifier_cv_folds"] = int(clf.cv_folds)
-        metadata["landmark_classifier_n_train"] = int(clf.n_train)
-        if clf.mlflow_run_id:
-            metadata["mlflow_run_id"] = clf.mlflow_run_id
-    return metadata
+    return {**metadata, **classifier_metadata(clf, prefix="landmark_classifier_")}
 
 
 @dg.multi_asset(

@@ -23,6 +23,7 @@ scored with an older classifier as stale, and a backfill of those partitions bri
 import dagster as dg
 
 from vpr_assets.core.curation.batch import fit_landmark_classifier
+from vpr_assets.core.curation.landmark_scoring import ClassifierInfo
 from vpr_assets.defs.resources import CatalogResource
 
 LANDMARK_CLASSIFIER_CODE_VERSION = "landmark-classifier-v1"
@@ -54,11 +55,18 @@ def landmark_classifier(context: dg.AssetExecutionContext, catalog: CatalogResou
         "label_problems": len(stage.label_problems),
         "removed_stale_classifier": stage.removed_stale,
     }
-    if clf.classifier is not None:
-        metadata.update({"n_train": int(clf.n_train), "cv_folds": int(clf.cv_folds),
-                         "class_counts": dg.MetadataValue.json({str(k): int(v) for k, v in clf.class_counts.items()})})
-        if clf.cv_accuracy is not None and clf.cv_accuracy == clf.cv_accuracy:
-            metadata["cv_accuracy"] = float(clf.cv_accuracy)
-        if clf.mlflow_run_id:
-            metadata["mlflow_run_id"] = clf.mlflow_run_id
-    return dg.MaterializeResult(data_version=dg.DataVersion(version), metadata=metadata)
+    return dg.MaterializeResult(data_version=dg.DataVersion(version), metadata={**metadata, **classifier_metadata(clf)})
+
+
+def classifier_metadata(clf: ClassifierInfo, prefix: str = "") -> dict:
+    """What describes a fitted classifier (none: {}): training size, class counts, cross-validated
+    accuracy, and its MLflow run (`mlflow_run_id`, unprefixed: the key the UI links are made from)."""
+    if clf.classifier is None:
+        return {}
+    out = {f"{prefix}n_train": int(clf.n_train), f"{prefix}cv_folds": int(clf.cv_folds),
+           f"{prefix}class_counts": dg.MetadataValue.json({str(k): int(v) for k, v in clf.class_counts.items()})}
+    if clf.cv_accuracy is not None and clf.cv_accuracy == clf.cv_accuracy:
+        out[f"{prefix}cv_accuracy"] = float(clf.cv_accuracy)
+    if clf.mlflow_run_id:
+        out["mlflow_run_id"] = clf.mlflow_run_id
+    return out
