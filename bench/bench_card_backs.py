@@ -17,7 +17,6 @@ scripts/fit_card_back_model.py), which is what `scan_quality` decides with.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 import warnings
@@ -27,28 +26,16 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 warnings.filterwarnings("ignore")
 
-from vpr_assets.core.curation.card_back_model import shipped_card_back_model  # noqa: E402
+from fit_card_back_model import labelled_pages  # noqa: E402
+
+from vpr_assets.core.curation.card_back_model import card_features, shipped_card_back_model  # noqa: E402
 from vpr_assets.core.curation.postcard_traps import back_features, detect_postcard_back  # noqa: E402
 
 FEATURES = ("paper_share", "ink_share", "texture_share", "paper_lightness", "background_std", "colourfulness",
             "divider_len", "address_lines", "stamp_corner_ink", "stamp_corner_ratio", "card_aspect")
-
-
-def rows(args) -> list[dict]:
-    out = []
-    with open(ROOT / "data/backs_testset/MANIFEST.tsv", encoding="utf-8") as f:
-        for r in csv.DictReader(f, delimiter="\t"):
-            p = Path(args.images) / r["collection"] / f"{r['id']}.jpg"
-            if r["label"] in ("back", "front") and p.exists():
-                out.append({**r, "path": p})
-    shared = Path(args.shared)
-    if shared.exists():
-        for p in sorted(shared.glob("*__pc*.jpg")):  # postcard fronts and the versos
-            out.append({"id": p.stem, "label": "back" if "verso" in p.name else "front", "split": "realsample",
-                        "notes": "", "path": p})
-    return out
 
 
 def report(name: str, items: list[dict], pred: list[bool]) -> None:
@@ -67,11 +54,10 @@ def report(name: str, items: list[dict], pred: list[bool]) -> None:
               f"caption-only fronts called backs {co}/{len(caption_only)}")
 
 
-def other_pictures(args, model, size: int) -> None:
+def other_pictures(args, model) -> None:
     """Pictures that are not card backs (or are generated ones), none of them fitted on."""
     from PIL import Image
 
-    from vpr_assets.core.curation.landmark_scoring import embed
     from vpr_assets.core.images import synth
 
     sets = {
@@ -87,7 +73,7 @@ def other_pictures(args, model, size: int) -> None:
         if not ims:
             continue
         ims = [im.convert("RGB") for im in ims]
-        learned = sum(model.is_back(embed([im.resize((size, size), Image.BILINEAR) for im in ims])[0]))
+        learned = sum(model.is_back(card_features(ims)))
         heuristic = sum(detect_postcard_back(im).is_back for im in ims)
         print(f"  {name:42} {len(ims):4d} pictures   learned {learned:3d}   heuristic {heuristic:3d}")
 
@@ -102,7 +88,7 @@ def main() -> None:
     from PIL import Image
     from sklearn.linear_model import LogisticRegression
 
-    items = rows(args)
+    items = labelled_pages(Path(args.images), Path(args.shared), skip_missing=True)
     if not items:
         sys.exit("no pages found: build them with scripts/build_backs_testset.py --out DIR")
     t0 = time.perf_counter()
@@ -117,17 +103,13 @@ def main() -> None:
     print(f"{len(items)} pages {counts}; detector + features {secs * 1000:.0f} ms/page\n")
     report("OpenCV heuristic", items, shipped)
 
-    from vpr_assets.core.curation.landmark_scoring import backbone, embed
-
     t0 = time.perf_counter()
-    size, model, learned = backbone().image_size, shipped_card_back_model(), []
-    for k in range(0, len(items), 16):
-        ims = [Image.open(r["path"]).convert("RGB").resize((size, size), Image.BILINEAR) for r in items[k:k + 16]]
-        learned.extend(model.is_back(embed(ims)[0]))
+    model = shipped_card_back_model()
+    learned = list(model.is_back(card_features(r["path"] for r in items)))
     secs = (time.perf_counter() - t0) / len(items)
     print(f"\nshipped learned model {model.version} (backbone pass + decision {secs * 1000:.0f} ms/page)")
     report("learned model (shipped)", items, learned)
-    other_pictures(args, model, size)
+    other_pictures(args, model)
 
     x = np.asarray(feats, dtype=np.float64)
     y = np.asarray([r["label"] == "back" for r in items])

@@ -28,12 +28,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vpr_assets.core.curation.card_back_model import MODEL_FILE, fit_card_back_model  # noqa: E402
+from vpr_assets.core.curation.card_back_model import MODEL_FILE, card_features, fit_card_back_model  # noqa: E402
 
 MANIFEST = ROOT / "data/backs_testset/MANIFEST.tsv"
 
 
-def labelled_pages(images: Path, shared: Path) -> list[dict]:
+def labelled_pages(images: Path, shared: Path, skip_missing: bool = False) -> list[dict]:
+    """Every page labelled back or front (id, split, label, back, notes, path), then the realsample
+    postcards (split "realsample"); a page not built stops the fit, or is skipped with `skip_missing`."""
     out = []
     with open(MANIFEST, encoding="utf-8") as f:
         for r in csv.DictReader(f, delimiter="\t"):
@@ -41,10 +43,14 @@ def labelled_pages(images: Path, shared: Path) -> list[dict]:
                 continue
             p = images / r["collection"] / f"{r['id']}.jpg"
             if not p.exists():
+                if skip_missing:
+                    continue
                 sys.exit(f"missing page {p}: build the set with scripts/build_backs_testset.py --out {images}")
-            out.append({"id": r["id"], "split": r["split"], "back": r["label"] == "back", "path": p})
-    for p in sorted(shared.glob("*__pc*.jpg")):
-        out.append({"id": p.stem, "split": "realsample", "back": "verso" in p.name, "path": p})
+            out.append({"id": r["id"], "split": r["split"], "label": r["label"], "back": r["label"] == "back",
+                        "notes": r.get("notes") or "", "path": p})
+    for p in sorted(shared.glob("*__pc*.jpg")):  # postcard fronts and the versos
+        label = "back" if "verso" in p.name else "front"
+        out.append({"id": p.stem, "split": "realsample", "label": label, "back": label == "back", "notes": "", "path": p})
     return out
 
 
@@ -55,17 +61,11 @@ def main() -> None:
     ap.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the logistic regression")
     ap.add_argument("--out", type=Path, default=MODEL_FILE)
     args = ap.parse_args()
-    from PIL import Image
-
-    from vpr_assets.core.curation.landmark_scoring import BACKBONE_NAME, backbone, embed
+    from vpr_assets.core.curation.landmark_scoring import BACKBONE_NAME, backbone
 
     pages = labelled_pages(args.images, args.shared)
     size = backbone().image_size
-    feats = []
-    for k in range(0, len(pages), 16):
-        ims = [Image.open(p["path"]).convert("RGB").resize((size, size), Image.BILINEAR) for p in pages[k:k + 16]]
-        feats.append(embed(ims)[0])
-    x = np.concatenate(feats)
+    x = card_features(p["path"] for p in pages)
     y = np.array([p["back"] for p in pages])
     split = np.array([p["split"] for p in pages])
     dev = split == "dev"

@@ -153,6 +153,11 @@ def test_labels_reasons_card_back_and_cross_batch_duplicate(store):
         assert q1.loc[f, "status"] == "rejected"
     back = q1.loc[BACK]
     assert back.label == "bad" and "postcard_back" in list(back.reasons) and back.is_postcard_back
+    # decided by the learned model (its cue first, its probability as the score); no kept card carries its cue
+    model = shipped_card_back_model()
+    assert list(back.back_cues)[0] == "learned_back_model" and back.back_score >= model.threshold
+    kept = q1[q1.label == "good"]
+    assert not any("learned_back_model" in list(c) for c in kept.back_cues) and (kept.back_score < model.threshold).all()
     # the re-encoded, resized, cropped copy in batch 2 points to the batch-1 original
     copy = q2.loc["rescan_of_london_bridge.jpg"]
     assert copy.duplicate_of == q1.loc[ORIGINAL, "scan_id"] and copy.status == "duplicate" and copy.label == "good"

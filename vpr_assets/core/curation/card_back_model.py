@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -79,6 +80,30 @@ def load_card_back_model(path: str | Path = MODEL_FILE) -> CardBackModel:
 def shipped_card_back_model() -> CardBackModel:
     """The model that ships with the package (read once per process)."""
     return load_card_back_model(MODEL_FILE)
+
+
+def card_features(images: Iterable, chunk: int = 16) -> np.ndarray:
+    """The features the model reads, as `scan_quality` computes them: each image (PIL, or a path)
+    resized to the curation backbone's input, pooled pre-logits. Read and embedded `chunk` at a
+    time, so a large set never sits in memory at full size."""
+    from PIL import Image
+
+    from vpr_assets.core.curation.landmark_scoring import backbone, embed
+
+    size, out, batch = backbone().image_size, [], []
+
+    def flush() -> None:
+        if batch:
+            out.append(embed(batch)[0])
+            batch.clear()
+
+    for im in images:
+        im = im if isinstance(im, Image.Image) else Image.open(im)
+        batch.append(im.convert("RGB").resize((size, size), Image.BILINEAR))
+        if len(batch) >= chunk:
+            flush()
+    flush()
+    return np.concatenate(out) if out else np.zeros((0, backbone().model.num_features), np.float32)
 
 
 def fit_card_back_model(features: np.ndarray, is_back: np.ndarray, c: float = 1.0, threshold: float = 0.5,
