@@ -106,4 +106,4 @@ def test_a_broken_hand_edited_decisions_file_does_not_hide_the_browser_log(tmp_p
     d = read_decisions(tmp_path / DECISIONS_FILE)
     assert d.reject == {"A"} and d.keep == set()
     assert d.not_duplicates == [("A", "B")]  # one canonical pair, however often and whichever way it is said
-    assert any("header must be" in p for p in d.problems)
+    assert any("header must have" in p for p in d.problems)

@@ -8,14 +8,15 @@ is chosen on the data (best balanced accuracy of the landmark / non-landmark spl
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from pydantic import Field
 
+from vpr_assets.core.csv_rows import CsvRow, read_rows
 from vpr_assets.core.files import is_regular_file
 from vpr_assets.core.metrics import NONE_LABEL, evaluate_rankings
 
@@ -40,6 +41,22 @@ class Manifest:
         return pd.DataFrame({"file": self.files, "label": self.labels})
 
 
+class ManifestRow(CsvRow):
+    """One row of a retrieval manifest (TSV): an image `file`, its `label` (`none` for a distractor),
+    and optionally the `split` it belongs to."""
+
+    file: str = Field(min_length=1)
+    label: str = Field(min_length=1)
+    split: str = ""
+
+
+class DescriptionRow(CsvRow):
+    """One row of the `descriptions.csv` beside a manifest."""
+
+    file: str = Field(min_length=1)
+    description: str = ""
+
+
 def read_manifest(path: str | Path, images_dir: str | Path | None = None, split: str | None = None) -> Manifest:
     """Read `file`/`label` columns; rows for missing or non-image files are skipped and reported.
 
@@ -47,36 +64,34 @@ def read_manifest(path: str | Path, images_dir: str | Path | None = None, split:
     data/landmark_corpus); a manifest without that column is one split and keeps every row."""
     path = Path(path)
     root = Path(images_dir) if images_dir else path.parent
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh, delimiter="\t")
-        if not reader.fieldnames or not {"file", "label"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: manifest needs a header with columns 'file' and 'label', got {reader.fieldnames}")
-        by_split = split is not None and "split" in reader.fieldnames
-        files, labels, problems = [], [], []
-        first_line: dict[str, int] = {}
-        for i, row in enumerate(reader, start=2):
-            if by_split and (row.get("split") or "").strip() != split:
-                continue
-            f, lab = (row.get("file") or "").strip(), (row.get("label") or "").strip()
-            if not f or not lab:
-                problems.append(f"line {i}: empty file or label")
-                continue
-            if Path(f).suffix.lower() not in IMAGE_SUFFIXES:
-                problems.append(f"line {i}: {f} is not an image file")
-                continue
-            if not (root / f).exists():
-                problems.append(f"line {i}: {f} not found under {root}")
-                continue
-            if not is_regular_file(root / f):  # a FIFO would hang the embedding, a device never end
-                problems.append(f"line {i}: {f} is not a regular file")
-                continue
-            key = os.path.normpath(f)
-            if key in first_line:  # a repeated image would be its own relevant neighbour (Recall@k 1.5)
-                problems.append(f"line {i}: {f} repeats line {first_line[key]}; skipped")
-                continue
-            first_line[key] = i
-            files.append(f)
-            labels.append(lab)
+    if not path.is_file():
+        raise FileNotFoundError(f"no manifest at {path}")
+    read = read_rows(path, ManifestRow, required=("file", "label"), delimiter="\t")
+    if not read.header_ok:
+        raise ValueError(f"{path}: manifest needs a header with columns 'file' and 'label' ({'; '.join(read.problems)})")
+    by_split = split is not None and "split" in read.header
+    files, labels, problems = [], [], list(read.problems)
+    first_line: dict[str, int] = {}
+    for i, row in read:
+        if by_split and row.split != split:
+            continue
+        f = row.file
+        if Path(f).suffix.lower() not in IMAGE_SUFFIXES:
+            problems.append(f"line {i}: {f} is not an image file")
+            continue
+        if not (root / f).exists():
+            problems.append(f"line {i}: {f} not found under {root}")
+            continue
+        if not is_regular_file(root / f):  # a FIFO would hang the embedding, a device never end
+            problems.append(f"line {i}: {f} is not a regular file")
+            continue
+        key = os.path.normpath(f)
+        if key in first_line:  # a repeated image would be its own relevant neighbour (Recall@k 1.5)
+            problems.append(f"line {i}: {f} repeats line {first_line[key]}; skipped")
+            continue
+        first_line[key] = i
+        files.append(f)
+        labels.append(row.label)
     if not files:
         raise ValueError(f"{path}: no usable rows{f' in split {split!r}' if split else ''} "
                          f"({len(problems)} problems: {problems[:3]})")
@@ -86,12 +101,8 @@ def read_manifest(path: str | Path, images_dir: str | Path | None = None, split:
 def manifest_descriptions(manifest: Manifest) -> dict[str, str]:
     """Descriptions of the manifest's images from a `descriptions.csv` (file,description) beside it,
     keyed by image path (what `embed_fn_for` fuses for models that see descriptions); {} if none."""
-    path = manifest.root / "descriptions.csv"
-    if not path.is_file():
-        return {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = {(r.get("file") or "").strip(): (r.get("description") or "").strip() for r in csv.DictReader(fh)}
-    return {str(manifest.root / f): d for f, d in rows.items() if f and d}
+    read = read_rows(manifest.root / "descriptions.csv", DescriptionRow, required=("file", "description"))
+    return {str(manifest.root / r.file): r.description for _, r in read if r.description}
 
 
 def rank_all(vectors: np.ndarray, query_idx: Sequence[int] | None = None, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:

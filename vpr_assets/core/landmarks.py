@@ -15,11 +15,14 @@ Every later run applies them in file order; the file is never rewritten by the p
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
+
+from pydantic import Field, field_validator
+
+from vpr_assets.core.csv_rows import CsvRow, read_rows
 
 ACTIONS = ("rename", "merge", "reject", "split", "move")
 CURATION_FILE = "curation/clusters.csv"
@@ -40,21 +43,25 @@ class OverrideReport:
     problems: list[str] = field(default_factory=list)
 
 
+class ClusterDecisionRow(CsvRow):
+    """One row of `curation/clusters.csv`."""
+
+    action: str
+    scan_id: str = Field(min_length=1)
+    other_scan_id: str = ""
+    name: str = ""
+
+    @field_validator("action")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value.lower() not in ACTIONS:
+            raise ValueError(f"action must be one of {ACTIONS}, got {value!r}")
+        return value.lower()
+
+
 def read_cluster_decisions(path: Path) -> tuple[list[ClusterDecision], list[str]]:
-    if not Path(path).exists():
-        return [], []
-    out, problems = [], []
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        for i, row in enumerate(reader, start=2):
-            action = (row.get("action") or "").strip().lower()
-            sid = (row.get("scan_id") or "").strip()
-            if action not in ACTIONS or not sid:
-                problems.append(f"line {i}: action must be one of {ACTIONS} with a scan_id, got {dict(row)}")
-                continue
-            out.append(ClusterDecision(action, sid, (row.get("other_scan_id") or "").strip(),
-                                       (row.get("name") or "").strip(), i))
-    return out, problems
+    read = read_rows(path, ClusterDecisionRow, required=("action", "scan_id"))
+    return [ClusterDecision(r.action, r.scan_id, r.other_scan_id, r.name, line) for line, r in read], read.problems
 
 
 def _resolve(prefix: str, ids: Sequence[str]) -> str | None:

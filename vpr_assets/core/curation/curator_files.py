@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from pydantic import Field, field_validator, model_validator
 
+from vpr_assets.core.csv_rows import CsvRow, read_rows
 from vpr_assets.core.curation.landmark_classifier import parse_labels_csv
 
 DECISIONS_FILE = "curation/decisions.csv"
@@ -74,12 +76,19 @@ def append_curator_action(home: Path, log: str, scan_id: str, value: str, who: s
     return row
 
 
+class LogRow(CsvRow):
+    """One row of a browser log (`decisions_log.csv` or `labels_log.csv`)."""
+
+    scan_id: str = Field(min_length=1)
+    decision: str = ""
+    label: str = ""
+    who: str = ""
+    when: str = ""
+
+
 def read_log(path: Path) -> list[dict]:
     """Rows of a curator log, oldest first (malformed rows skipped)."""
-    if not Path(path).exists():
-        return []
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        return [{k: (v or "").strip() for k, v in r.items() if k} for r in csv.DictReader(fh) if r.get("scan_id")]
+    return [row.model_dump() for _, row in read_rows(path, LogRow)]
 
 
 @dataclass
@@ -112,43 +121,51 @@ def read_decisions(path: str | Path) -> Decisions:
     return d
 
 
-def _read_decisions_file(path: Path, d: Decisions) -> None:
-    if not path.exists():
-        return
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        d.problems.append(f"{path.name}: unreadable ({exc})")
-        return
-    reader = csv.DictReader(text.splitlines())
-    fields = {(f or "").strip().lower() for f in (reader.fieldnames or [])}
-    if not {"scan_id", "decision"} <= fields:
-        d.problems.append(f"{path.name}: header must be `scan_id,decision`, got {reader.fieldnames}")
-        return
-    for line_no, raw in enumerate(reader, start=2):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
-        sid, decision = row.get("scan_id", ""), row.get("decision", "")
-        kind, _, other = decision.partition(":")
+class DecisionRow(CsvRow):
+    """One row of `decisions.csv`: keep, reject, or not_duplicate:<other scan_id>."""
+
+    scan_id: str = Field(min_length=1)
+    decision: str
+
+    @field_validator("decision")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        kind, sep, other = value.partition(":")
         kind = kind.strip().lower().replace("-", "_")
-        if not sid:
-            d.problems.append(f"line {line_no}: no scan_id")
-            continue
-        d.rows += 1
-        if kind in ("keep", "reject") and not other:
-            clash = d.reject if kind == "keep" else d.keep
-            if sid in clash:
-                d.problems.append(f"line {line_no}: {sid[:12]} is both keep and reject; kept the first decision")
+        if kind in DECISIONS and not sep:
+            return kind
+        if kind == "not_duplicate" and other.strip():
+            return f"not_duplicate:{other.strip()}"
+        raise ValueError(f"unknown decision {value!r} (expected keep, reject or not_duplicate:<scan_id>)")
+
+    @model_validator(mode="after")
+    def _not_itself(self) -> "DecisionRow":
+        if self.other == self.scan_id:
+            raise ValueError(f"{self.scan_id[:12]} marked not_duplicate of itself")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return self.decision.partition(":")[0]
+
+    @property
+    def other(self) -> str:
+        return self.decision.partition(":")[2]
+
+
+def _read_decisions_file(path: Path, d: Decisions) -> None:
+    read = read_rows(path, DecisionRow, required=("scan_id", "decision"))
+    d.problems += read.problems
+    d.rows += len(read.rows)
+    for line_no, row in read:
+        if row.kind in DECISIONS:
+            clash = d.reject if row.kind == "keep" else d.keep
+            if row.scan_id in clash:
+                d.problems.append(f"line {line_no}: {row.scan_id[:12]} is both keep and reject; kept the first decision")
                 continue
-            (d.keep if kind == "keep" else d.reject).add(sid)
-        elif kind == "not_duplicate" and other.strip():
-            other = other.strip()
-            if other == sid:
-                d.problems.append(f"line {line_no}: {sid[:12]} marked not_duplicate of itself")
-                continue
-            d.add_not_duplicate(sid, other)
+            (d.keep if row.kind == "keep" else d.reject).add(row.scan_id)
         else:
-            d.problems.append(f"line {line_no}: unknown decision {decision!r} for {sid[:12]} "
-                              "(expected keep, reject or not_duplicate:<scan_id>)")
+            d.add_not_duplicate(row.scan_id, row.other)
 
 
 def _apply_decision_log(d: Decisions, log: Path) -> None:

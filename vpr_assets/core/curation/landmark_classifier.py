@@ -18,13 +18,15 @@ vpr_assets/core/vision/, or `ImageNetBackbone.embed` here: global-average-pooled
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from pydantic import field_validator, model_validator
+
+from vpr_assets.core.csv_rows import CsvRow, read_rows
 
 LABELS = ("landmark", "non_landmark", "low_interest")
 POSITIVE_LABEL = "landmark"
@@ -148,41 +150,54 @@ def prior_scores(images: Sequence) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
+class LabelRow(CsvRow):
+    """One row of a curator `labels.csv`: `scan_id` or `file`, and a label ("Non-Landmark" and
+    "low interest" are read as non_landmark / low_interest)."""
+
+    scan_id: str = ""
+    file: str = ""
+    label: str
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _known_label(cls, value: str) -> str:
+        label = str(value).lower().replace("-", "_").replace(" ", "_")
+        if label not in LABELS:
+            raise ValueError(f"unknown label {value!r} (expected one of {LABELS})")
+        return label
+
+    @model_validator(mode="after")
+    def _has_key(self) -> "LabelRow":
+        if not (self.scan_id or self.file):
+            raise ValueError("no scan_id or file")
+        return self
+
+    @property
+    def key_kind(self) -> str:
+        return "scan_id" if self.scan_id else "file"
+
+    @property
+    def key(self) -> str:
+        return self.scan_id or self.file
+
+
 def parse_labels_csv(path: str | Path) -> tuple[list[dict], list[str]]:
     """Rows of a curator `labels.csv` (`scan_id` or `file`, `label`) and a list of problems.
 
     Bad rows (unknown label, no key, duplicate key with a different label) become problems, never
     a crash, so one typo does not block a batch. Returns ([{"key", "key_kind", "label"}], problems).
     """
-    path = Path(path)
+    read = read_rows(path, LabelRow, required=[("label", "scan_id"), ("label", "file")])
     rows: list[dict] = []
-    problems: list[str] = []
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [], [f"{path.name}: unreadable ({exc})"]
-    reader = csv.DictReader(text.splitlines())
-    fields = [f.strip().lower() for f in (reader.fieldnames or [])]
-    if "label" not in fields or not ({"scan_id", "file"} & set(fields)):
-        return [], [f"{path.name}: header must have `label` and `scan_id` or `file`, got {reader.fieldnames}"]
+    problems = list(read.problems)
     seen: dict[str, str] = {}
-    for line_no, raw in enumerate(reader, start=2):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
-        key_kind = "scan_id" if row.get("scan_id") else "file"
-        key = row.get(key_kind, "")
-        label = row.get("label", "").lower().replace("-", "_").replace(" ", "_")
-        if not key:
-            problems.append(f"line {line_no}: no scan_id or file")
+    for line_no, row in read:
+        if row.key in seen:
+            if seen[row.key] != row.label:
+                problems.append(f"line {line_no}: {row.key} labelled {seen[row.key]!r} and {row.label!r}; kept the first")
             continue
-        if label not in LABELS:
-            problems.append(f"line {line_no}: unknown label {row.get('label', '')!r} for {key} (expected one of {LABELS})")
-            continue
-        if key in seen:
-            if seen[key] != label:
-                problems.append(f"line {line_no}: {key} labelled {seen[key]!r} and {label!r}; kept the first")
-            continue
-        seen[key] = label
-        rows.append({"key": key, "key_kind": key_kind, "label": label})
+        seen[row.key] = row.label
+        rows.append({"key": row.key, "key_kind": row.key_kind, "label": row.label})
     return rows, problems
 
 

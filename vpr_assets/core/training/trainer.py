@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
+from timm.utils.model import freeze, unfreeze
 from torch.utils.data import DataLoader
 
 from vpr_assets.core.training.augment import eval_transform, normalise, seed_everything, train_transform
@@ -97,21 +98,26 @@ class TrainResult:
         return [h for h in self.history if h["phase"] != "eval"]
 
 
-def _frozen_modules(model: Recognizer, stages: int) -> list:
+def _frozen_names(model: Recognizer, stages: int) -> list[str]:
+    """The backbone's stem and its first `stages` block stages, as timm submodule names."""
     bb = model.embedder.backbone
-    return [m for m in [getattr(bb, "conv_stem", None), getattr(bb, "bn1", None)] + list(bb.blocks[:stages]) if m is not None]
+    stem = [name for name in ("conv_stem", "bn1") if hasattr(bb, name)]
+    return stem + [f"blocks.{i}" for i in range(min(stages, len(bb.blocks)))]
 
 
-def _freeze(model: Recognizer, stages: int) -> None:
-    for mod in _frozen_modules(model, stages):
-        for p in mod.parameters():
-            p.requires_grad_(False)
+def _freeze(model: Recognizer, stages: int) -> list[str]:
+    """timm's `freeze`: no gradients, and BatchNorm turned into FrozenBatchNorm (ImageNet statistics
+    kept whatever the train/eval mode). Returns the names, for `_unfreeze`."""
+    names = _frozen_names(model, stages)
+    if names:
+        freeze(model.embedder.backbone, names)
+    return names
 
 
-def _set_train_mode(model: Recognizer, stages: int) -> None:
-    model.train()
-    for mod in _frozen_modules(model, stages):
-        mod.eval()  # frozen BatchNorm keeps its ImageNet statistics
+def _unfreeze(model: Recognizer, names: list[str]) -> None:
+    """Back to plain BatchNorm, so the saved model has the architecture `build_embedder` builds."""
+    if names:
+        unfreeze(model.embedder.backbone, names)
 
 
 def _loader_workers(device: torch.device) -> int:
@@ -121,14 +127,21 @@ def _loader_workers(device: torch.device) -> int:
     return default_num_workers(device) if device.type == "cuda" else 0
 
 
-def lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    if step < warmup:
-        return base * (step + 1) / max(1, warmup)
-    t = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+def lr_schedule(opt: torch.optim.Optimizer, total: int, warmup: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step schedule: linear warm-up from lr/warmup to lr over `warmup` steps, then cosine to 0 at
+    `total` (torch's LinearLR + CosineAnnealingLR). Every group keeps its own base lr (lr x lr_mult)."""
+    from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
+
+    cosine = CosineAnnealingLR(opt, T_max=max(1, total - warmup))
+    if warmup <= 0:
+        return cosine
+    linear = LinearLR(opt, start_factor=1 / warmup, end_factor=1.0, total_iters=max(1, warmup - 1))
+    return SequentialLR(opt, [linear, cosine], milestones=[warmup])
 
 
 def _optimizer(config: TrainConfig, groups: list[dict], lr: float) -> torch.optim.Optimizer:
+    """Each group's lr is `lr` x its `lr_mult`."""
+    groups = [{**g, "lr": lr * g.get("lr_mult", 1.0)} for g in groups]
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=config.weight_decay, nesterov=True)
     return torch.optim.AdamW(groups, lr=lr, weight_decay=config.weight_decay)
@@ -179,7 +192,8 @@ def _train_neck(config: TrainConfig, model: Recognizer, head: ArcMarginProduct, 
     opt = _optimizer(config, [{"params": params + list(head.parameters()), "lr_mult": 1.0}], config.neck_lr)
     sampler = ClassBalancedSampler(y.tolist(), config.per_class and config.per_class * (config.views + 1), seed=config.seed)
     steps_per_epoch = max(1, math.ceil(len(sampler) / config.neck_batch_size))
-    total, history, step = steps_per_epoch * config.neck_epochs, [], 0
+    history: list[dict] = []
+    schedule = lr_schedule(opt, steps_per_epoch * config.neck_epochs, 0)
     model.embedder.neck.to(device)
     for epoch in range(config.neck_epochs):
         sampler.set_epoch(epoch)
@@ -187,26 +201,25 @@ def _train_neck(config: TrainConfig, model: Recognizer, head: ArcMarginProduct, 
         if model.fusion is not None:
             model.fusion.train()
         order = torch.tensor(list(sampler), dtype=torch.long)
-        loss_sum, correct, seen = 0.0, 0, 0
+        loss_sum, correct, seen, lr = 0.0, 0, 0, opt.param_groups[-1]["lr"]
         for start in range(0, len(order), config.neck_batch_size):
             idx = order[start:start + config.neck_batch_size]
             if len(idx) < 2:
                 continue  # BatchNorm needs two samples
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, 0, config.neck_lr) * g["lr_mult"]
+            lr = opt.param_groups[-1]["lr"]
             yb = y[idx].to(device)
             feats = model.features_from_pooled(pooled[idx].to(device), text[idx].to(device), has[idx].to(device))
             loss = arcface_loss(head(feats, yb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            schedule.step()
             with torch.no_grad():
                 correct += int((head(feats).argmax(1) == yb).sum())
             loss_sum += loss.item() * len(idx)
             seen += len(idx)
-            step += 1
         rec = {"phase": "neck", "epoch": epoch + 1, "loss": loss_sum / max(1, seen),
-               "train_accuracy": correct / max(1, seen), "lr": opt.param_groups[-1]["lr"], "seconds": time.time() - t0}
+               "train_accuracy": correct / max(1, seen), "lr": lr, "seconds": time.time() - t0}
         history.append(rec)
         if log:
             log(rec)
@@ -216,7 +229,7 @@ def _train_neck(config: TrainConfig, model: Recognizer, head: ArcMarginProduct, 
 def _train_end_to_end(config: TrainConfig, model: Recognizer, head: ArcMarginProduct, items, class_map, size: int,
                       device: torch.device, log, t0: float, epoch_offset: int) -> list[dict]:
     """Phase 2: the unfrozen backbone stages, GeM, neck, fusion and head on augmented images."""
-    _freeze(model, config.freeze_stages)
+    frozen = _freeze(model, config.freeze_stages)
     dataset = CardDataset(items, class_map, train_transform(size, config.allow_flip))
     sampler = ClassBalancedSampler(dataset.labels(), config.per_class, seed=config.seed + 1)
     workers = _loader_workers(device)
@@ -230,21 +243,18 @@ def _train_end_to_end(config: TrainConfig, model: Recognizer, head: ArcMarginPro
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     steps_per_epoch = max(1, len(loader))
-    total = steps_per_epoch * config.epochs
-    warmup = int(config.warmup_epochs * steps_per_epoch)
+    schedule = lr_schedule(opt, steps_per_epoch * config.epochs, int(config.warmup_epochs * steps_per_epoch))
     history: list[dict] = []
-    step = 0
     mean, std = model.embedder.config.mean, model.embedder.config.std
     for epoch in range(config.epochs):
         sampler.set_epoch(epoch)
-        _set_train_mode(model, config.freeze_stages)
+        model.train()  # the frozen stages' FrozenBatchNorm keeps its ImageNet statistics
         head.train()
-        loss_sum, correct, seen = 0.0, 0, 0
+        loss_sum, correct, seen, lr = 0.0, 0, 0, opt.param_groups[-1]["lr"]
         for x, y, text, has_text in loader:
             if len(y) < 2:
                 continue  # BatchNorm needs two samples
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, warmup, config.lr) * g["lr_mult"]
+            lr = opt.param_groups[-1]["lr"]
             x = normalise(x.to(device), mean, std)
             y, text, has_text = y.to(device), text.to(device), has_text.to(device)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
@@ -255,16 +265,17 @@ def _train_end_to_end(config: TrainConfig, model: Recognizer, head: ArcMarginPro
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
+            schedule.step()
             with torch.no_grad():
                 correct += int((head(feats.float()).argmax(1) == y).sum())
             loss_sum += loss.item() * len(y)
             seen += len(y)
-            step += 1
         rec = {"phase": "finetune", "epoch": epoch_offset + epoch + 1, "loss": loss_sum / max(1, seen),
-               "train_accuracy": correct / max(1, seen), "lr": opt.param_groups[-1]["lr"], "seconds": time.time() - t0}
+               "train_accuracy": correct / max(1, seen), "lr": lr, "seconds": time.time() - t0}
         history.append(rec)
         if log:
             log(rec)
+    _unfreeze(model, frozen)
     return history
 
 

@@ -17,6 +17,13 @@ import numpy as np
 from vpr_assets.storage.atomic import atomic_path
 
 
+def _pca(x: np.ndarray, dim: int):
+    """scikit-learn's exact PCA (full SVD) of `x` keeping `dim` components."""
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=dim, svd_solver="full").fit(x)
+
+
 def pca_basis(vectors: np.ndarray, dim: int, shrinkage: float = 1e-3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, components (dim, d_in) orthonormal rows, eigenvalues (dim,)) of `vectors`.
 
@@ -28,11 +35,10 @@ def pca_basis(vectors: np.ndarray, dim: int, shrinkage: float = 1e-3) -> tuple[n
     n, d = x.shape
     if dim > d:
         raise ValueError(f"cannot keep {dim} dims of {d}-d vectors")
-    mean = x.mean(axis=0)
-    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
-    eig = s ** 2 / max(1, n - 1)
+    pca = _pca(x, min(dim, n, d))
+    mean, comps, eig = pca.mean_, pca.components_, pca.explained_variance_
     rank = int((eig > eig.max() * 1e-9).sum()) if len(eig) and eig.max() > 0 else 0
-    comps, eig = vt[: min(rank, dim)], eig[: min(rank, dim)]
+    comps, eig = comps[:rank], eig[:rank]
     floor = shrinkage * (eig.max() if len(eig) else 1.0)
     if len(comps) < dim:  # complete the basis in the orthogonal complement
         rng = np.random.default_rng(0)
@@ -59,10 +65,8 @@ class PCAWhitening:
         x = np.asarray(vectors, dtype=np.float64)
         if dim > min(x.shape):
             raise ValueError(f"cannot keep {dim} dims from {x.shape[0]} samples of dim {x.shape[1]}")
-        mean = x.mean(axis=0)
-        _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
-        eig = s[:dim] ** 2 / max(1, len(x) - 1)
-        comps = vt[:dim]
+        pca = _pca(x, dim)
+        mean, comps, eig = pca.mean_, pca.components_, pca.explained_variance_
         if whiten:
             comps = comps / np.sqrt(eig + shrinkage * eig.max())[:, None]
         return cls(mean.astype(np.float32), comps.astype(np.float32))
