@@ -69,11 +69,12 @@ def read_rows(path: str | Path, model: type[Row], required: Iterable[str] | Iter
         out.problems.append(f"{path.name}: header must have {wanted}, got {reader.fieldnames}")
         return out
     out.header_ok = True
-    for line_no, raw in enumerate(reader, start=2):
+    for raw in reader:
+        line_no = reader.line_num  # blank lines are skipped by the reader but still counted here
         cells = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()
                  if k is not None and isinstance(v, (str, type(None)))}
         if not any(cells.values()):
-            continue  # a blank line
+            continue  # a row of empty cells
         try:
             out.rows.append((line_no, model.model_validate(cells)))
         except ValidationError as exc:
