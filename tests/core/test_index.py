@@ -132,7 +132,7 @@ def test_pca_whitening_shrinks_and_keeps_neighbours(tmp_path):
         PCAWhitening.fit(x[:10], dim=16)
 
 
-@pytest.mark.parametrize("codec,k_factor", [("sq8_refine", None), ("pq_refine", 16)])
+@pytest.mark.parametrize("codec,k_factor", [("sq8_refine", None), ("pq_refine", 16), ("fastscan_refine", 64)])
 def test_refined_index_returns_the_exact_top_k(codec, k_factor, tmp_path):
     """IVF codes choose the candidates, float16 copies re-score them: with every list visited the
     answer is the exact top-k (scores to float16 precision) once enough candidates are re-scored
@@ -153,3 +153,33 @@ def test_refined_index_returns_the_exact_top_k(codec, k_factor, tmp_path):
     assert np.allclose(scores, np.sort(np.take_along_axis(sims, np.asarray(found), axis=1))[:, ::-1], atol=2e-3)
     loaded = VectorIndex.load(idx.save(tmp_path / "refined.faiss"))
     assert loaded.is_refined and loaded.meta["k_factor"] == idx.meta["k_factor"]
+
+
+def test_queries_in_no_dense_region_are_answered_exhaustively(tmp_path):
+    """A query whose best probed candidate scores below `exact_fallback_below` (here: random
+    directions, far from every cluster) has its true neighbours spread over all the lists; the
+    refined index answers it over its float16 copies instead, and says how many it did."""
+    n, d = 6000, 256  # in 256-d a random direction's best neighbour scores ~0.25; a cluster member's ~0.9
+    x = _clustered(n, d, n_centres=40)
+    idx = VectorIndex.build(x, list(range(n)), exact_below=1000, codec="fastscan_refine", train_size=n)
+    assert idx.meta["factory"].endswith("x4fs,Refine(SQfp16)") and idx.meta["exact_fallback_below"] == 0.4
+    rng = np.random.default_rng(4)
+    sources = rng.choice(n, 20, replace=False)
+    near = x[sources] + 0.02 * rng.standard_normal((20, d)).astype(np.float32)
+    near /= np.linalg.norm(near, axis=1, keepdims=True)  # new cards of known clusters
+    far = rng.standard_normal((20, d)).astype(np.float32)
+    far /= np.linalg.norm(far, axis=1, keepdims=True)
+
+    def recall(q, found):
+        exact = np.argsort(-(q @ x.T), axis=1)[:, :10]
+        return np.mean([len(set(f) & set(e.tolist())) / 10 for f, e in zip(found, exact)])
+
+    idx.set_search_params(nprobe=2, exact_fallback_below=-1)  # off: a 2-list probe misses the far queries' neighbours
+    off = recall(far, idx.search(far, 10)[1])
+    assert idx.last_fallbacks == 0 and off < 0.8
+    idx.set_search_params(nprobe=2, exact_fallback_below=0.4)
+    assert recall(far, idx.search(far, 10)[1]) >= 0.95 and idx.last_fallbacks == len(far)
+    found = idx.search(near, 10)[1]  # close to a known card: the probe finds it, no fallback
+    assert idx.last_fallbacks == 0 and np.mean([f[0] == s for f, s in zip(found, sources)]) >= 0.8
+    loaded = VectorIndex.load(idx.save(tmp_path / "fb.faiss"), mmap=True)
+    assert loaded.meta["exact_fallback_below"] == 0.4 and loaded.search(far[:3], 10)[1] == idx.search(far[:3], 10)[1]

@@ -101,10 +101,13 @@ def _to_8bit_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
-def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 draft_side: int | None = None) -> DecodedImage:
     """Decode a file (path or bytes) into an upright RGB image, or raise `ImageRejected`.
 
-    The pixel limit is enforced from the header, before any pixel data is decoded.
+    The pixel limit is enforced from the header, before any pixel data is decoded. `draft_side`:
+    a JPEG is decoded at the largest DCT reduction (1/2, 1/4, 1/8) that keeps both sides at least
+    that many pixels, several times cheaper when the caller will resize it anyway (embedding).
     """
     if isinstance(source, (str, Path)):
         from vpr_assets.core.files import FileRefused, read_regular_file
@@ -113,12 +116,14 @@ def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXEL
             data = read_regular_file(source)  # a FIFO or device never blocks
         except FileRefused as exc:
             raise ImageRejected(exc.reason, exc.detail) from None
+        except FileNotFoundError:
+            raise ImageRejected("missing_file", str(source)) from None
     else:
         data = bytes(source)
     if len(data) == 0:
         raise ImageRejected("empty_file", "zero bytes")
     try:
-        return _decode(data, max_pixels)
+        return _decode(data, max_pixels, draft_side)
     except ImageRejected:
         raise
     except Exception as exc:  # noqa: BLE001 - any decoder error of any format is a refusal, never a crash
@@ -127,7 +132,7 @@ def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXEL
         raise ImageRejected("unreadable", f"{type(exc).__name__}: {exc}"[:500]) from None
 
 
-def _decode(data: bytes, max_pixels: int) -> DecodedImage:
+def _decode(data: bytes, max_pixels: int, draft_side: int | None = None) -> DecodedImage:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         saved_limit = Image.MAX_IMAGE_PIXELS
@@ -152,6 +157,8 @@ def _decode(data: bytes, max_pixels: int) -> DecodedImage:
                 orientation = int(im.getexif().get(EXIF_ORIENTATION_TAG, 1) or 1)
             except Exception:  # a broken EXIF block does not make a broken image
                 orientation = 1
+            if draft_side and fmt == "JPEG":  # EXIF rotation swaps the sides later; a square target is symmetric
+                im.draft("RGB", (draft_side, draft_side))
             try:
                 im.load()
             except OSError as exc:

@@ -100,40 +100,9 @@ def default_image_size(model: LandmarkEmbedder, device: torch.device) -> int:
 
 
 def load_for_embedding(path: str | Path, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Upright RGB image, JPEGs decoded at reduced scale (never below `min_side` on either side).
-
-    Non-JPEG files go through the project's safe decoder unchanged. Raises `ImageRejected`.
-    """
-    try:
-        im = Image.open(path)
-    except FileNotFoundError:
-        raise ImageRejected("missing_file", str(path)) from None
-    except Exception:
-        return decode_image(path, max_pixels).image  # let the safe decoder name the problem
-    if im.format != "JPEG":
-        im.close()
-        return decode_image(path, max_pixels).image
-    w, h = im.size
-    if w * h > max_pixels:
-        raise ImageRejected("too_many_pixels", f"{w}x{h} > {max_pixels:,} px")
-    try:
-        orientation = int(im.getexif().get(0x0112, 1) or 1)
-    except Exception:
-        orientation = 1
-    # EXIF rotation swaps width and height after decoding; min_side x min_side is symmetric.
-    im.draft("RGB", (min_side, min_side))
-    try:
-        im.load()
-    except Exception as exc:  # truncated / corrupt JPEG
-        msg = str(exc)
-        reason = "truncated" if "truncated" in msg.lower() or "broken data" in msg.lower() else "unreadable"
-        raise ImageRejected(reason, msg) from None
-    if orientation != 1:
-        try:
-            im = ImageOps.exif_transpose(im)
-        except Exception:
-            pass
-    return _to_8bit_rgb(im)
+    """Upright RGB image through the project's one safe decoder, JPEGs decoded at reduced scale
+    (never below `min_side` on either side). Raises `ImageRejected`."""
+    return decode_image(path, max_pixels, draft_side=min_side).image
 
 
 def resize_for_model(im: Image.Image, size: int, mode: str = DEFAULT_RESIZE) -> np.ndarray:

@@ -33,8 +33,13 @@ from vpr_assets.storage.atomic import atomic_path
 
 EXACT_BELOW = 50_000
 FORMAT_VERSION = 1
-CODECS = ("pq", "sq8", "pq_refine", "sq8_refine")
+CODECS = ("pq", "sq8", "pq_refine", "sq8_refine", "fastscan_refine")
 DEFAULT_K_FACTOR = 4  # candidates re-scored per result wanted, for the *_refine codecs
+FASTSCAN_K_FACTOR = 16  # 4-bit codes rank coarsely: re-score more of them (bench/bench_faiss_1m.py)
+# A refined index answers a query exhaustively (over its float16 copies) when the best candidate the
+# probe found scores below this cosine: such a query sits in no dense region, so its true neighbours
+# are spread over all the lists and no probe of a few of them finds them (bench/bench_faiss_1m.py).
+DEFAULT_EXACT_FALLBACK_BELOW = 0.4
 
 
 def nlist_for(n: int) -> int:
@@ -57,7 +62,10 @@ def choose_factory(n: int, dim: int, exact_below: int = EXACT_BELOW, codec: str 
     if codec not in CODECS:
         raise ValueError(f"codec must be one of {CODECS}")
     nlist = nlist_for(n)
-    tail = "SQ8" if codec.startswith("sq8") else f"PQ{pq_m_for(dim)}"
+    if codec.startswith("fastscan"):  # 4-bit PQ over pairs of dims, scanned with SIMD lookups
+        tail = f"PQ{dim // 2 if dim % 2 == 0 else dim}x4fs"
+    else:
+        tail = "SQ8" if codec.startswith("sq8") else f"PQ{pq_m_for(dim)}"
     refine = ",Refine(SQfp16)" if codec.endswith("_refine") else ""
     return f"IVF{nlist}_HNSW32,{tail}{refine}"
 
@@ -104,6 +112,7 @@ class VectorIndex:
         self.ids = ids
         self.meta = dict(meta)
         self._id_set: set | None = None
+        self.last_fallbacks = 0  # queries of the last search answered exhaustively
         ivf = self._ivf()
         if ivf is not None:
             self.set_search_params(self.meta.get("nprobe"), self.meta.get("ef_search"), self.meta.get("k_factor"))
@@ -195,16 +204,20 @@ class VectorIndex:
         return isinstance(faiss.downcast_index(self.index), faiss.IndexRefine)
 
     def set_search_params(self, nprobe: int | None = None, ef_search: int | None = None,
-                          k_factor: float | None = None) -> None:
+                          k_factor: float | None = None, exact_fallback_below: float | None = None) -> None:
         """IVF: lists visited per query, the HNSW quantiser's efSearch (>= nprobe) and, for a
-        refined index, how many candidates per wanted result are re-scored exactly."""
+        refined index, how many candidates per wanted result are re-scored exactly and the best
+        score under which a query is answered exhaustively instead (-1 or less turns that off)."""
         ivf = self._ivf()
         if ivf is None:
             return
         if self.is_refined:
             refine = faiss.downcast_index(self.index)
-            refine.k_factor = float(k_factor or DEFAULT_K_FACTOR)
+            fastscan = "x4fs" in str(self.meta.get("factory", ""))
+            refine.k_factor = float(k_factor or (FASTSCAN_K_FACTOR if fastscan else DEFAULT_K_FACTOR))
             self.meta["k_factor"] = refine.k_factor
+            fallback = exact_fallback_below if exact_fallback_below is not None else self.meta.get("exact_fallback_below")
+            self.meta["exact_fallback_below"] = float(DEFAULT_EXACT_FALLBACK_BELOW if fallback is None else fallback)
         nprobe = int(nprobe or default_nprobe(ivf.nlist))
         ivf.nprobe = nprobe
         ef = int(ef_search or max(64, 2 * nprobe))
@@ -247,8 +260,26 @@ class VectorIndex:
         k = max(1, min(k, self.count)) if self.count else 1
         scores, pos = self.index.search(q, k)
         scores = np.where(pos >= 0, scores, -np.inf).astype(np.float32)
+        scores, pos = self._exact_fallback(q, k, scores, pos)
         out_ids = [[self._decode_id(self.ids[p]) for p in row if p >= 0] for row in pos]
         return scores, out_ids
+
+    def _exact_fallback(self, q: np.ndarray, k: int, scores: np.ndarray, pos: np.ndarray):
+        """Re-answer, over the float16 copies of every vector, the queries whose best probed score is
+        below `exact_fallback_below` (a refined index only; the others come back unchanged)."""
+        below = self.meta.get("exact_fallback_below")
+        if below is None or below <= -1 or not self.is_refined or self.is_exact:
+            return scores, pos
+        weak = np.flatnonzero(scores[:, 0] < below)
+        self.last_fallbacks = int(len(weak))
+        if not len(weak):
+            return scores, pos
+        exact = faiss.downcast_index(faiss.downcast_index(self.index).refine_index)
+        s2, p2 = exact.search(q[weak], k)
+        scores, pos = scores.copy(), pos.copy()
+        scores[weak] = np.where(p2 >= 0, s2, -np.inf)
+        pos[weak] = p2
+        return scores, pos
 
     def reconstruct_ids(self, positions: np.ndarray) -> list:
         return [self._decode_id(self.ids[p]) for p in positions]
