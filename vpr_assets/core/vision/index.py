@@ -9,7 +9,10 @@ Why these choices:
   `*_refine` codecs re-score the IVF candidates (k_factor x k of them) exactly against float16
   copies of the vectors (FAISS `IndexRefine` with `SQfp16`, dim x 2 bytes per vector): the
   compressed codes only choose candidates, so recall@10 no longer pays for the compression
-  (bench/bench_faiss_1m.py).
+  (bench/bench_faiss_1m.py). `fastscan_refine` (the asset's default) uses 4-bit fast-scan PQ codes
+  (dim/4 bytes, scanned with SIMD table lookups) for the candidates. A refined index answers a query
+  whose best candidate scores below `exact_fallback_below` over all its float16 copies: such a query
+  sits in no dense region, its true neighbours are spread over every list, and no probe finds them.
 - FAISS ids are row positions 0..n-1; the scan_ids live in a side array saved next to the index
   (`<index>.ids.npy`), so string scan_ids (sha256) need no int64 hashing. New batches are added with
   `add` without rebuilding (an IVF index keeps its trained lists; rebuild when the data drifts or
