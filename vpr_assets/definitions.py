@@ -11,7 +11,7 @@ from vpr_assets.defs.automation import default_sensor_status
 from vpr_assets.defs.executor import step_executor
 from vpr_assets.defs.jobs import jobs
 from vpr_assets.defs.recovery import sensors as recovery_sensors
-from vpr_assets.defs.resources import CatalogResource, UiLinksResource
+from vpr_assets.defs.resources import CaptionOcrResource, CatalogResource, TextEncoderResource, UiLinksResource
 
 DOMAINS = [ingestion, curation, text, vision, training]
 
@@ -31,6 +31,8 @@ defs = dg.Definitions(
     jobs=jobs,
     resources={
         "catalog": CatalogResource(),
+        "caption_ocr": CaptionOcrResource(),
+        "text_encoder": TextEncoderResource(),
         # the only place the environment is read for resources: where the UIs are served
         "ui_links": UiLinksResource(
             mlflow_ui_url=os.environ.get("VPR_MLFLOW_UI_URL", "http://127.0.0.1:5000"),

@@ -53,3 +53,10 @@ def catalog_views_metadata(context, cat) -> dict:
         context.log.warning(f"catalog views NOT synced (catalog.duckdb held by another program): {pending}; "
                             "the Parquet files are written; the next run or sync defines the views")
     return {"catalog_views_synced": not pending, "catalog_views_pending": dg.MetadataValue.json(pending)}
+
+
+def md_cell(text: str | None, limit: int = 80) -> str:
+    """One markdown table cell: single line, pipes escaped, shortened."""
+    s = " / ".join((text or "").split("\n"))
+    s = s.replace("|", "\\|")
+    return s if len(s) <= limit else s[: limit - 1] + "…"

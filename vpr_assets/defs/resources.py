@@ -1,4 +1,6 @@
-"""Resources shared by every domain: the data root and its DuckDB catalog."""
+"""Resources shared by every domain: the data root and its DuckDB catalog, the UI links, and the
+models the text assets run (caption OCR, text encoder). Tests and deployments swap them in
+`Definitions` (e.g. a CPU-only OCR reader) instead of setting environment variables."""
 
 from __future__ import annotations
 
@@ -46,3 +48,47 @@ class UiLinksResource(dg.ConfigurableResource):
         from vpr_assets.core.tracking import UiLinks
 
         return UiLinks(self.mlflow_ui_url, self.dagster_ui_url)
+
+
+class CaptionOcrResource(dg.ConfigurableResource):
+    """The caption reader `ocr_text` runs: EasyOCR's networks through ONNX Runtime on a CPU, its torch
+    path on CUDA (`use_gpu` and a visible GPU). The reader is cached per process and settings."""
+
+    use_gpu: bool = True
+
+    @property
+    def gpu(self) -> bool:
+        import torch
+
+        return bool(self.use_gpu and torch.cuda.is_available())
+
+    def open(self, settings):
+        from vpr_assets.core.text.ocr import CaptionOCR
+
+        return CaptionOCR(settings, gpu=self.gpu)
+
+
+class TextEncoderResource(dg.ConfigurableResource):
+    """all-MiniLM-L6-v2 from its offline package, loaded once per process (CUDA when available,
+    unless `device` says otherwise)."""
+
+    device: Optional[str] = None
+    batch_size: int = 64
+
+    @property
+    def model_name(self) -> str:
+        from vpr_assets.core.text.text_embeddings import MODEL_NAME
+
+        return MODEL_NAME
+
+    @property
+    def dim(self) -> int:
+        from vpr_assets.core.text.text_embeddings import EMBED_DIM
+
+        return EMBED_DIM
+
+    def encode(self, texts: list[str]):
+        """(vectors (n_nonempty, dim) float32 L2-normalised, indices of the texts that had text)."""
+        from vpr_assets.core.text.text_embeddings import embed_texts
+
+        return embed_texts(texts, batch_size=self.batch_size, device=self.device)

@@ -21,7 +21,6 @@ empty batch still writes a schema-only file so stale rows disappear.
 
 import hashlib
 import json
-import time
 from collections import Counter
 
 import dagster as dg
@@ -29,21 +28,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from vpr_assets.defs.metadata import catalog_views_metadata, column_schema, counts_markdown, data_version_of
+from vpr_assets.defs.metadata import catalog_views_metadata, column_schema, counts_markdown, data_version_of, md_cell
 from vpr_assets.defs.partitions import scan_batches
-from vpr_assets.defs.resources import CatalogResource
-from vpr_assets.defs.text.tables import (
-    GEO_WORDS_SCHEMA,
-    OCR_TEXT_SCHEMA,
-    TEXT_EMBEDDINGS_SCHEMA,
-    TEXT_MODEL,
-    md_cell,
-    ocr_error_row,
-    ocr_row,
-    place_struct,
-    text_source,
-)
+from vpr_assets.defs.resources import CaptionOcrResource, CatalogResource, TextEncoderResource
 from vpr_assets.storage.catalog import arrow_to_vectors, vectors_to_arrow
+from vpr_assets.storage.schemas import GEO_WORDS_SCHEMA, OCR_TEXT_SCHEMA, TEXT_EMBEDDINGS_SCHEMA
 
 OCR_TEXT_CODE_VERSION = "ocr-text-v1"
 GEO_WORDS_CODE_VERSION = "geo-words-v2"  # v2: the resolved place per card
@@ -93,18 +82,7 @@ class OcrConfig(dg.Config):
     min_confidence: float = 0.15  # boxes below are dropped
     # Tesseract languages for regions EasyOCR's Latin weights cannot read; [] turns the second engine off
     other_scripts: list[str] = ["jpn", "chi_tra", "kor", "rus"]
-    use_gpu: bool = True  # CUDA when torch sees it; CPU otherwise
     force: bool = False  # re-read every card even when an earlier row has the same settings hash
-
-
-def ocr_engine_name(settings, gpu: bool) -> str:
-    from importlib.metadata import version
-
-    from vpr_assets.core.text.second_engine import usable_languages
-
-    second = "+".join(usable_languages(settings.other_scripts))
-    second = f" + tesseract {second}" if second else ""
-    return f"easyocr {version('easyocr')} english_g2 craft_mlt_25k{second} {settings.version} {'cuda' if gpu else 'cpu'}"
 
 
 @dg.asset(
@@ -119,8 +97,9 @@ def ocr_engine_name(settings, gpu: bool) -> str:
     "reading order, its boxes with confidences, the settings hash. Cards already read with the same "
     "settings are kept as they were; unreadable scans get empty text and an error.",
 )
-def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: CatalogResource):
-    from vpr_assets.core.images.decode import load_rgb
+def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: CatalogResource,
+             caption_ocr: CaptionOcrResource):
+    from vpr_assets.core.text.batch import read_batch_captions
     from vpr_assets.core.text.ocr import OcrSettings
 
     batch = context.partition_key
@@ -129,46 +108,13 @@ def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: Cata
     settings = OcrSettings(det_max_side=config.det_max_side, rec_max_side=config.rec_max_side,
                            caption_first=config.caption_first, min_confidence=config.min_confidence,
                            other_scripts=tuple(config.other_scripts))
-    shash = settings.hash()
-    settings_json = json.dumps(settings.as_dict(), sort_keys=True)
-
-    previous: dict = {}  # incremental: rows read earlier with these settings (failures are retried)
-    if not config.force and cat.has("ocr_text", batch):
-        for r in cat.arrow("ocr_text", batch).to_pylist():
-            if r.get("settings_hash") == shash and not r.get("error"):
-                previous[r["scan_id"]] = r
-    todo = scans[~scans.scan_id.isin(previous)]
-    context.log.info(f"ocr {batch!r}: {len(scans)} scans, {len(scans) - len(todo)} already read with settings "
-                     f"{shash}, {len(todo)} to read")
-
-    new_rows: dict = {}
-    engine, load_s, ocr_s = "", 0.0, 0.0
-    if len(todo):
-        import torch
-
-        from vpr_assets.core.text.ocr import CaptionOCR
-
-        gpu = bool(config.use_gpu and torch.cuda.is_available())
-        engine = ocr_engine_name(settings, gpu)
-        t0 = time.perf_counter()
-        ocr = CaptionOCR(settings, gpu=gpu)  # the EasyOCR Reader is cached per process
-        load_s = time.perf_counter() - t0
-        context.log.info(f"ocr engine: {engine} (reader ready in {load_s:.1f} s)")
-        report = _progress(context, f"ocr {batch}", len(todo))
-        t_all = time.perf_counter()
-        for done, (sid, path) in enumerate(zip(todo.scan_id, todo.path), start=1):
-            t1 = time.perf_counter()
-            try:
-                result = ocr.read(load_rgb(catalog.root / path))
-                new_rows[sid] = ocr_row(sid, batch, result, engine, time.perf_counter() - t1)
-            except Exception as exc:  # one bad scan never stops the batch
-                context.log.warning(f"scan {sid[:12]} ({path}) not read: {type(exc).__name__}: {exc}")
-                new_rows[sid] = ocr_error_row(sid, batch, shash, settings_json, engine, time.perf_counter() - t1,
-                                              f"{type(exc).__name__}: {exc}")
-            report(done)
-        ocr_s = time.perf_counter() - t_all
-    rows = [previous.get(s) or new_rows[s] for s in scans.scan_id]
-    table = pa.Table.from_pylist(rows, schema=OCR_TEXT_SCHEMA)
+    previous = cat.arrow("ocr_text", batch).to_pylist() if cat.has("ocr_text", batch) else []
+    res = read_batch_captions(scans, catalog.root, batch, settings, previous, lambda: caption_ocr.open(settings),
+                              gpu=caption_ocr.gpu, force=config.force, progress=_progress(context, f"ocr {batch}", len(scans)),
+                              warn=context.log.warning)
+    context.log.info(f"ocr {batch!r}: {len(scans)} scans, {res.reused} kept (settings {settings.hash()}), "
+                     f"{res.read_now} read by {res.engine or 'nothing'}")
+    table = pa.Table.from_pylist(res.rows, schema=OCR_TEXT_SCHEMA)
     path = cat.write_partition("ocr_text", batch, table)
 
     df = table.select(["scan_id", "text", "mean_confidence", "error", "settings_hash"]).to_pandas()
@@ -183,15 +129,15 @@ def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: Cata
         metadata={**catalog_views_metadata(context, cat),
             "dagster/row_count": len(df),
             "dagster/column_schema": column_schema(OCR_TEXT_SCHEMA),
-            "ocr_now": len(new_rows),
-            "reused": len(previous),
+            "ocr_now": res.read_now,
+            "reused": res.reused,
             "failed": failed,
             "cards_with_text": len(with_text),
             "mean_confidence": round(mean_conf, 3),
-            "images_per_second": round(len(new_rows) / ocr_s, 3) if new_rows and ocr_s > 0 else 0.0,
-            "reader_load_seconds": round(load_s, 2),
-            "settings_hash": shash,
-            "engine": engine or "(nothing read this run)",
+            "images_per_second": round(res.images_per_second, 3),
+            "reader_load_seconds": round(res.reader_load_seconds, 2),
+            "settings_hash": settings.hash(),
+            "engine": res.engine or "(nothing read this run)",
             "sample": dg.MetadataValue.md("\n".join(sample) if len(with_text) else "_no text read_"),
             "parquet": dg.MetadataValue.path(str(path)),
         },
@@ -276,10 +222,10 @@ def top_places_markdown(places_per_card: list, n: int = 15) -> dg.MetadataValue:
     "countries, collection landmarks of `landmark_lexicon`) from its OCR text and description.",
 )
 def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog: CatalogResource):
+    from vpr_assets.core.text.batch import batch_geo_words
     from vpr_assets.core.text.gazetteer import get_gazetteer
     from vpr_assets.core.text.geowords import GeoWordExtractor
     from vpr_assets.core.text.lexicon_store import LEXICON_PATH, read_lexicon
-    from vpr_assets.core.text.places import resolve_place
 
     batch = context.partition_key
     cat = catalog.catalog
@@ -294,19 +240,8 @@ def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog
     if lexicon is None:
         context.log.warning(f"no landmark lexicon at {lexicon_path}: gazetteer places only; materialise "
                             "landmark_lexicon (automation re-runs geo_words when it appears)")
-    extractor = GeoWordExtractor(gaz, lexicon)
-    report = _progress(context, f"geo_words {batch}", len(scans))
-    rows = []
-    for done, (sid, desc) in enumerate(zip(scans.scan_id, scans.description), start=1):
-        text = ocr_by_scan.get(sid)
-        desc = desc if isinstance(desc, str) else None
-        found = extractor.extract(text, desc, fuzzy_description=config.fuzzy_description)
-        chosen = resolve_place(found, "\n".join(t for t in (text, desc) if t))
-        rows.append({"scan_id": sid, "batch": batch, "words": found["words"],
-                     "places": [place_struct(p) for p in found["places"]],
-                     "text_source": text_source(text, desc), "lexicon_version": lexicon_version,
-                     "place": place_struct(chosen.place) if chosen.place else None, "place_evidence": chosen.reason})
-        report(done)
+    rows = batch_geo_words(scans, ocr_by_scan, batch, GeoWordExtractor(gaz, lexicon), lexicon_version,
+                           config.fuzzy_description, progress=_progress(context, f"geo_words {batch}", len(scans)))
     table = pa.Table.from_pylist(rows, schema=GEO_WORDS_SCHEMA)
     path = cat.write_partition("geo_words", batch, table)
 
@@ -340,18 +275,15 @@ def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog
 # ------------------------------------------------------------------------------------------------
 
 
-class TextEmbeddingConfig(dg.Config):
-    batch_size: int = 64
-
-
-def text_embedding_table(keys: list[tuple[str, str]], batch: str, texts: list, vectors: np.ndarray) -> pa.Table:
+def text_embedding_table(keys: list[tuple[str, str]], batch: str, texts: list, vectors: np.ndarray,
+                         model: str = "all-MiniLM-L6-v2") -> pa.Table:
     """Rows for (scan_id, source) keys with their texts and vectors."""
     n = len(keys)
     vectors = vectors.reshape(n, TEXT_EMBEDDINGS_SCHEMA.field("embedding").type.list_size)
     return pa.table({
         "scan_id": pa.array([k[0] for k in keys], pa.string()),
         "batch": pa.array([batch] * n, pa.string()),
-        "model": pa.array([TEXT_MODEL] * n, pa.string()),
+        "model": pa.array([model] * n, pa.string()),
         "text": pa.array(texts, pa.string()),
         "embedding": vectors_to_arrow(vectors),  # a (0, 384) array gives an empty FLOAT[384] column
         "source": pa.array([k[1] for k in keys], pa.string()),
@@ -369,58 +301,38 @@ def text_embedding_table(keys: list[tuple[str, str]], batch: str, texts: list, v
     "per card and text source set a model variant fuses (`source`: description + OCR, or OCR alone), the same "
     "text that variant is trained, indexed, evaluated and queried with. Cards without such text get no row.",
 )
-def text_embeddings(context: dg.AssetExecutionContext, config: TextEmbeddingConfig, catalog: CatalogResource):
-    from vpr_assets.core.text.text_embeddings import embed_texts
-    from vpr_assets.core.training.variants import FUSED_TEXT_SOURCES, text_for_sources
+def text_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource, text_encoder: TextEncoderResource):
+    from vpr_assets.core.text.batch import embed_batch_texts
+    from vpr_assets.core.training.variants import FUSED_TEXT_SOURCES
 
     batch = context.partition_key
     cat = catalog.catalog
     scans, ocr_by_scan = _scans_with_ocr(cat, batch)
-    texts: dict[tuple[str, str], str] = {}  # (scan_id, source) -> text
-    for sid, desc in zip(scans.scan_id, scans.description):
-        for source in FUSED_TEXT_SOURCES:
-            t = text_for_sources(source.split("+"), ocr_by_scan.get(sid), desc if isinstance(desc, str) else None)
-            if t is not None:
-                texts[(sid, source)] = t
-
     previous: dict[str, np.ndarray] = {}  # incremental: same model, same text -> same vector
-    if cat.has("text_embeddings", batch):
-        old = cat.arrow("text_embeddings", batch)
-        if old.num_rows:
-            vecs = arrow_to_vectors(old.column("embedding"))
-            for model, text, v in zip(old.column("model").to_pylist(), old.column("text").to_pylist(), vecs):
-                if model == TEXT_MODEL:
-                    previous[text] = v
-    wanted = set(texts.values())
-    previous = {t: v for t, v in previous.items() if t in wanted}
-    todo = sorted(wanted - set(previous))  # each distinct text once, whatever its cards and sources
-    n_cards = len({sid for sid, _ in texts})
-    context.log.info(f"text embeddings {batch!r}: {len(scans)} scans, {n_cards} with text, {len(texts)} rows, "
-                     f"{len(previous)} texts unchanged, {len(todo)} to embed")
-    t0 = time.perf_counter()
-    new = {}
-    if todo:
-        vecs, idx = embed_texts(todo, batch_size=config.batch_size)
-        new = {todo[i]: vecs[j] for j, i in enumerate(idx)}
-    seconds = time.perf_counter() - t0
-    ordered = [k for k in texts if texts[k] in previous or texts[k] in new]
-    vectors = np.stack([previous.get(texts[k], new.get(texts[k])) for k in ordered]).astype(np.float32) if ordered \
-        else np.zeros((0, TEXT_EMBEDDINGS_SCHEMA.field("embedding").type.list_size), np.float32)
-    table = text_embedding_table(ordered, batch, [texts[k] for k in ordered], vectors)
+    old = cat.arrow("text_embeddings", batch) if cat.has("text_embeddings", batch) else None
+    if old is not None and old.num_rows:
+        for model, text, v in zip(old.column("model").to_pylist(), old.column("text").to_pylist(),
+                                  arrow_to_vectors(old.column("embedding"))):
+            if model == text_encoder.model_name:
+                previous[text] = v
+    res = embed_batch_texts(scans, ocr_by_scan, previous, text_encoder.encode, text_encoder.dim)
+    context.log.info(f"text embeddings {batch!r}: {len(scans)} scans, {res.cards_with_text} with text, "
+                     f"{len(res.keys)} rows, {res.reused} texts unchanged, {res.embedded} embedded")
+    table = text_embedding_table(res.keys, batch, res.texts, res.vectors, text_encoder.model_name)
     path = cat.write_partition("text_embeddings", batch, table)  # an empty batch still replaces old rows
     return dg.MaterializeResult(
-        data_version=data_version_of([TEXT_MODEL] + [f"{s}|{src}|{hashlib.sha1(texts[(s, src)].encode()).hexdigest()}"
-                                                     for s, src in ordered]),
+        data_version=data_version_of([text_encoder.model_name] + [
+            f"{sid}|{src}|{hashlib.sha1(text.encode()).hexdigest()}" for (sid, src), text in zip(res.keys, res.texts)]),
         metadata={**catalog_views_metadata(context, cat),
-            "dagster/row_count": len(ordered),
+            "dagster/row_count": len(res.keys),
             "dagster/column_schema": column_schema(TEXT_EMBEDDINGS_SCHEMA),
-            "model": TEXT_MODEL,
-            "dim": int(vectors.shape[1]),
-            "cards_without_text": len(scans) - n_cards,
-            "rows_per_source": dg.MetadataValue.json({src: sum(1 for _, s in ordered if s == src) for src in FUSED_TEXT_SOURCES}),
-            "embedded_now": len(new),
-            "reused": len(previous),
-            "texts_per_second": round(len(new) / seconds, 2) if new and seconds > 0 else 0.0,
+            "model": text_encoder.model_name,
+            "dim": int(res.vectors.shape[1]),
+            "cards_without_text": len(scans) - res.cards_with_text,
+            "rows_per_source": dg.MetadataValue.json({src: sum(1 for _, s in res.keys if s == src) for src in FUSED_TEXT_SOURCES}),
+            "embedded_now": res.embedded,
+            "reused": res.reused,
+            "texts_per_second": round(res.embedded / res.seconds, 2) if res.embedded and res.seconds > 0 else 0.0,
             "text_input": "text_for_sources(source, ocr_text.text, raw_scans.description): raw, uncleaned",
             "parquet": dg.MetadataValue.path(str(path)),
         },

@@ -1,0 +1,70 @@
+"""The text stages' core entry points, without Dagster: incremental caption OCR and text embeddings."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vpr_assets.core.text.batch import embed_batch_texts, read_batch_captions
+from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings
+from vpr_assets.core.text.text_embeddings import EMBED_DIM, embed_texts
+
+POSTCARDS = Path(__file__).resolve().parents[2] / "data" / "geo_testset" / "images" / "europosts"
+
+
+def test_captions_are_read_once_a_bad_scan_is_a_row_and_failures_are_retried(tmp_path):
+    cards = sorted(POSTCARDS.glob("*.jpg"))[:2]
+    shutil.copy(cards[0], tmp_path / "a.jpg")
+    (tmp_path / "b.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    scans = pd.DataFrame({"scan_id": ["a", "b"], "path": ["a.jpg", "b.jpg"]})
+    settings = OcrSettings(other_scripts=())
+    opened = []
+
+    def open_reader():
+        opened.append(1)
+        return CaptionOCR(settings, gpu=False)
+
+    first = read_batch_captions(scans, tmp_path, "b1", settings, [], open_reader, gpu=False)
+    assert (first.read_now, first.reused, first.failed) == (2, 0, 1) and len(opened) == 1
+    assert first.rows[0]["text"].strip() and first.rows[0]["error"] is None
+    assert first.rows[1]["text"] == "" and "ImageRejected" in first.rows[1]["error"]
+    assert first.engine.startswith("easyocr") and first.engine.endswith("cpu")
+
+    again = read_batch_captions(scans, tmp_path, "b1", settings, first.rows, open_reader, gpu=False)
+    assert (again.read_now, again.reused) == (1, 1)  # the good card is kept, the failed one retried
+    assert again.rows[0] is first.rows[0]
+
+    shutil.copy(cards[1], tmp_path / "b.jpg")  # the curator replaced the broken file
+    fixed = read_batch_captions(scans, tmp_path, "b1", settings, again.rows, open_reader, gpu=False)
+    assert (fixed.read_now, fixed.failed) == (1, 0) and fixed.rows[1]["text"].strip()
+
+    untouched = read_batch_captions(scans, tmp_path, "b1", settings, fixed.rows, open_reader, gpu=False)
+    assert untouched.read_now == 0 and untouched.engine == "" and len(opened) == 3  # no reader opened
+
+    other = OcrSettings(other_scripts=(), min_confidence=0.3)  # other settings: every card read again
+    assert read_batch_captions(scans, tmp_path, "b1", other, fixed.rows, lambda: CaptionOCR(other, gpu=False),
+                               gpu=False).read_now == 2
+
+
+def test_text_embeddings_embed_each_distinct_text_once_and_reuse_earlier_vectors():
+    scans = pd.DataFrame({"scan_id": ["a", "b", "c"],
+                          "description": ["Tower Bridge, London", "Tower Bridge, London", None]})
+    ocr = {"a": "LONDON Tower Bridge", "b": "", "c": ""}
+    seen: list[list[str]] = []
+
+    def encode(texts):
+        seen.append(list(texts))
+        return embed_texts(texts)
+
+    res = embed_batch_texts(scans, ocr, {}, encode, EMBED_DIM)
+    assert res.cards_with_text == 2 and {sid for sid, _ in res.keys} == {"a", "b"}  # c has no text at all
+    assert len(seen[0]) == len(set(seen[0])) == res.embedded  # one call, each distinct text once
+    assert res.vectors.shape == (len(res.keys), EMBED_DIM)
+    assert np.allclose(np.linalg.norm(res.vectors, axis=1), 1.0, atol=1e-5)
+    previous = dict(zip(res.texts, res.vectors))
+    again = embed_batch_texts(scans, ocr, previous, encode, EMBED_DIM)
+    assert again.embedded == 0 and again.reused == res.embedded and len(seen) == 1
+    assert np.array_equal(again.vectors, res.vectors)
