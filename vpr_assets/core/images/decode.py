@@ -116,8 +116,6 @@ def decode_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXEL
             data = read_regular_file(source)  # a FIFO or device never blocks
         except FileRefused as exc:
             raise ImageRejected(exc.reason, exc.detail) from None
-        except FileNotFoundError:
-            raise ImageRejected("missing_file", str(source)) from None
     else:
         data = bytes(source)
     if len(data) == 0:

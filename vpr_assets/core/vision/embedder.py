@@ -101,8 +101,12 @@ def default_image_size(model: LandmarkEmbedder, device: torch.device) -> int:
 
 def load_for_embedding(path: str | Path, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Upright RGB image through the project's one safe decoder, JPEGs decoded at reduced scale
-    (never below `min_side` on either side). Raises `ImageRejected`."""
-    return decode_image(path, max_pixels, draft_side=min_side).image
+    (never below `min_side` on either side). Raises `ImageRejected` (a missing file too: one bad item
+    of a batch, never a dead batch)."""
+    try:
+        return decode_image(path, max_pixels, draft_side=min_side).image
+    except FileNotFoundError:
+        raise ImageRejected("missing_file", str(path)) from None
 
 
 def resize_for_model(im: Image.Image, size: int, mode: str = DEFAULT_RESIZE) -> np.ndarray:

@@ -7,7 +7,6 @@ registry version as its DataVersion and the MLflow run URL/ids as metadata.
 """
 
 import json
-import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -98,121 +97,47 @@ def input_data_versions(context: dg.AssetExecutionContext) -> dict[str, str]:
 )
 def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catalog: CatalogResource,
               ui_links: UiLinksResource):
-    import mlflow
-
     from vpr_assets.core import tracking
-    from vpr_assets.core.active_model import ActiveModel
     from vpr_assets.core.collection_reads import text_vectors_by_scan
-    from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, read_manifest
     from vpr_assets.core.evaluation_records import default_manifest
     from vpr_assets.core.training.items import training_items
-    from vpr_assets.core.training.reports import loss_curve_png, retrieval_grid_png
-    from vpr_assets.core.training.trainer import train
+    from vpr_assets.core.training.run import train_and_register
 
     variant = context.partition_key
-    home, cat = catalog.root, catalog.catalog
+    home, cat, links = catalog.root, catalog.catalog, ui_links.links
     items, source = training_items(cat, home, variant, config.external_manifest, config.external_images_dir,
                                    config.external_split)
     context.log.info(f"variant {variant}: {len(items)} training items {source}")
-    tcfg = config.train_config(variant)
-    manifest_path = Path(config.eval_manifest) if config.eval_manifest else default_manifest(home)
     data_versions = input_data_versions(context)
-    tracking.client(home)  # points MLflow at this data root
-    exp = tracking.experiment_id(home)
-    staging_root = home / "models" / "staging"
-    staging_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=staging_root) as tmp, \
-            mlflow.start_run(experiment_id=exp, run_name=f"{variant} {context.run.run_id[:8]}") as run:
-        links = ui_links.links
-        mlflow.set_tags({"variant": variant, "dagster_run_id": context.run.run_id, "asset_key": "vpr_model",
-                         "dagster_run_url": links.dagster_run(context.run.run_id),
-                         "code_version": VPR_MODEL_CODE_VERSION, **{f"input_data_version/{k}": v for k, v in data_versions.items()}})
-        mlflow.log_params({**tcfg.to_json(), **{f"data_{k}": v for k, v in source.items()}})
-
-        import pandas as pd
-
-        tracking.log_dataset(pd.DataFrame({"path": [it.path for it in items], "label": [it.label for it in items]}),
-                             f"{variant} training items",
-                             " + ".join(x for x in (f"{home}/catalog: landmark_clusters", config.external_manifest) if x),
-                             "training", targets="label")
-        manifest = read_manifest(manifest_path) if manifest_path is not None and manifest_path.exists() else None
-        if manifest is not None:
-            tracking.log_dataset(manifest.frame(), "dev manifest",
-                                 str(manifest_path), "evaluation", targets="label")
-        text_vectors = text_vectors_by_scan(cat, variant_text_sources(variant)) if manifest is not None else None
-
-        evaluated: dict = {}  # the last evaluation is the final model's (train() evaluates after its last phase)
-
-        def evaluate_during_training(model) -> dict:
-            am = ActiveModel(f"candidate:{variant}", model.embedder, model, "training")
-            evaluated["result"] = evaluate_manifest(manifest, embed_fn_for(am, None, text_vectors, read_captions=True))
-            return flat_figures(evaluated["result"].metrics)
-
-        step = {"n": 0}
-
-        def log_epoch(rec: dict) -> None:
-            if rec["phase"] == "eval":  # dev figures at epoch 0 (the initialised model) and after each phase
-                context.log.info(f"dev figures after {rec['after']}: mAP@5 {rec.get('mAP@5', float('nan')):.3f}")
-                mlflow.log_metrics({f"dev_{k}": v for k, v in tracking.mlflow_metrics(
-                    {k: v for k, v in rec.items() if k not in ("phase", "after", "seconds")}).items()}, step=step["n"])
-                return
-            step["n"] += 1
-            context.log.info(f"{rec['phase']} epoch {rec['epoch']}: loss {rec['loss']:.4f} acc {rec['train_accuracy']:.3f}")
-            mlflow.log_metrics({"loss": rec["loss"], "train_accuracy": rec["train_accuracy"], "lr": rec["lr"]}, step=step["n"])
-
-        result = train(tcfg, items, Path(tmp) / "checkpoint", log=log_epoch,
-                       evaluate=evaluate_during_training if manifest is not None else None)
-        figures, eval_result = {}, None
-        if manifest is not None:
-            if "result" not in evaluated:  # a config with no phase to run: judge the model as it is
-                evaluate_during_training(result.model)
-            eval_result = evaluated["result"]
-            figures = flat_figures(eval_result.metrics)
-            mlflow.log_metrics(tracking.mlflow_metrics(figures))
-            labels = dict(zip(manifest.files, manifest.labels))
-            (Path(tmp) / "retrieval_examples.png").write_bytes(retrieval_grid_png(eval_result.rankings, labels, manifest.root))
-        else:
-            context.log.warning("no evaluation manifest: the model is registered without figures and cannot be promoted")
-        (Path(tmp) / "loss_curve.png").write_bytes(loss_curve_png(result.history))
-        (Path(tmp) / "class_map.json").write_text(json.dumps(result.class_map, indent=2, ensure_ascii=False))
-        (Path(tmp) / "train_config.json").write_text(json.dumps(tcfg.to_json(), indent=2))
-        # the checkpoint as a loadable MLflow model (signature, one training picture as input example)
-        from vpr_assets.core.training.mlflow_model import log_recognizer_model
-
-        model_info = log_recognizer_model(result.model, Path(tmp) / "checkpoint", Path(items[0].path).read_bytes())
-        for name in ("loss_curve.png", "retrieval_examples.png", "class_map.json", "train_config.json"):
-            if (Path(tmp) / name).exists():
-                mlflow.log_artifact(str(Path(tmp) / name), artifact_path="reports")
-        registry = tracking.ModelRegistry(home)
-        version = registry.register(REGISTERED_MODEL, run.info.run_id, "model", source=model_info.model_uri, tags={
-            "variant": variant, "dagster_run_id": context.run.run_id, "dagster_asset_key": "vpr_model",
-            "dagster_partition": variant, "code_version": VPR_MODEL_CODE_VERSION,
-            "eval_manifest": str(manifest_path or ""), **{f"input_data_version/{k}": v for k, v in data_versions.items()},
-            **{tracking.mlflow_metric_name(k): f"{v:.4f}" for k, v in figures.items() if k in ("mAP@5", "landmark_accuracy")},
-        })
-        run_id = run.info.run_id
+    tags = {"dagster_run_id": context.run.run_id, "dagster_run_url": links.dagster_run(context.run.run_id),
+            "dagster_asset_key": "vpr_model", "dagster_partition": variant, "code_version": VPR_MODEL_CODE_VERSION,
+            **{f"input_data_version/{k}": v for k, v in data_versions.items()}}
+    manifest_path = Path(config.eval_manifest) if config.eval_manifest else default_manifest(home)
+    run = train_and_register(
+        home, variant, config.train_config(variant), items, source,
+        " + ".join(x for x in (f"{home}/catalog: landmark_clusters", config.external_manifest) if x),
+        manifest_path, tags, f"{variant} {context.run.run_id[:8]}",
+        text_vectors=lambda: text_vectors_by_scan(cat, variant_text_sources(variant)),
+        info=context.log.info, warn=context.log.warning)
+    figures = run.figures
     cat.append_rows("vpr_models", [{
-        "variant": variant, "registered_model": REGISTERED_MODEL, "version": version, "run_id": run_id,
+        "variant": variant, "registered_model": REGISTERED_MODEL, "version": run.version, "run_id": run.run_id,
         "mAP_at_5": figures.get("mAP@5"), "landmark_accuracy": figures.get("landmark_accuracy"),
-        "n_classes": len(result.class_map), "n_items": len(items), "train_seconds": result.seconds,
+        "n_classes": len(run.class_map), "n_items": run.items, "train_seconds": run.seconds,
         "input_data_versions": json.dumps(data_versions), "eval_manifest": str(manifest_path or ""),
         "dagster_run_id": context.run.run_id, "created_at": datetime.now(timezone.utc)}], VPR_MODELS_SCHEMA)
     record_history_table(context, "vpr_models", cat, 1)
-    if not any(staging_root.iterdir()):
-        staging_root.rmdir()
-    run_url = links.mlflow_run(exp, run_id)
-    loss_md = _png_md(result.history)
     return dg.MaterializeResult(
-        data_version=dg.DataVersion(f"{REGISTERED_MODEL}/{version}"),
+        data_version=dg.DataVersion(f"{REGISTERED_MODEL}/{run.version}"),
         metadata={
-            "registered_model": REGISTERED_MODEL, "version": version, "alias": "candidate",
-            "mlflow_run_id": run_id, "mlflow_run": dg.MetadataValue.url(run_url),
-            "mlflow_model_version": dg.MetadataValue.url(links.mlflow_model_version(REGISTERED_MODEL, version)),
+            "registered_model": REGISTERED_MODEL, "version": run.version, "alias": "candidate",
+            "mlflow_run_id": run.run_id, "mlflow_run": dg.MetadataValue.url(links.mlflow_run(run.experiment_id, run.run_id)),
+            "mlflow_model_version": dg.MetadataValue.url(links.mlflow_model_version(REGISTERED_MODEL, run.version)),
             "mlflow_store": dg.MetadataValue.text(f"mlflow ui --backend-store-uri {tracking.tracking_uri(home)}"),
             "mAP@5": figures.get("mAP@5", float("nan")), "landmark_accuracy": figures.get("landmark_accuracy", float("nan")),
-            "classes": len(result.class_map), "training_items": len(items), "train_seconds": round(result.seconds, 1),
-            "final_loss": result.epochs[-1]["loss"] if result.epochs else float("nan"), "input_data_versions": dg.MetadataValue.json(data_versions),
-            "loss_curve": dg.MetadataValue.md(loss_md),
+            "classes": len(run.class_map), "training_items": run.items, "train_seconds": round(run.seconds, 1),
+            "final_loss": run.final_loss, "input_data_versions": dg.MetadataValue.json(data_versions),
+            "loss_curve": dg.MetadataValue.md(_png_md(run.history)),
         },
     )
 
