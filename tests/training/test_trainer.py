@@ -41,13 +41,10 @@ def image_items(cards) -> list[TrainItem]:
 def probe_batch(cards, size: int = 96) -> torch.Tensor:
     """A fixed, normalised batch of the cards (no augmentation) to compare models on."""
     from vpr_assets.core.images.decode import load_rgb
-    from vpr_assets.core.training.augment import eval_transform, normalise
-    from vpr_assets.core.vision.models import MODEL_CONFIGS
+    from vpr_assets.core.vision.models import build_embedder
 
-    cfg = MODEL_CONFIGS["lite0_gem512"]
-    tf = eval_transform(size)
-    x = torch.stack([tf(load_rgb(p)) for p, _ in cards[::3]])
-    return normalise(x, cfg.mean, cfg.std)
+    spec = build_embedder("lite0_gem512", pretrained=False).preprocess(size)
+    return spec.normalise(torch.stack([spec.tensor(load_rgb(p)) for p, _ in cards[::3]]))
 
 
 def folder_digest(folder: Path) -> dict[str, str]:

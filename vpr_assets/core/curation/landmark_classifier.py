@@ -18,7 +18,7 @@ vpr_assets/core/vision/, or `ImageNetBackbone.embed` here: global-average-pooled
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -91,6 +91,7 @@ class ImageNetBackbone:
         import timm
         import torch
 
+        from vpr_assets.core.vision.preprocess import Preprocess
         from vpr_assets.core.vision.weights import imagenet_weight_path, load_state_dict_file, map_by_position
 
         self.torch = torch
@@ -99,15 +100,12 @@ class ImageNetBackbone:
         model.load_state_dict(map_by_position(load_state_dict_file(imagenet_weight_path(name)), model, include_classifier=True))
         self.model = model.eval().to(self.device)
         self.image_size = image_size
+        # the whole scan squashed in one bilinear step: what the card-back weights were fitted on
+        self.preprocess = replace(Preprocess.of(model, image_size, resize="squash"), reducing_gap=None)
 
     def _batch(self, images: Sequence):
-        from PIL import Image
-
-        arr = np.stack(
-            [np.asarray(im.convert("RGB").resize((self.image_size, self.image_size), Image.BILINEAR)) for im in images]
-        )
-        x = self.torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
-        return ((x - 0.5) / 0.5).to(self.device)  # Lite weights: mean = std = 0.5
+        arr = np.stack([self.preprocess.pixels(im.convert("RGB")) for im in images])
+        return self.preprocess.normalise(self.torch.from_numpy(arr), channels_last_input=True).to(self.device)
 
     def embed(self, images: Sequence, batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
         feats, probs = [], []

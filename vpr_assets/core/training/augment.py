@@ -53,16 +53,12 @@ def train_transform(size: int, allow_flip: bool = False) -> T.Compose:
     return T.Compose(steps)
 
 
-def eval_transform(size: int) -> T.Compose:
-    """PIL RGB -> uint8 CHW: shorter side to `size`, centre crop (the embedder's `center_crop`)."""
-    return T.Compose([T.Resize(size, antialias=True), T.CenterCrop(size), T.PILToTensor()])
+def eval_transform(size: int):
+    """PIL RGB -> uint8 CHW: the embedder's own centre crop at `size` (`vision.preprocess`), so the
+    clean training view is exactly what the model is later judged on."""
+    from vpr_assets.core.vision.preprocess import Preprocess
 
-
-def normalise(x_uint8: torch.Tensor, mean, std) -> torch.Tensor:
-    x = x_uint8.float().div_(255.0)
-    m = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
-    return (x - m) / s
+    return Preprocess(size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "center_crop").tensor
 
 
 def seed_everything(seed: int) -> None:

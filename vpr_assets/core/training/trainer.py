@@ -27,7 +27,7 @@ import torch
 from timm.utils.model import freeze, unfreeze
 from torch.utils.data import DataLoader
 
-from vpr_assets.core.training.augment import eval_transform, normalise, seed_everything, train_transform
+from vpr_assets.core.training.augment import eval_transform, seed_everything, train_transform
 from vpr_assets.core.training.data import CardDataset, ClassBalancedSampler, TrainItem, class_map_of
 from vpr_assets.core.training.recognizer import Recognizer, RecognizerConfig, save_recognizer
 from vpr_assets.core.vision.embedder import default_num_workers
@@ -161,14 +161,14 @@ def cache_pooled_views(model: Recognizer, items: Sequence[TrainItem], class_map:
 
     Returns (pooled (n_views*n, d), labels, text (.., text_dim), has_text)."""
     model.eval()
-    mean, std = model.embedder.config.mean, model.embedder.config.std
+    spec = model.embedder.preprocess(size)
     out = {"pooled": [], "y": [], "text": [], "has": []}
     for v in range(views + 1):
         tf = eval_transform(size) if v == 0 else train_transform(size, allow_flip)
         loader = DataLoader(CardDataset(items, class_map, tf), batch_size=batch_size, shuffle=False,
                             num_workers=_loader_workers(device), pin_memory=device.type == "cuda")
         for x, y, text, has_text in loader:
-            out["pooled"].append(model.embedder.pooled(normalise(x.to(device), mean, std)).float().cpu())
+            out["pooled"].append(model.embedder.pooled(spec.normalise(x.to(device))).float().cpu())
             out["y"].append(y)
             out["text"].append(text)
             out["has"].append(has_text)
@@ -245,7 +245,7 @@ def _train_end_to_end(config: TrainConfig, model: Recognizer, head: ArcMarginPro
     steps_per_epoch = max(1, len(loader))
     schedule = lr_schedule(opt, steps_per_epoch * config.epochs, int(config.warmup_epochs * steps_per_epoch))
     history: list[dict] = []
-    mean, std = model.embedder.config.mean, model.embedder.config.std
+    spec = model.embedder.preprocess(size)
     for epoch in range(config.epochs):
         sampler.set_epoch(epoch)
         model.train()  # the frozen stages' FrozenBatchNorm keeps its ImageNet statistics
@@ -255,7 +255,7 @@ def _train_end_to_end(config: TrainConfig, model: Recognizer, head: ArcMarginPro
             if len(y) < 2:
                 continue  # BatchNorm needs two samples
             lr = opt.param_groups[-1]["lr"]
-            x = normalise(x.to(device), mean, std)
+            x = spec.normalise(x.to(device))
             y, text, has_text = y.to(device), text.to(device), has_text.to(device)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 feats = model.features(x, text, has_text)

@@ -29,14 +29,13 @@ from torch.utils.data import DataLoader, Dataset
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, _to_8bit_rgb, decode_image
 
 from .models import LandmarkEmbedder
+from .preprocess import DEFAULT_RESIZE, RESIZE_MODES, resize_pixels
 
 # Measured on the 2-core CPU box (bench/bench_embeddings.py, tests/core/test_realsample_retrieval.py):
 # 320 px costs about half of 448 px and retrieved as well on the 21-query dev set (448 was not
 # better for lite0 or lite2), so CPU defaults to it; CUDA uses the model's 448.
 CPU_IMAGE_SIZE = 320
 # center_crop beat squash on the dev set on average (lite0 +0.04..+0.13 mAP@5, lite2 -0.03..+0.03).
-DEFAULT_RESIZE = "center_crop"
-RESIZE_MODES = ("squash", "center_crop")
 MULTI_SCALES = (0.707, 1.0, 1.414)
 
 
@@ -110,20 +109,8 @@ def load_for_embedding(path: str | Path, min_side: int, max_pixels: int = DEFAUL
 
 
 def resize_for_model(im: Image.Image, size: int, mode: str = DEFAULT_RESIZE) -> np.ndarray:
-    """RGB image -> uint8 (size, size, 3). `squash` keeps the whole card (aspect ratio not kept);
-    `center_crop` keeps the aspect ratio and cuts the long side."""
-    if mode == "squash":
-        out = im.resize((size, size), Image.BILINEAR, reducing_gap=3.0)
-    elif mode == "center_crop":
-        w, h = im.size
-        scale = size / min(w, h)
-        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-        out = im.resize((nw, nh), Image.BILINEAR, reducing_gap=3.0)
-        left, top = (nw - size) // 2, (nh - size) // 2
-        out = out.crop((left, top, left + size, top + size))
-    else:
-        raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
-    return np.array(out.convert("RGB"), dtype=np.uint8)  # a writable copy for torch.from_numpy
+    """RGB image -> uint8 (size, size, 3) as the embedder sees it (`preprocess.resize_pixels`)."""
+    return resize_pixels(im, size, mode)
 
 
 class ImageFileDataset(Dataset):
@@ -159,10 +146,7 @@ def _worker_init(_worker_id: int) -> None:
 
 
 def _normalise_batch(batch_uint8_hwc: torch.Tensor, model: LandmarkEmbedder, device: torch.device) -> torch.Tensor:
-    x = batch_uint8_hwc.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(model.config.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(model.config.std, device=device).view(1, 3, 1, 1)
-    x = (x - mean) / std
+    x = model.preprocess().normalise(batch_uint8_hwc.to(device, non_blocking=True), channels_last_input=True)
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
     return x

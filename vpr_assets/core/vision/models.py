@@ -127,6 +127,14 @@ class LandmarkEmbedder(nn.Module):
     def embedding_dim(self) -> int:
         return self.num_features if self.output == "gem" else self.config.embedding_dim
 
+    def preprocess(self, size: int | None = None, resize: str | None = None):
+        """The pixels this model takes (`preprocess.Preprocess`): its normalisation at `size`
+        (default: its inference size) and resize policy (default: centre crop)."""
+        from .preprocess import DEFAULT_RESIZE, Preprocess
+
+        return Preprocess(int(size or self.config.image_size), self.config.mean, self.config.std,
+                          resize or DEFAULT_RESIZE)
+
     def set_output(self, output: str) -> "LandmarkEmbedder":
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
