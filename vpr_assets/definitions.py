@@ -11,9 +11,17 @@ from vpr_assets.defs.automation import default_sensor_status
 from vpr_assets.defs.executor import step_executor
 from vpr_assets.defs.jobs import jobs
 from vpr_assets.defs.recovery import sensors as recovery_sensors
-from vpr_assets.defs.resources import CaptionOcrResource, CatalogResource, TextEncoderResource, UiLinksResource
+from vpr_assets.defs.resources import (
+    CaptionOcrResource,
+    CatalogResource,
+    ModelRegistryResource,
+    TextEncoderResource,
+    UiLinksResource,
+)
 
 DOMAINS = [ingestion, curation, text, vision, training]
+
+catalog = CatalogResource()
 
 defs = dg.Definitions(
     assets=[a for d in DOMAINS for a in d.assets],
@@ -30,7 +38,8 @@ defs = dg.Definitions(
     ],
     jobs=jobs,
     resources={
-        "catalog": CatalogResource(),
+        "catalog": catalog,
+        "model_registry": ModelRegistryResource(catalog=catalog),
         "caption_ocr": CaptionOcrResource(),
         "text_encoder": TextEncoderResource(),
         # the only place the environment is read for resources: where the UIs are served

@@ -9,7 +9,7 @@ import mlflow
 
 from vpr_assets.core import tracking
 from vpr_assets.core.active_model import REGISTERED_MODEL
-from vpr_assets.defs.resources import CatalogResource
+from vpr_assets.defs.resources import CatalogResource, ModelRegistryResource
 
 BATCHES = ["b1", "b2"]
 
@@ -45,9 +45,9 @@ def test_decide_is_read_only_and_apply_moves_the_alias(tmp_path):
 def _observe(instance, home):
     from vpr_assets.defs.training.sensors import champion_alias_sensor
 
-    ctx = dg.build_sensor_context(instance=instance, resources={"catalog": CatalogResource(home=str(home))},
-                                  cursor=None)
-    result = champion_alias_sensor(ctx)
+    resources = {"model_registry": ModelRegistryResource(catalog=CatalogResource(home=str(home)))}
+    with dg.build_sensor_context(instance=instance, resources=resources, cursor=None) as ctx:
+        result = champion_alias_sensor(ctx)
     if isinstance(result, dg.SensorResult):
         for event in result.asset_events:
             instance.report_runless_asset_event(event)

@@ -1,5 +1,5 @@
 """Resources shared by every domain: the data root and its DuckDB catalog, the UI links, and the
-models the text assets run (caption OCR, text encoder). Tests and deployments swap them in
+models the assets run (the image model the registry makes active, caption OCR, text encoder). Tests and deployments swap them in
 `Definitions` (e.g. a CPU-only OCR reader) instead of setting environment variables."""
 
 from __future__ import annotations
@@ -92,3 +92,25 @@ class TextEncoderResource(dg.ConfigurableResource):
         from vpr_assets.core.text.text_embeddings import embed_texts
 
         return embed_texts(texts, batch_size=self.batch_size, device=self.device)
+
+
+class ModelRegistryResource(dg.ConfigurableResource):
+    """The MLflow registry of the data root and the image model it makes active: its `champion`
+    version, else the pretrained embedder `pretrained`. Every asset and sensor that embeds or
+    follows the champion asks here, so a deployment (or a test) sets the fallback model in one place."""
+
+    catalog: CatalogResource
+    pretrained: str = "lite0_gem512"
+
+    def label(self) -> str:
+        """The active model's label: "vpr_landmark_recognizer/N" or "pretrained:<name>"."""
+        from vpr_assets.core.active_model import model_version_label
+
+        return model_version_label(self.catalog.root, self.pretrained)
+
+    def active(self, version: str | None = None):
+        """The model to embed with (`core.active_model.ActiveModel`): `version` when given, else the
+        champion, else pretrained; loaded once per process."""
+        from vpr_assets.core.active_model import active_model
+
+        return active_model(self.catalog.root, version, self.pretrained)

@@ -17,7 +17,7 @@ import dagster as dg
 from vpr_assets.core.active_model import REGISTERED_MODEL
 from vpr_assets.core.training.variants import VARIANTS, variant_text_sources
 from vpr_assets.defs.metadata import record_history_table
-from vpr_assets.defs.resources import CatalogResource, UiLinksResource
+from vpr_assets.defs.resources import CatalogResource, ModelRegistryResource, UiLinksResource
 from vpr_assets.storage.schemas import VPR_MODELS_SCHEMA
 
 DATA_VERSION_TAG = "dagster/data_version"  # the tag Dagster reads an event's data version from
@@ -199,8 +199,8 @@ def candidate_beats_champion(context: dg.AssetCheckExecutionContext, catalog: Ca
     "when it beats the champion (or, before any, the pretrained embedder), left alone otherwise. The decision "
     "is recorded as tags on the version. Re-running it decides the same way.",
 )
-def champion_model(context: dg.AssetExecutionContext, catalog: CatalogResource) -> dg.MaterializeResult:
-    from vpr_assets.core.active_model import model_version_label
+def champion_model(context: dg.AssetExecutionContext, catalog: CatalogResource,
+                   model_registry: ModelRegistryResource) -> dg.MaterializeResult:
     from vpr_assets.core.training.promotion import judge, promote
 
     home = catalog.root
@@ -210,7 +210,7 @@ def champion_model(context: dg.AssetExecutionContext, catalog: CatalogResource) 
         decision = judge(home, cand)
         if decision.changes_champion or not decision.promoted:  # an unchanged champion keeps its promotion tags
             promote(home, decision)
-    label = model_version_label(home)
+    label = model_registry.label()
     # tell the graph at once that the alias changed (champion_alias_sensor would see it on its next tick)
     context.log_event(dg.AssetObservation(asset_key="champion_alias", tags={DATA_VERSION_TAG: label}))
     return dg.MaterializeResult(
@@ -226,12 +226,10 @@ with warnings.catch_warnings():  # observable_source_asset is marked beta; it is
     @dg.observable_source_asset(
         name="champion_alias",
         group_name="training",
-        required_resource_keys={"catalog"},
+        required_resource_keys={"model_registry"},
         description="The MLflow registry's `champion` alias of vpr_landmark_recognizer (else the pretrained embedder). "
         "Its data version is the model label; `image_embeddings` follows it, so a new champion (promoted here or "
         "moved by hand in MLflow) re-embeds every batch and the index and clusters follow.",
     )
     def champion_alias(context) -> dg.DataVersion:
-        from vpr_assets.core.active_model import model_version_label
-    
-        return dg.DataVersion(model_version_label(context.resources.catalog.root))
+        return dg.DataVersion(context.resources.model_registry.label())

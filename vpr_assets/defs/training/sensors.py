@@ -4,7 +4,7 @@ the graph: `image_embeddings` follows `champion_alias`, and the index and cluste
 import dagster as dg
 
 from vpr_assets.defs.automation import default_sensor_status
-from vpr_assets.defs.resources import CatalogResource
+from vpr_assets.defs.resources import ModelRegistryResource
 from vpr_assets.defs.training.assets import DATA_VERSION_TAG
 
 
@@ -15,10 +15,8 @@ from vpr_assets.defs.training.assets import DATA_VERSION_TAG
     default_status=default_sensor_status(),
     minimum_interval_seconds=60,
 )
-def champion_alias_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource):
-    from vpr_assets.core.active_model import model_version_label
-
-    label = model_version_label(catalog.root)
+def champion_alias_sensor(context: dg.SensorEvaluationContext, model_registry: ModelRegistryResource):
+    label = model_registry.label()
     record = context.instance.get_latest_data_version_record(dg.AssetKey("champion_alias"), is_source=True)
     observed = record.asset_observation.tags.get(DATA_VERSION_TAG) if record and record.asset_observation else None
     if label == (observed or context.cursor):

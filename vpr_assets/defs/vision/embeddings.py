@@ -6,10 +6,9 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from vpr_assets.core.active_model import active_model
 from vpr_assets.defs.metadata import catalog_views_metadata, data_version_of, table_metadata
 from vpr_assets.defs.partitions import scan_batches
-from vpr_assets.defs.resources import CatalogResource
+from vpr_assets.defs.resources import CatalogResource, ModelRegistryResource
 from vpr_assets.storage.catalog import arrow_to_vectors, vectors_to_arrow
 
 IMAGE_EMBEDDINGS_CODE_VERSION = "image-embeddings-v1"
@@ -52,13 +51,14 @@ def embedding_table(scan_ids, batch: str, version: str, vectors: np.ndarray) -> 
     description="EfficientNet + GeM embedding of every scan of a batch, from the champion model (the "
     "pretrained backbone until one is registered); each row records the model version that made it.",
 )
-def image_embeddings(context: dg.AssetExecutionContext, config: ImageEmbeddingConfig, catalog: CatalogResource):
+def image_embeddings(context: dg.AssetExecutionContext, config: ImageEmbeddingConfig, catalog: CatalogResource,
+                     model_registry: ModelRegistryResource):
     from vpr_assets.core.vision.embedder import embed_paths
 
     batch = context.partition_key
     cat = catalog.catalog
     scans = cat.read("raw_scans", batch, columns=["scan_id", "path"])
-    model = active_model(catalog.root, config.model_version or None)
+    model = model_registry.active(config.model_version or None)
     context.log.info(f"embedding {len(scans)} scans of {batch!r} with {model.version}")
 
     # incremental: keep vectors already made by this model for these scans

@@ -5,12 +5,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from vpr_assets.core.active_model import active_model, model_version_label
 from vpr_assets.core.collection_reads import text_vectors_by_scan
 from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, landmark_score_fn, read_manifest
 from vpr_assets.core.evaluation_records import default_manifest, record_evaluation
 from vpr_assets.defs.metadata import table_metadata
-from vpr_assets.defs.resources import CatalogResource, UiLinksResource
+from vpr_assets.defs.resources import CatalogResource, ModelRegistryResource, UiLinksResource
 
 EVALUATIONS_CODE_VERSION = "evaluations-v1"
 
@@ -33,7 +32,7 @@ class EvaluationConfig(dg.Config):
     "active model on a labelled manifest (every landmark image queries all others, distractors stay in).",
 )
 def evaluations(context: dg.AssetExecutionContext, config: EvaluationConfig, catalog: CatalogResource,
-                ui_links: UiLinksResource):
+                ui_links: UiLinksResource, model_registry: ModelRegistryResource):
     home = catalog.root
     manifest_path = Path(config.manifest) if config.manifest else default_manifest(home)
     if manifest_path is None or not manifest_path.exists():
@@ -42,8 +41,8 @@ def evaluations(context: dg.AssetExecutionContext, config: EvaluationConfig, cat
         return dg.MaterializeResult(metadata={"evaluated": False, "reason": "no dev manifest",
                                               "expected_at": dg.MetadataValue.path(str(home / "eval" / "manifest.tsv"))})
     manifest = read_manifest(manifest_path, config.images_dir or None)
-    version = model_version_label(home)
-    model = active_model(home, version)
+    version = model_registry.label()
+    model = model_registry.active(version)
     result = evaluate_manifest(manifest, embed_fn_for(model, config.image_size or None,
                                                       text_vectors_by_scan(catalog.catalog, model.text_sources),
                                                       read_captions=config.read_captions),

@@ -3,11 +3,10 @@ update or rebuild, records the build in `faiss_indexes` and keeps the newest bui
 
 import dagster as dg
 
-from vpr_assets.core.active_model import active_model, model_version_label
 from vpr_assets.core.collection_reads import current_embeddings, text_vectors_by_scan
 from vpr_assets.core.vision.index_builds import IndexSettings, update_or_rebuild
 from vpr_assets.defs.metadata import catalog_views_metadata, record_history_table
-from vpr_assets.defs.resources import CatalogResource
+from vpr_assets.defs.resources import CatalogResource, ModelRegistryResource
 
 FAISS_INDEX_CODE_VERSION = "faiss-index-v2"  # v2: fastscan_refine above exact_below
 
@@ -42,10 +41,11 @@ def fused_vectors(model, scan_ids, vectors, cat):
     "for millions), written atomically and recorded in `faiss_indexes` with model and data versions; new "
     "batches are added without a rebuild while the model is unchanged; the newest builds' files are kept.",
 )
-def faiss_index(context: dg.AssetExecutionContext, config: IndexConfig, catalog: CatalogResource):
+def faiss_index(context: dg.AssetExecutionContext, config: IndexConfig, catalog: CatalogResource,
+                model_registry: ModelRegistryResource):
     cat = catalog.catalog
-    version = model_version_label(catalog.root)
-    model = active_model(catalog.root, version)
+    version = model_registry.label()
+    model = model_registry.active(version)
     ids_df, vecs, stale = current_embeddings(cat, version)
     if stale:
         context.log.warning(f"{stale} embedding rows from other model versions left out (re-embedding pending)")

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from vpr_assets.core.active_model import ModelRef, model_version_label
+from vpr_assets.core.active_model import ModelRef
 from vpr_assets.core.collection_reads import current_embeddings, kept_scan_ids
 from vpr_assets.core.landmarks import CURATION_FILE, apply_decisions, name_cluster, read_cluster_decisions
 from vpr_assets.defs.metadata import catalog_views_metadata, data_version_of, table_metadata
-from vpr_assets.defs.resources import CatalogResource
+from vpr_assets.defs.resources import CatalogResource, ModelRegistryResource
 from vpr_assets.storage.schemas import LANDMARK_CLUSTERS_SCHEMA
 
 LANDMARK_CLUSTERS_CODE_VERSION = "landmark-clusters-v1"
@@ -37,11 +37,12 @@ class ClusterConfig(dg.Config):
     description="Landmarks: clusters of good, non-duplicate cards by cosine similarity (mutual k-NN graph, "
     "guarded against chaining), named from their members' geo-words, with curators' decisions applied.",
 )
-def landmark_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, catalog: CatalogResource):
+def landmark_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, catalog: CatalogResource,
+                      model_registry: ModelRegistryResource):
     from vpr_assets.core.vision.clustering import cluster_embeddings
 
     cat = catalog.catalog
-    version = model_version_label(catalog.root)
+    version = model_registry.label()
     ids_df, vecs, stale = current_embeddings(cat, version)
     if stale:
         context.log.warning(f"{stale} embedding rows from other model versions ignored (re-embedding pending)")
