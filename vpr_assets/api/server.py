@@ -115,9 +115,9 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge as exc:
-            await self._refuse(scope, receive, send, exc.size, drain=False)
+            await self._refuse(scope, receive, send, exc.size)
 
-    async def _refuse(self, scope, receive, send, size: int, drain: bool = True):
+    async def _refuse(self, scope, receive, send, size: int):
         resp = _error_response(413, "too_large", f"upload of {size:,} bytes refused: the limit is "
                                                  f"{self.limit - MULTIPART_OVERHEAD:,} bytes")
         await resp(scope, receive, send)

@@ -34,14 +34,6 @@ def kept_scan_ids(cat: Catalog) -> set[str] | None:
     return set(q.loc[keep, "scan_id"])
 
 
-def latest_model_version(cat: Catalog) -> str | None:
-    """The model version most image_embeddings rows carry (what the collection is embedded with)."""
-    if not cat.has("image_embeddings"):
-        return None
-    df = cat.query("SELECT model_version, count(*) AS n FROM image_embeddings GROUP BY 1 ORDER BY n DESC LIMIT 1")
-    return None if df.empty else str(df.model_version[0])
-
-
 def text_vectors_by_scan(cat: Catalog, source: str = "ocr+description") -> dict:
     """scan_id -> MiniLM vector of the card's text from `source` (a `text_source_key`: the text a
     variant sees, `core.training.variants.variant_text_sources`), for every card with such text."""

@@ -10,7 +10,7 @@ as a thumbnail; resolution comes from the original size.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -54,9 +54,6 @@ class QualityResult:
     label: str  # "good" | "bad"
     reasons: list[str]
     features: dict[str, float] = field(default_factory=dict)
-
-    def as_row(self) -> dict:
-        return {"quality_label": self.label, "quality_reasons": ",".join(self.reasons), **self.features}
 
 
 def downscale(image: Image.Image, max_side: int = ANALYSIS_MAX_SIDE) -> np.ndarray:
@@ -213,10 +210,6 @@ def quality_score(features: dict[str, float], reasons: list[str] | str | None = 
     pixels = max(1.0, features.get("megapixels", 0.0) * 1e6)
     sharp = max(0.0, features.get("sharpness", 0.0))
     return float(math.log10(pixels) + 0.5 * math.log10(1.0 + sharp) - 2.0 * len(reasons or []))
-
-
-def thresholds_dict(thresholds: QualityThresholds | None = None) -> dict:
-    return asdict(thresholds or QualityThresholds())
 
 
 def thresholds_with(overrides: dict[str, float] | None) -> QualityThresholds:

@@ -472,19 +472,3 @@ class CaptionOCR:
         if self._calls % 50 == 0:
             gc.collect()  # crop arrays and DataLoaders are cyclic garbage; keep RSS flat on long runs
         return OcrResult(join_lines(out), out, self.settings_dict, self.settings_hash, w, h, timing)
-
-    def read_many(self, images) -> list[OcrResult]:
-        return [self.read(im) for im in images]
-
-
-def plain_readtext(image, reader=None) -> OcrResult:
-    """The naive baseline: `reader.readtext` with EasyOCR defaults (used by the benchmark)."""
-    reader = reader or get_reader()
-    rgb = to_rgb_array(image)
-    res = reader.readtext(rgb)
-    boxes = []
-    for pts, text, conf in res:
-        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        boxes.append(OcrBox(str(text), float(conf), (int(min(xs)), int(min(ys)), int(max(xs)), int(max(ys)))))
-    boxes = reading_order(boxes)
-    return OcrResult(join_lines(boxes), boxes, {"baseline": "readtext-defaults"}, "baseline", rgb.shape[1], rgb.shape[0])
