@@ -154,3 +154,69 @@ def name_cluster(member_places: Sequence[Sequence[Mapping]], member_words: Seque
         parts = [" ".join(common)] if common else []
     places = [{**info[k], "share": round(v / n, 3)} for k, v in top]
     return (", ".join(parts) if parts else ""), places
+
+
+@dataclass
+class ClusterSettings:
+    threshold: float = 0.72  # cosine for an edge with trained (ArcFace) embeddings: 0.66-0.8 is the useful range
+    pretrained_threshold: float = 0.45  # pretrained GeM vectors, centred: measured on the demo collection
+    center: bool = True  # subtract the collection mean first (GeM features are all positive)
+    min_size: int = 7
+    k: int = 20
+    method: str = "components"  # or "louvain"
+    mutual: bool = True
+
+
+@dataclass
+class NamedClusters:
+    rows: list[dict]  # one landmark_clusters row per clustered card
+    summary: list[dict]  # one per cluster: id, name, size, status, representative, places
+    threshold: float  # the edge threshold used
+    applied: list[str] = field(default_factory=list)  # curator decisions applied
+    problems: list[str] = field(default_factory=list)  # curator decisions that could not be applied
+
+
+def build_named_clusters(scan_ids: Sequence[str], vectors, geo: Mapping[str, tuple[Sequence, Sequence]],
+                         decisions: Sequence[ClusterDecision], model_version: str, pretrained: bool,
+                         settings: ClusterSettings | None = None) -> NamedClusters:
+    """Cluster the cards' embeddings, apply the curators' decisions, name each cluster from its
+    members' geo-words (`geo`: scan_id -> (places, words)) and pick its medoid as representative."""
+    import json
+
+    import numpy as np
+
+    from vpr_assets.core.vision.clustering import cluster_embeddings
+
+    s = settings or ClusterSettings()
+    scan_ids = list(scan_ids)
+    vecs = np.asarray(vectors, dtype=np.float32)
+    threshold = s.pretrained_threshold if pretrained else s.threshold
+    x = vecs
+    if s.center and len(vecs) > 1:
+        x = vecs - vecs.mean(0, keepdims=True)
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    result = cluster_embeddings(x, k=s.k, threshold=threshold, min_size=s.min_size, mutual=s.mutual,
+                                method=s.method) if scan_ids else None
+    labels = [int(v) for v in result.labels] if result is not None else []
+    labels, names, rejected, report = apply_decisions(scan_ids, labels, {}, decisions)
+    position = {sid: i for i, sid in enumerate(scan_ids)}
+    rows, summary = [], []
+    for c in sorted({lab for lab in labels if lab >= 0}):
+        members = [sid for sid, lab in zip(scan_ids, labels) if lab == c]
+        auto_name, top_places = name_cluster([_as_list(geo.get(m, (None, None))[0]) for m in members],
+                                             [_as_list(geo.get(m, (None, None))[1]) for m in members])
+        name = names.get(c) or auto_name or f"landmark {c}"
+        member_vecs = vecs[[position[m] for m in members]]
+        medoid = members[int(np.argmax(member_vecs @ member_vecs.mean(0)))]
+        status = "rejected" if c in rejected else "landmark"
+        summary.append({"cluster_id": c, "name": name, "size": len(members), "status": status,
+                        "representative": medoid[:12], "places": ", ".join(p.get("name", "") for p in top_places[:3])})
+        rows += [{"scan_id": m, "cluster_id": c, "cluster_name": name, "cluster_size": len(members), "status": status,
+                  "representative_scan_id": medoid, "model_version": model_version,
+                  "places_json": json.dumps(top_places, ensure_ascii=False)} for m in members]
+    return NamedClusters(rows, summary, threshold, report.applied, report.problems)
+
+
+def _as_list(value) -> list:
+    """A Parquet list cell (a list, a numpy array, or None) as a list."""
+    return [] if value is None else list(value)
