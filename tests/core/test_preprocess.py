@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
-from vpr_assets.core.training.augment import eval_transform
-from vpr_assets.core.vision.embedder import resize_for_model
 from vpr_assets.core.vision.models import MODEL_CONFIGS, build_embedder
 from vpr_assets.core.vision.preprocess import Preprocess
 
@@ -22,14 +19,6 @@ def test_every_registered_model_normalises_as_timm_says_its_weights_expect():
         spec = model.preprocess()
         timm_spec = Preprocess.of(model.backbone)
         assert (spec.mean, spec.std) == (timm_spec.mean, timm_spec.std), name
-
-
-def test_the_clean_training_view_is_the_pixels_the_model_is_judged_on():
-    im = Image.open(CARD).convert("RGB")
-    view = eval_transform(320)(im)  # what the trainer caches as the clean view
-    judged = resize_for_model(im, 320, "center_crop")  # what the embedder feeds the model
-    assert view.dtype == torch.uint8 and view.shape == (3, 320, 320)
-    assert np.array_equal(view.permute(1, 2, 0).numpy(), judged)
 
 
 def test_normalise_takes_either_layout_and_maps_0_255_to_the_model_range():

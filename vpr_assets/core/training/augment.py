@@ -53,12 +53,12 @@ def train_transform(size: int, allow_flip: bool = False) -> T.Compose:
     return T.Compose(steps)
 
 
-def eval_transform(size: int):
-    """PIL RGB -> uint8 CHW: the embedder's own centre crop at `size` (`vision.preprocess`), so the
-    clean training view is exactly what the model is later judged on."""
-    from vpr_assets.core.vision.preprocess import Preprocess
-
-    return Preprocess(size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "center_crop").tensor
+def eval_transform(size: int) -> T.Compose:
+    """PIL RGB -> uint8 CHW: shorter side to `size`, centre crop. torchvision's resize, not the
+    embedder's Pillow one (`vision.preprocess`): their crops can sit one pixel apart, and making the
+    clean training view the embedder's measured slightly worse (corpus dev landmark accuracy 1.0 ->
+    0.875 on 16 queries, demo held-out mAP@5 0.951 -> 0.949), so the measured recipe keeps this one."""
+    return T.Compose([T.Resize(size, antialias=True), T.CenterCrop(size), T.PILToTensor()])
 
 
 def seed_everything(seed: int) -> None:

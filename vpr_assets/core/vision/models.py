@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vpr_assets.core.vision.whitening import pca_basis  # with scikit-learn, before any torch work
 from vpr_assets.storage.atomic import atomic_path
 
 from .weights import load_imagenet_weights
@@ -190,7 +191,6 @@ def init_neck_from_pca(model: LandmarkEmbedder, pooled: torch.Tensor, whiten: fl
     as the identity. Fewer samples than dimensions: the basis is completed with orthonormal
     directions of the floor variance, so every output is defined and nothing is random noise-scaled.
     """
-    from vpr_assets.core.vision.whitening import pca_basis
 
     x = pooled.float()
     if model.config.neck_input == "l2":

@@ -14,13 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
+# Imported with the module, not inside `_pca`: loading scikit-learn's native libraries changes the
+# low-order bits of later torch CPU results, so a training that imported it half-way (after caching
+# its features) differed from the next one with the same seed (tests/training/test_trainer.py).
+from sklearn.decomposition import PCA
+
 from vpr_assets.storage.atomic import atomic_path
 
 
 def _pca(x: np.ndarray, dim: int):
     """scikit-learn's exact PCA (full SVD) of `x` keeping `dim` components."""
-    from sklearn.decomposition import PCA
-
     return PCA(n_components=dim, svd_solver="full").fit(x)
 
 
