@@ -139,7 +139,7 @@ def read_batch_captions(scans: pd.DataFrame, root: Path, batch: str, settings, p
                 warn(f"scan {sid[:12]} ({path}) not read: {type(exc).__name__}: {exc}")
                 new_rows[sid] = ocr_error_row(sid, batch, shash, settings_json, engine, time.perf_counter() - t1,
                                               f"{type(exc).__name__}: {exc}")
-            progress(done)
+            progress(len(scans) - len(todo) + done)  # cards of the batch done, the kept ones included
         ocr_s = time.perf_counter() - t_all
     rows = [previous.get(s) or new_rows[s] for s in scans.scan_id]
     return OcrBatch(rows, len(new_rows), len(rows) - len(new_rows), sum(1 for r in rows if r.get("error")),
