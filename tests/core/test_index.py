@@ -181,5 +181,10 @@ def test_queries_in_no_dense_region_are_answered_exhaustively(tmp_path):
     assert recall(far, idx.search(far, 10)[1]) >= 0.95 and idx.last_fallbacks == len(far)
     found = idx.search(near, 10)[1]  # close to a known card: the probe finds it, no fallback
     assert idx.last_fallbacks == 0 and np.mean([f[0] == s for f, s in zip(found, sources)]) >= 0.8
+    idx.search(far, 10)
+    idx.set_search_params(nprobe=2, exact_fallback_below=-1)
+    idx.search(far, 10)
+    assert idx.last_fallbacks == 0  # the count is this search's, not left over from the one before
+    idx.set_search_params(nprobe=2, exact_fallback_below=0.4)
     loaded = VectorIndex.load(idx.save(tmp_path / "fb.faiss"), mmap=True)
     assert loaded.meta["exact_fallback_below"] == 0.4 and loaded.search(far[:3], 10)[1] == idx.search(far[:3], 10)[1]

@@ -270,6 +270,7 @@ class VectorIndex:
     def _exact_fallback(self, q: np.ndarray, k: int, scores: np.ndarray, pos: np.ndarray):
         """Re-answer, over the float16 copies of every vector, the queries whose best probed score is
         below `exact_fallback_below` (a refined index only; the others come back unchanged)."""
+        self.last_fallbacks = 0
         below = self.meta.get("exact_fallback_below")
         if below is None or below <= -1 or not self.is_refined or self.is_exact:
             return scores, pos
