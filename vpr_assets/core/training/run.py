@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -29,7 +29,6 @@ class TrainingRun:
     seconds: float
     items: int
     final_loss: float = float("nan")
-    logged: dict = field(default_factory=dict)  # what was logged as datasets
 
 
 def train_and_register(home: Path, variant: str, config, items: Sequence, source: Mapping[str, str],

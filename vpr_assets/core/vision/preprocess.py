@@ -1,8 +1,9 @@
 """The pixels a model sees: one preprocessing spec per model (resize policy, size, normalisation).
 
-Why one spec: the embedder, the trainer's clean view, the curation backbone and the card-back
-features each resized and normalised on their own, and a difference between the training and the
-inference pixels is a silent loss. The normalisation comes from the model itself through timm's
+Why one spec: the embedder, the trainer's batches and the curation backbone (whose features the
+card-back model reads) each resized and normalised on their own, and a difference between the
+training and the inference pixels is a silent loss. (The trainer's clean view keeps torchvision's
+resize: see `training.augment.eval_transform` for the measurement.) The normalisation comes from the model itself through timm's
 data config (`timm.data.resolve_model_data_config`: mean = std = 0.5 for the TF EfficientNet-Lite
 weights); the size and resize policy are the project's (a postcard is judged whole or centre-cropped
 at 320 px on a CPU, 448 on a GPU).
@@ -10,7 +11,7 @@ at 320 px on a CPU, 448 on a GPU).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -41,10 +42,6 @@ class Preprocess:
 
         cfg = resolve_model_data_config(model)
         return cls(int(size or cfg["input_size"][-1]), tuple(cfg["mean"]), tuple(cfg["std"]), resize)
-
-    def at(self, size: int | None = None, resize: str | None = None) -> "Preprocess":
-        """The same normalisation at another size or resize policy."""
-        return replace(self, size=int(size or self.size), resize=resize or self.resize)
 
     def pixels(self, im: Image.Image) -> np.ndarray:
         """RGB image -> uint8 (size, size, 3), a writable copy (for torch.from_numpy)."""

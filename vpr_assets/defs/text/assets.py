@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from vpr_assets.core.text.text_embeddings import MODEL_NAME
 from vpr_assets.defs.metadata import catalog_views_metadata, column_schema, counts_markdown, data_version_of, md_cell
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CaptionOcrResource, CatalogResource, TextEncoderResource
@@ -276,7 +277,7 @@ def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog
 
 
 def text_embedding_table(keys: list[tuple[str, str]], batch: str, texts: list, vectors: np.ndarray,
-                         model: str = "all-MiniLM-L6-v2") -> pa.Table:
+                         model: str = MODEL_NAME) -> pa.Table:
     """Rows for (scan_id, source) keys with their texts and vectors."""
     n = len(keys)
     vectors = vectors.reshape(n, TEXT_EMBEDDINGS_SCHEMA.field("embedding").type.list_size)

@@ -51,15 +51,16 @@ def landmark_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, 
     if keep is not None:
         mask = ids_df.scan_id.isin(keep).to_numpy()
         ids_df, vecs = ids_df[mask].reset_index(drop=True), vecs[mask]
-    context.log.info(f"clustering {len(ids_df)} cards (model {version})")
+    scan_ids = list(ids_df.scan_id)
+    context.log.info(f"clustering {len(scan_ids)} cards (model {version})")
     geo = cat.read("geo_words") if cat.has("geo_words") else pd.DataFrame(columns=["scan_id", "words", "places"])
     geo = {r.scan_id: (r.places, r.words) for r in geo.drop_duplicates("scan_id").itertuples()}
     decisions, problems = read_cluster_decisions(catalog.root / CURATION_FILE)
-    res = build_named_clusters(list(ids_df.scan_id), vecs, geo, decisions, version,
+    res = build_named_clusters(scan_ids, vecs, geo, decisions, version,
                                ModelRef.parse(version).is_pretrained, config.settings())
     for p in problems + res.problems:
         context.log.warning(f"curation: {p}")
-    rows, summary, scan_ids, threshold = res.rows, res.summary, list(ids_df.scan_id), res.threshold
+    rows, summary = res.rows, res.summary
     schema = LANDMARK_CLUSTERS_SCHEMA
     cat.write_table("landmark_clusters", pa.Table.from_pylist(rows, schema=schema))
     n_land = sum(1 for s in summary if s["status"] == "landmark")
@@ -74,7 +75,7 @@ def landmark_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, 
             "cards_clustered": len(scan_ids),
             "noise_cards": len(scan_ids) - len(rows),
             "model_version": version,
-            "threshold": threshold,
+            "threshold": res.threshold,
             "min_size": config.min_size,
             "curation_decisions_applied": len(res.applied),
             "clusters": dg.MetadataValue.md(table_md if summary else "_no clusters_"),
