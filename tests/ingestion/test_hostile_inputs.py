@@ -361,7 +361,8 @@ def test_a_decode_worker_killed_mid_batch_does_not_fail_the_batch(tmp_path):
     for i in range(24):
         (folder / f"c{i:02d}.jpg").write_bytes(jpeg_bytes(photo(i, (640, 480))))
     out = {}
-    worker = threading.Thread(target=lambda: out.update(r=ingest_batch(folder, "b", home, workers=2)))
+    # a daemon thread: if ingestion ever hangs again, the test fails instead of holding the suite
+    worker = threading.Thread(target=lambda: out.update(r=ingest_batch(folder, "b", home, workers=2)), daemon=True)
     worker.start()
     killed = None
     deadline = time.monotonic() + 60
@@ -376,3 +377,18 @@ def test_a_decode_worker_killed_mid_batch_does_not_fail_the_batch(tmp_path):
     result = out["r"]
     assert len(result.scans) + len(result.rejects) == 24
     assert len(result.scans) == 24, [r for r in result.rejects]  # each file retried in its own process
+
+
+def test_a_file_that_outlives_the_decode_timeout_is_a_reject_and_the_batch_goes_on(tmp_path):
+    """A decoder that never returns must not hold the batch: the file becomes `decoder_timeout`."""
+    home = tmp_path / "home"
+    folder = home / "inbox" / "b"
+    folder.mkdir(parents=True)
+    for i in range(10):
+        (folder / f"c{i:02d}.jpg").write_bytes(jpeg_bytes(photo(i, (640, 480))))
+    result = ingest_batch(folder, "b", home, workers=2, decode_timeout_s=1e-4)
+    assert len(result.rejects) == 10 and not result.scans
+    assert {r["reason"] for r in result.rejects} == {"decoder_timeout"}
+    assert sorted(r["file_name"] for r in result.rejects) == [f"c{i:02d}.jpg" for i in range(10)]
+    again = ingest_batch(folder, "b", home, workers=2)  # with time enough, the same files are scans
+    assert len(again.scans) == 10 and not again.rejects

@@ -11,7 +11,6 @@ import contextlib
 import csv
 import os
 import stat
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -280,18 +279,83 @@ def _scan_file_star(args: tuple) -> dict:
     return scan_file(*args)
 
 
-def _scan_all(jobs: list[tuple], workers: int, progress: Callable[[int, int], None] | None) -> list[dict]:
-    """scan_file over every job, in a process pool when it pays. A worker that dies (a decoder
-    crashing the interpreter, the OOM killer) breaks the pool: the files not answered yet are then
-    scanned one process each, and a file that kills its own process is a `decoder_crashed` reject,
-    so one file can never fail the batch."""
-    import multiprocessing
-    from concurrent.futures.process import BrokenProcessPool
+DECODE_TIMEOUT_S = 300.0  # one file's decode, hashes and thumbnail; a real 600 dpi scan takes ~1 s
 
-    # workers come from a fresh single-threaded server, never forked from this process: a fork of a
-    # process with other threads (torch's, a Dagster step's, a test runner's) can inherit a held
-    # lock and hang for ever, which the full test suite once did on the retry path below
-    ctx = multiprocessing.get_context("forkserver")
+
+def _refused_by_worker(job: tuple, reason: str, detail: str) -> dict:
+    path, home = Path(job[0]), Path(job[1])
+    return {"path": canonical_relpath(path, home), "file_name": _utf8(path.name), "reason": reason,
+            "sha256": None, "bytes": None, "detail": detail}
+
+
+def _decode_worker(conn) -> None:
+    """A pool worker: reads (index, job) from its pipe, answers (index, row), until it reads None."""
+    while True:
+        message = conn.recv()
+        if message is None:
+            return
+        i, job = message
+        try:
+            row = _scan_file_star(job)
+        except Exception as exc:  # noqa: BLE001 - scan_file catches decode errors; this is the rest
+            row = _refused_by_worker(job, "unreadable", f"{type(exc).__name__}: {exc}"[:500])
+        conn.send((i, row))
+
+
+class _DecodePool:
+    """Worker processes that each hold at most one file, so that a worker's death or a file's
+    overrun is charged to that file alone.
+
+    The stdlib ProcessPoolExecutor cannot do this: a dead worker breaks the whole pool, and on
+    Python 3.11 a worker started while the pool broke is never stopped, so a batch hung for ever
+    (CI did, killing one worker). pebble stops with "All workers expired" when a worker dies before
+    its first task. Workers come from a fresh single-threaded forkserver, never forked from this
+    process: a fork of a process with other threads (torch's, a Dagster step's, a test runner's)
+    can inherit a held lock and hang."""
+
+    def __init__(self, workers: int):
+        import multiprocessing
+
+        self.ctx = multiprocessing.get_context("forkserver")
+        self.size = workers
+        self.busy: dict = {}  # conn -> (process, index or None, started)
+        self.idle_deaths = 0
+
+    def start_worker(self) -> None:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=_decode_worker, args=(child,), daemon=True, name="vpr-decode")
+        proc.start()
+        child.close()
+        self.busy[parent] = (proc, None, 0.0)
+
+    def stop(self, conn, kill: bool = False) -> None:
+        proc = self.busy.pop(conn)[0]
+        if not kill:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+        proc.join(0 if kill else 5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+        conn.close()
+
+    def close(self) -> None:
+        for conn in list(self.busy):
+            self.stop(conn)
+
+
+def _scan_all(jobs: list[tuple], workers: int, progress: Callable[[int, int], None] | None,
+              timeout_s: float = DECODE_TIMEOUT_S) -> list[dict]:
+    """scan_file over every job, in worker processes when it pays, one file per worker at a time.
+
+    A worker that dies (a decoder crashing the interpreter, the OOM killer) costs only the file it
+    held: that file is tried once more in a fresh worker (the OOM killer may have hit an innocent
+    file), then becomes a `decoder_crashed` reject; a file that runs past `timeout_s` has its
+    worker killed and becomes `decoder_timeout`. The rest of the batch goes on."""
+    import time
+    from collections import deque
+    from multiprocessing.connection import wait
+
     rows: list[dict | None] = [None] * len(jobs)
     done = 0
 
@@ -302,25 +366,69 @@ def _scan_all(jobs: list[tuple], workers: int, progress: Callable[[int, int], No
         if progress:
             progress(done, len(jobs))
 
-    if workers > 1 and len(jobs) > 8:
-        try:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                for i, row in enumerate(pool.map(_scan_file_star, jobs, chunksize=8)):
-                    record(i, row)
-        except BrokenProcessPool:
-            pass
-        for i in [i for i, r in enumerate(rows) if r is None]:
-            try:
-                with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as alone:
-                    record(i, alone.submit(_scan_file_star, jobs[i]).result())
-            except BrokenProcessPool as exc:
-                path, home = Path(jobs[i][0]), Path(jobs[i][1])
-                record(i, {"path": canonical_relpath(path, home), "file_name": _utf8(path.name),
-                           "reason": "decoder_crashed", "sha256": None, "bytes": None,
-                           "detail": f"BrokenProcessPool: the process reading this file died ({exc})"})
-    else:
+    if workers <= 1 or len(jobs) <= 8:
         for i, job in enumerate(jobs):
             record(i, _scan_file_star(job))
+        return rows  # type: ignore[return-value]
+
+    pending = deque(range(len(jobs)))
+    deaths: dict[int, int] = {}
+    pool = _DecodePool(min(workers, len(jobs)))
+    try:
+        for _ in range(pool.size):
+            pool.start_worker()
+        while done < len(jobs):
+            for conn, (proc, held, _) in list(pool.busy.items()):  # hand out work
+                if held is None and pending:
+                    i = pending.popleft()
+                    try:
+                        conn.send((i, jobs[i]))
+                        pool.busy[conn] = (proc, i, time.monotonic())
+                    except OSError:  # died idle; noticed below through its sentinel
+                        pending.appendleft(i)
+            sentinels = {proc.sentinel: conn for conn, (proc, _, _) in pool.busy.items()}
+            started = [t for _, i, t in pool.busy.values() if i is not None]
+            wait_s = max(0.0, min(started) + timeout_s - time.monotonic()) if started else 1.0
+            for ready in wait(list(pool.busy) + list(sentinels), timeout=wait_s):
+                conn = sentinels.get(ready, ready)
+                if conn not in pool.busy:
+                    continue
+                proc, held, _ = pool.busy[conn]
+                try:
+                    if ready is conn:
+                        i, row = conn.recv()
+                        pool.busy[conn] = (proc, None, 0.0)
+                        record(i, row)
+                        continue
+                except (EOFError, OSError):
+                    pass
+                # the worker died: charge its file, if it held one, and start another
+                pool.stop(conn, kill=True)
+                if held is None:
+                    pool.idle_deaths += 1
+                    if pool.idle_deaths > 3 * pool.size:
+                        raise RuntimeError(f"decode workers keep dying before taking a file "
+                                           f"(exit code {proc.exitcode})")
+                else:
+                    deaths[held] = deaths.get(held, 0) + 1
+                    if deaths[held] >= 2:
+                        record(held, _refused_by_worker(
+                            jobs[held], "decoder_crashed",
+                            f"the process reading this file died twice (exit code {proc.exitcode})"))
+                    else:
+                        pending.appendleft(held)
+                if pending:
+                    pool.start_worker()
+            now = time.monotonic()
+            for conn, (proc, held, t0) in list(pool.busy.items()):
+                if held is not None and now - t0 > timeout_s:
+                    pool.stop(conn, kill=True)
+                    record(held, _refused_by_worker(jobs[held], "decoder_timeout",
+                                                    f"reading this file took longer than {timeout_s:g} s"))
+                    if pending:
+                        pool.start_worker()
+    finally:
+        pool.close()
     return rows  # type: ignore[return-value]
 
 
@@ -332,6 +440,7 @@ def ingest_batch(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    decode_timeout_s: float = DECODE_TIMEOUT_S,
 ) -> BatchResult:
     """Scan one batch folder into scan rows and reject rows.
 
@@ -363,7 +472,7 @@ def ingest_batch(
                                "reason": reason, "detail": f"not copied by vpr ingest: {detail}", "rejected_at": now})
 
     jobs = [(p, home, max_pixels, True, batch_dir) for p in files]
-    rows = _scan_all(jobs, workers, progress)
+    rows = _scan_all(jobs, workers, progress, decode_timeout_s)
 
     seen_here: dict[str, dict] = {}
     for path, row in zip(files, rows):
