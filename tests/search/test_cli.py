@@ -123,7 +123,7 @@ def test_models_lists_registered_versions(tmp_path, monkeypatch, capsys):
     art = tmp_path / "model"
     art.mkdir()
     (art / "recognizer.json").write_text("{}")
-    with mlflow.start_run(experiment_id=tracking.experiment_id(home)) as run:
+    with tracking.active_store(home), mlflow.start_run(experiment_id=tracking.experiment_id(home)) as run:
         mlflow.log_metrics({"mAP_at_5": 0.75, "landmark_accuracy": 0.8})
         mlflow.log_artifacts(str(art), "model")
     version = reg.register("vpr_landmark_recognizer", run.info.run_id, "model",

@@ -15,8 +15,7 @@ BATCHES = ["b1", "b2"]
 
 
 def _version(home, metrics: dict) -> str:
-    tracking.client(home)
-    with mlflow.start_run(experiment_id=tracking.experiment_id(home)) as run:
+    with tracking.active_store(home), mlflow.start_run(experiment_id=tracking.experiment_id(home)) as run:
         mlflow.log_metrics(metrics)
         mlflow.log_text("w", "checkpoint/weights.txt")
     return tracking.ModelRegistry(home).register(REGISTERED_MODEL, run.info.run_id, "checkpoint", {})

@@ -24,13 +24,13 @@ def test_a_registered_version_loads_as_pyfunc_and_embeds_a_picture(tmp_path, rea
     ckpt = save_recognizer(rec, tmp_path / "ckpt")
     files = [realsample_dir / f for f in realsample_manifest.file[:2]]
     pictures = [f.read_bytes() for f in files]
-    tracking.client(home)
-    with mlflow.start_run(experiment_id=tracking.experiment_id(home)) as run:
+    with tracking.active_store(home), mlflow.start_run(experiment_id=tracking.experiment_id(home)) as run:
         info = log_recognizer_model(rec, ckpt, pictures[0])
     version = tracking.ModelRegistry(home).register(REGISTERED_MODEL, run.info.run_id, "model", {},
                                                    source=info.model_uri)
 
-    loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version}")
+    with tracking.active_store(home):
+        loaded = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version}")
     inputs = loaded.metadata.get_input_schema().input_names()
     assert inputs[0] == "image" and ("text" in inputs) == (variant == "image_ocr")
     frame = pd.DataFrame({"image": pictures})

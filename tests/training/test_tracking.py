@@ -21,8 +21,7 @@ def test_metric_names_are_mlflow_safe():
 
 
 def _logged_run(home, metrics: dict) -> str:
-    tracking.client(home)
-    with mlflow.start_run(experiment_id=tracking.experiment_id(home)) as run:
+    with tracking.active_store(home), mlflow.start_run(experiment_id=tracking.experiment_id(home)) as run:
         mlflow.log_metrics(metrics)
         (home / "ck").mkdir(exist_ok=True)
         (home / "ck" / "weights.pt").write_bytes(b"weights")
@@ -57,3 +56,29 @@ def test_registry_aliases_and_a_worse_candidate_never_replaces_the_champion(tmp_
     folder = reg.download("m", better, home / "dl")
     assert (folder / "weights.pt").read_bytes() == b"weights"
     assert (home / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_the_store_is_set_for_a_block_only_and_two_data_roots_never_cross(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(None)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    with tracking.active_store(a) as uri:
+        assert mlflow.get_tracking_uri() == uri == tracking.tracking_uri(a)
+        with mlflow.start_run(experiment_id=tracking.experiment_id(a)) as run_a:
+            mlflow.log_metric("m", 1.0)
+    assert not mlflow.is_tracking_uri_set()  # unset before, unset after
+    with tracking.active_store(b), mlflow.start_run(experiment_id=tracking.experiment_id(b)) as run_b:
+        mlflow.log_metric("m", 2.0)
+    in_a = tracking.client(a).search_runs([tracking.experiment_id(a)])
+    in_b = tracking.client(b).search_runs([tracking.experiment_id(b)])
+    assert [r.info.run_id for r in in_a] == [run_a.info.run_id]
+    assert [r.info.run_id for r in in_b] == [run_b.info.run_id]
+    elsewhere = f"sqlite:///{tmp_path / 'other.db'}"
+    mlflow.set_tracking_uri(elsewhere)
+    try:
+        with tracking.active_store(a):
+            pass
+        assert mlflow.get_tracking_uri() == elsewhere  # a URI set before comes back
+    finally:
+        mlflow.set_tracking_uri(None)

@@ -32,9 +32,8 @@ def record_evaluation(cat: Catalog, home: Path, figures: dict, model_version: st
     rows = [{"evaluation_id": eid, "evaluated_at": now, "model_version": model_version, "manifest": manifest,
              "metric": k, "value": float(v), "source": source} for k, v in figures.items()]
     cat.append_rows("evaluations", rows, EVALUATIONS_SCHEMA)
-    tracking.client(home)
     exp = tracking.experiment_id(home, "vpr_evaluations")
-    with mlflow.start_run(experiment_id=exp, run_name=f"eval {model_version}") as run:
+    with tracking.active_store(home), mlflow.start_run(experiment_id=exp, run_name=f"eval {model_version}") as run:
         mlflow.set_tags({"model_version": model_version, "manifest": manifest, "source": source,
                          "evaluation_id": eid, **(tags or {})})
         mlflow.log_params({"model_version": model_version, "manifest": manifest, **(params or {})})

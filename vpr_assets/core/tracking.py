@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,28 @@ def artifact_root(home: Path) -> Path:
 
 
 def client(home: Path):
-    """An MlflowClient on this data root's store (also sets the process-wide tracking URI)."""
-    import mlflow
+    """An MlflowClient on this data root's store; the process-wide tracking URI is left alone."""
     from mlflow import MlflowClient
 
     uri = tracking_uri(home)
-    mlflow.set_tracking_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@contextmanager
+def active_store(home: Path) -> Iterator[str]:
+    """MLflow's fluent API (`start_run`, `log_*`, `pyfunc.log_model`, `models:/` URIs) on this data
+    root's store for the block only; the URI that was set before (or none) comes back after it, so
+    two data roots in one process (tests, a CLI beside a run) never log into each other's store.
+    Yields the URI."""
+    import mlflow
+
+    uri = tracking_uri(home)
+    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)  # an unset registry URI follows it (models:/ URIs, log_model)
+    try:
+        yield uri
+    finally:
+        mlflow.set_tracking_uri(previous)  # None unsets it again
 
 
 def experiment_id(home: Path, name: str = EXPERIMENT) -> str:
@@ -155,8 +171,9 @@ class ModelRegistry:
         """Register a run's artifact folder (or `source`, e.g. a logged model's `models:/m-...` URI)
         as a new version, tagged, and alias it `candidate`."""
         self.ensure_model(name)
-        mv = self.client.create_model_version(name, source=source or f"runs:/{run_id}/{artifact_path}", run_id=run_id,
-                                              tags={k: str(v) for k, v in tags.items()})
+        with active_store(self.home):  # the registry resolves a models:/m-... source in the fluent store
+            mv = self.client.create_model_version(name, source=source or f"runs:/{run_id}/{artifact_path}",
+                                                  run_id=run_id, tags={k: str(v) for k, v in tags.items()})
         self.client.set_registered_model_alias(name, CANDIDATE, mv.version)
         return str(mv.version)
 
@@ -216,7 +233,8 @@ class ModelRegistry:
             mv = self.client.get_model_version(name, version)
             tmp = dst / f".{name}-v{version}.partial"
             tmp.mkdir(parents=True, exist_ok=True)
-            local = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(tmp))
+            with active_store(self.home):  # runs:/ and models:/ sources resolve in this store
+                local = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(tmp))
             Path(local).rename(target)
             tmp.rmdir() if tmp.exists() and not any(tmp.iterdir()) else None
         return target

@@ -52,12 +52,11 @@ def train_and_register(home: Path, variant: str, config, items: Sequence, source
     from vpr_assets.core.training.trainer import train
 
     home = Path(home)
-    tracking.client(home)  # points MLflow at this data root
     exp = tracking.experiment_id(home)
     staging_root = home / "models" / "staging"
     staging_root.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(manifest_path) if manifest_path is not None and Path(manifest_path).exists() else None
-    with tempfile.TemporaryDirectory(dir=staging_root) as tmp, \
+    with tracking.active_store(home), tempfile.TemporaryDirectory(dir=staging_root) as tmp, \
             mlflow.start_run(experiment_id=exp, run_name=run_name) as run:
         tmp = Path(tmp)
         mlflow.set_tags({"variant": variant, **tags})
