@@ -29,6 +29,7 @@ def direct(batch_dir: Path, home: Path) -> dict[str, float]:
     from vpr_assets.core.text.ocr import CaptionOCR
     from vpr_assets.core.text.text_embeddings import card_text, embed_texts
     from vpr_assets.core.vision.embedder import embed_paths
+    from vpr_assets.paths import ocr_tools
 
     t = {}
     t0 = time.perf_counter()
@@ -39,7 +40,7 @@ def direct(batch_dir: Path, home: Path) -> dict[str, float]:
     embed_paths(active_model(home, "pretrained:lite0_gem512").embedder, paths)
     t["image_embeddings"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ocr = CaptionOCR()
+    ocr = CaptionOCR(tools=ocr_tools())  # $VPR_TESSERACT, $VPR_OCR_CACHE as the pipeline reads them
     texts = [ocr.read(load_rgb(p)).text for p in paths]
     t["ocr"] = time.perf_counter() - t0
     t0 = time.perf_counter()

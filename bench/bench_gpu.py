@@ -231,9 +231,10 @@ def bench_ocr(photos: Path, out: dict, n_synthetic: int) -> None:
     from bench.bench_ocr import recovered
     from vpr_assets.core.text.ocr import CaptionOCR, get_reader, to_rgb_array
     from vpr_assets.core.text.synth import synthetic_set
+    from vpr_assets.paths import ocr_tools
 
     reader = get_reader(gpu=DEV.type == "cuda")
-    ocr = CaptionOCR(gpu=DEV.type == "cuda")
+    ocr = CaptionOCR(gpu=DEV.type == "cuda", tools=ocr_tools())
     res = {"device": str(reader.device)}
     cards = sorted(p for p in photos.glob("*__pc*.jpg"))[: 2 if SMOKE else None]
     sets = {"real_postcards": [(to_rgb_array(Image.open(p)), None) for p in cards]}

@@ -39,6 +39,7 @@ from PIL import Image  # noqa: E402
 from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings, get_reader, to_rgb_array  # noqa: E402
 from vpr_assets.core.text.ocr_runtime import cpu_threads  # noqa: E402
 from vpr_assets.core.text.synth import synthetic_set  # noqa: E402
+from vpr_assets.paths import ocr_tools  # noqa: E402
 
 CANDIDATES = {
     "torch": dict(runtime="torch", batch_recognition=False, int8_detector=False),
@@ -115,7 +116,7 @@ def main() -> None:
             reader = get_reader()
             pipes[name] = lambda rgb, reader=reader: "\n".join(r[1] for r in reader.readtext(rgb))
         else:
-            ocr = CaptionOCR(replace(base, **CANDIDATES[name]))
+            ocr = CaptionOCR(replace(base, **CANDIDATES[name]), tools=ocr_tools())
             pipes[name] = ocr
     print(f"readers ready in {time.time() - t0:.1f}s  cores={cpu_threads()}  load={os.getloadavg()[0]:.1f}  "
           f"images: {sum(k == 'postcard' for k, _, _ in cases)} postcards, {sum(k == 'photo' for k, _, _ in cases)} photos")

@@ -37,6 +37,7 @@ from vpr_assets.core.text.normalize import fold  # noqa: E402
 from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings  # noqa: E402
 from vpr_assets.core.text.scripts import CJK_LETTERS, char_script  # noqa: E402
 from vpr_assets.core.text.second_engine import usable_languages  # noqa: E402
+from vpr_assets.paths import ocr_tools  # noqa: E402
 
 
 def words(text: str) -> list[str]:
@@ -90,9 +91,10 @@ def main() -> None:
     todo = cases(args)
     if not todo:
         sys.exit("no cards found")
-    langs = usable_languages(OcrSettings().other_scripts)
+    langs = usable_languages(OcrSettings().other_scripts, ocr_tools().tesseract)
     print(f"second engine languages here: {', '.join(langs) or 'none (Tesseract missing)'}")
-    modes = {"easyocr": CaptionOCR(OcrSettings(other_scripts=())), "easyocr+tesseract": CaptionOCR()}
+    tools = ocr_tools()  # $VPR_TESSERACT, $VPR_OCR_CACHE as the pipeline reads them
+    modes = {"easyocr": CaptionOCR(OcrSettings(other_scripts=()), tools=tools), "easyocr+tesseract": CaptionOCR(tools=tools)}
     for ocr in modes.values():  # warm both (model loads) on the first card
         ocr.read(Image.open(todo[0][1]).convert("RGB"))
     found: dict = Counter()

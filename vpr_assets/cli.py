@@ -169,13 +169,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     import contextlib
 
     from vpr_assets.core.search import SearchConfig, SearchEngine
-    from vpr_assets.paths import vpr_home
+    from vpr_assets.paths import ocr_tools, vpr_home
 
     image = Path(args.image)
     if not image.is_file():
         raise FileNotFoundError(f"no such image file: {image}")
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the answer
-        engine = SearchEngine(vpr_home(), SearchConfig(threshold=args.threshold))
+        engine = SearchEngine(vpr_home(), SearchConfig(threshold=args.threshold, ocr_tools=ocr_tools()))
         res = engine.search_image(image, k=args.k)  # read with the engine's byte cap, never whole
     if args.json:
         _print_json(res)
@@ -248,7 +248,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, manifest_descriptions, read_manifest
-    from vpr_assets.paths import vpr_home
+    from vpr_assets.paths import ocr_tools, vpr_home
     from vpr_assets.storage import Catalog
     from vpr_assets.storage.atomic import atomic_path
 
@@ -271,7 +271,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         cat = Catalog(home)
         model = _model_for(home, args.model)
         base = embed_fn_for(model, args.image_size or None, text_vectors_by_scan(cat, model.text_sources),
-                            read_captions=not args.no_captions, descriptions=manifest_descriptions(manifest))
+                            read_captions=not args.no_captions, descriptions=manifest_descriptions(manifest),
+                            ocr_tools=ocr_tools(home))
 
         def embed(paths):
             vecs, oks = [], []

@@ -1,7 +1,9 @@
-"""Where data lives: one data root (VPR_HOME) and one Dagster instance (DAGSTER_HOME).
+"""Where data and tools live: one data root (VPR_HOME), one Dagster instance (DAGSTER_HOME), the
+OCR's outside tools (VPR_TESSERACT, VPR_OCR_CACHE) and the gazetteer cache (VPR_CACHE_DIR).
 
-Both honour the environment so that several isolated stores can live side by side (tests use
-temporary ones); without it they fall back to the project's own `vpr_data/` and `dagster_home/`.
+This module and `definitions.py` are the only places the environment is read; core takes these as
+arguments. The data roots honour it so that several isolated stores can live side by side (tests
+use temporary ones); without it they fall back to the project's own `vpr_data/` and `dagster_home/`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,30 @@ def ensure_dagster_home_env() -> Path:
     home = dagster_home()
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def ocr_export_cache(home: Path | None = None) -> Path:
+    """Folder of the OCR's ONNX exports: `$VPR_OCR_CACHE`, else `<data root>/cache/ocr`."""
+    env = os.environ.get("VPR_OCR_CACHE")
+    return Path(env).expanduser() if env else (home or vpr_home()) / "cache" / "ocr"
+
+
+def tesseract_command() -> str:
+    """The second OCR engine's command: `$VPR_TESSERACT` (a path or a name on PATH), else `tesseract`."""
+    return os.environ.get("VPR_TESSERACT") or "tesseract"
+
+
+def ocr_tools(home: Path | None = None):
+    """The OCR's outside tools for this process (core.text.ocr.OcrTools)."""
+    from vpr_assets.core.text.ocr import OcrTools
+
+    return OcrTools(tesseract_command(), ocr_export_cache(home))
+
+
+def gazetteer_cache() -> Path | None:
+    """`$VPR_CACHE_DIR` when set (None: the gazetteer's default, this user's cache)."""
+    env = os.environ.get("VPR_CACHE_DIR")
+    return Path(env).expanduser() if env else None
 
 
 def inbox_dir(home: Path | None = None) -> Path:

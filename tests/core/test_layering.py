@@ -45,3 +45,26 @@ def test_model_labels_parse_one_way():
     for bad in ("", "pretrained", "vpr_landmark_recognizer/latest", "champion"):
         with pytest.raises(ValueError):
             ModelRef.parse(bad)
+
+
+def test_core_reads_no_environment_variables():
+    """Settings reach core as arguments; the environment is read at the edges (vpr_assets.paths,
+    definitions.py, the CLI). Writing a variable a library needs (setdefault) and handing the
+    environment on to a subprocess are allowed."""
+    import ast
+
+    reads = []
+    for path in sorted((ROOT / "vpr_assets" / "core").rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            text = ast.unparse(node) if isinstance(node, (ast.Call, ast.Subscript)) else ""
+            if isinstance(node, ast.Call) and text.startswith(("os.environ.get(", "os.getenv(", "environ.get(")):
+                reads.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text[:60]}")
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and text.startswith("os.environ["):
+                reads.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text[:60]}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "vpr_assets.paths":
+                names = {a.name for a in node.names}
+                if names - {"PROJECT_ROOT"}:  # the project folder is a constant, not the environment
+                    reads.append(f"{path.relative_to(ROOT)}:{node.lineno}: from vpr_assets.paths import {names}")
+    assert not reads, reads

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from vpr_assets.core.text import second_engine
-from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings
+from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings, OcrTools
 from vpr_assets.core.text.scripts import char_script, join_tokens, text_script
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
@@ -73,22 +73,35 @@ def test_caption_ocr_reads_a_real_japanese_caption(realsample_dir):
     assert "Salt" in both.text and any(b.engine == "easyocr" for b in both.boxes)  # Latin stays EasyOCR's
 
 
-def test_settings_hash_records_which_languages_this_machine_reads(monkeypatch):
+def test_settings_hash_records_which_languages_this_machine_reads():
     with_engine = OcrSettings().as_dict()["other_scripts_usable"]
     h = OcrSettings().hash()
-    monkeypatch.setenv("VPR_TESSERACT", "/nonexistent/tesseract")
-    second_engine.installed_languages.cache_clear()
-    try:
-        assert OcrSettings().as_dict()["other_scripts_usable"] == []
-        assert second_engine.read_regions([np.zeros((20, 20), np.uint8)], ["rus"]) == [None]
-        if with_engine:  # a machine without Tesseract writes another hash: cards are re-read once it is there
-            assert OcrSettings().hash() != h
-    finally:
-        second_engine.installed_languages.cache_clear()
+    missing = OcrTools(tesseract="/nonexistent/tesseract")
+    assert OcrSettings().as_dict(missing)["other_scripts_usable"] == []
+    assert second_engine.read_regions([np.zeros((20, 20), np.uint8)], ["rus"], command=missing.tesseract) == [None]
+    if with_engine:  # a machine without Tesseract writes another hash: cards are re-read once it is there
+        assert OcrSettings().hash(missing) != h
+
+
+def test_the_pipeline_takes_its_ocr_tools_from_the_environment_core_never_reads_it(monkeypatch, tmp_path):
+    """VPR_TESSERACT / VPR_OCR_CACHE reach the OCR through vpr_assets.paths (the edge); core's
+    defaults ignore them."""
+    from vpr_assets.defs.resources import CaptionOcrResource
+    from vpr_assets.paths import ocr_tools
+
+    monkeypatch.setenv("VPR_TESSERACT", "/opt/elsewhere/tesseract")
+    monkeypatch.setenv("VPR_OCR_CACHE", str(tmp_path / "exports"))
+    assert ocr_tools() == OcrTools("/opt/elsewhere/tesseract", tmp_path / "exports")
+    assert CaptionOcrResource().tools == ocr_tools()
+    assert CaptionOcrResource(tesseract="tess2").tools.tesseract == "tess2"
+    assert OcrTools() == OcrTools("tesseract", None)
+    monkeypatch.delenv("VPR_OCR_CACHE")
+    monkeypatch.setenv("VPR_HOME", str(tmp_path / "home"))
+    assert ocr_tools().export_cache == tmp_path / "home" / "cache" / "ocr"
 
 
 @needs("rus")
-def test_a_failing_second_engine_keeps_the_easyocr_reading(monkeypatch, tmp_path, realsample_dir):
+def test_a_failing_second_engine_keeps_the_easyocr_reading(tmp_path, realsample_dir):
     path = realsample_dir / "none__pc_kp16_salt_seller.jpg"
     if not path.exists():
         pytest.skip("realsample card not available")
@@ -97,12 +110,7 @@ def test_a_failing_second_engine_keeps_the_easyocr_reading(monkeypatch, tmp_path
     fake.write_text("#!/bin/sh\nif [ \"$1\" = --list-langs ]; then printf 'List\\nrus\\njpn\\nchi_tra\\nkor\\n'; "
                     "exit 0; fi\necho 'segfault' >&2\nexit 139\n")
     fake.chmod(0o755)
-    monkeypatch.setenv("VPR_TESSERACT", str(fake))
-    second_engine.installed_languages.cache_clear()
-    try:
-        res = CaptionOCR().read(band)
-    finally:
-        second_engine.installed_languages.cache_clear()
+    res = CaptionOCR(tools=OcrTools(tesseract=str(fake))).read(band)
     assert "segfault" in res.extra["second_engine_error"]
     assert "Salt" in res.text and all(b.engine == "easyocr" for b in res.boxes)
 

@@ -159,6 +159,10 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
     config = config or ApiConfig()
     config.search.max_pixels = config.max_pixels
     home = Path(home).resolve()
+    if config.search.ocr_tools is None:  # query captions read with the pipeline's tools
+        from vpr_assets.paths import ocr_tools
+
+        config.search.ocr_tools = ocr_tools(home)
     engine = SearchEngine(home, config.search)
     thumbs_root = (home / "thumbnails").resolve()
     # FastAPIOffline serves Swagger UI and ReDoc from files in its package: /docs works offline

@@ -218,11 +218,11 @@ def evaluate_manifest(manifest: Manifest, embed: Callable[[list[Path]], tuple[np
 
 
 def embed_fn_for(model, image_size: int | None = None, text_vectors: dict | None = None, num_workers: int | None = None,
-                 read_captions: bool = False, descriptions: dict | None = None):
+                 read_captions: bool = False, descriptions: dict | None = None, ocr_tools=None):
     """An `embed(paths)` for `evaluate_manifest` from an ActiveModel. For models that fuse text, each
     image is fused with its text: the collection's vector where its content hash is a scan_id of
     `text_vectors` (scan_id -> vector, the model's text source), else, with `read_captions`, its
-    caption read now (as a query card's is) plus its entry in `descriptions` (path -> text)."""
+    caption read now (as a query card's is, with `ocr_tools`) plus its entry in `descriptions` (path -> text)."""
     from vpr_assets.core.images.hashing import sha256_bytes
     from vpr_assets.core.vision.embedder import embed_paths
 
@@ -237,7 +237,7 @@ def embed_fn_for(model, image_size: int | None = None, text_vectors: dict | None
                 from vpr_assets.core.query_text import read_captions as ocr
 
                 todo = [i for i, sid in enumerate(ids) if sid not in known and res.ok[i]]
-                caps = ocr([paths[i] for i in todo])
+                caps = ocr([paths[i] for i in todo], ocr_tools)
                 desc = [(descriptions or {}).get(str(paths[i])) for i in todo]
                 for i, v in zip(todo, query_text_vectors(model.text_sources, caps, desc)):
                     if v is not None:

@@ -13,18 +13,19 @@ from typing import Sequence
 import numpy as np
 
 
-@lru_cache(maxsize=1)
-def _caption_ocr():
+@lru_cache(maxsize=2)
+def _caption_ocr(tools=None):
     from vpr_assets.core.text.ocr import CaptionOCR
 
-    return CaptionOCR()
+    return CaptionOCR(tools=tools)
 
 
 _FILE_CAPTIONS: dict[tuple, str] = {}  # (path, size, mtime) -> caption: evaluations during training re-read none
 
 
-def read_captions(images: Sequence) -> list[str]:
-    """Caption text of each image (a path or a PIL image); "" where there is none or it fails."""
+def read_captions(images: Sequence, tools=None) -> list[str]:
+    """Caption text of each image (a path or a PIL image); "" where there is none or it fails.
+    `tools`: the OCR's OcrTools (None: Tesseract on PATH, exports in this user's cache)."""
     from vpr_assets.core.images.decode import load_rgb
 
     out = []
@@ -37,7 +38,7 @@ def read_captions(images: Sequence) -> list[str]:
                 out.append(_FILE_CAPTIONS[key])
                 continue
         try:
-            text = _caption_ocr().read(load_rgb(im) if key else im.convert("RGB")).text or ""
+            text = _caption_ocr(tools).read(load_rgb(im) if key else im.convert("RGB")).text or ""
         except Exception:  # an unreadable query is an image-only query, not a failed search
             text = ""
         if key:

@@ -55,6 +55,9 @@ class CaptionOcrResource(dg.ConfigurableResource):
     path on CUDA (`use_gpu` and a visible GPU). The reader is cached per process and settings."""
 
     use_gpu: bool = True
+    # unset: from the environment at run time (vpr_assets.paths: $VPR_TESSERACT, $VPR_OCR_CACHE)
+    tesseract: Optional[str] = None  # the second engine's command: a name on PATH or a path
+    export_cache: Optional[str] = None  # folder of the ONNX exports
 
     @property
     def gpu(self) -> bool:
@@ -62,10 +65,18 @@ class CaptionOcrResource(dg.ConfigurableResource):
 
         return bool(self.use_gpu and torch.cuda.is_available())
 
+    @property
+    def tools(self):
+        from vpr_assets.core.text.ocr import OcrTools
+        from vpr_assets.paths import ocr_export_cache, tesseract_command
+
+        return OcrTools(self.tesseract or tesseract_command(),
+                        Path(self.export_cache) if self.export_cache else ocr_export_cache())
+
     def open(self, settings):
         from vpr_assets.core.text.ocr import CaptionOCR
 
-        return CaptionOCR(settings, gpu=self.gpu)
+        return CaptionOCR(settings, gpu=self.gpu, tools=self.tools)
 
 
 class TextEncoderResource(dg.ConfigurableResource):

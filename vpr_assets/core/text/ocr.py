@@ -49,6 +49,16 @@ OCR_PIPELINE_VERSION = "caption-ocr-2"  # bump when the pipeline changes what it
 
 
 @dataclass(frozen=True)
+class OcrTools:
+    """Where this machine keeps the OCR's outside pieces: the Tesseract command (a name on PATH or a
+    path) and the folder of ONNX exports (None: this user's cache). The pipeline's edges fill it from
+    the environment (`vpr_assets.paths.ocr_tools`); core never reads the environment."""
+
+    tesseract: str = "tesseract"
+    export_cache: Path | None = None
+
+
+@dataclass(frozen=True)
 class OcrSettings:
     """Everything that changes OCR output; its hash lets callers skip cards already done."""
 
@@ -83,20 +93,21 @@ class OcrSettings:
     other_scripts_max_regions: int = 32  # largest regions first
     version: str = OCR_PIPELINE_VERSION
 
-    def as_dict(self) -> dict[str, Any]:
-        """The settings, plus which second-engine languages this machine has (the output depends on
-        it, so a machine without Tesseract writes another settings hash)."""
+    def as_dict(self, tools: OcrTools | None = None) -> dict[str, Any]:
+        """The settings, plus which second-engine languages this machine's Tesseract has (the output
+        depends on it, so a machine without Tesseract writes another settings hash)."""
+        command = (tools or OcrTools()).tesseract
         d = asdict(self)
         d["langs"] = list(self.langs)
         d["other_scripts"] = list(self.other_scripts)
-        d["other_scripts_usable"] = list(usable_languages(self.other_scripts))
+        d["other_scripts_usable"] = list(usable_languages(self.other_scripts, command))
         d["script_variants"] = list(self.script_variants)
-        d["script_variants_usable"] = list(usable_languages(self.script_variants))
+        d["script_variants_usable"] = list(usable_languages(self.script_variants, command))
         d["int8_detector_usable"] = bool(self.int8_detector and self.runtime == "onnx" and calibration_images())
         return d
 
-    def hash(self) -> str:
-        blob = json.dumps(self.as_dict(), sort_keys=True).encode()
+    def hash(self, tools: OcrTools | None = None) -> str:
+        blob = json.dumps(self.as_dict(tools), sort_keys=True).encode()
         return hashlib.sha1(blob).hexdigest()[:16]
 
 
@@ -147,7 +158,7 @@ _READERS_LOCK = threading.Lock()
 
 
 def get_reader(langs: tuple[str, ...] = ("en",), gpu: bool | None = None, runtime: str = "torch",
-               int8_recognizer: bool = False, int8_detector: bool = False):
+               int8_recognizer: bool = False, int8_detector: bool = False, export_cache: Path | None = None):
     """One EasyOCR Reader per process, language set and runtime: loading costs ~2 s and ~100 MB.
     runtime="onnx" swaps the CPU Reader's networks for ONNX Runtime sessions; on a GPU it is the
     torch Reader (ONNX Runtime here is CPU only)."""
@@ -169,7 +180,7 @@ def get_reader(langs: tuple[str, ...] = ("en",), gpu: bool | None = None, runtim
             )
             if onnx:
                 use_onnx(reader, Path(models_dir()), tuple(langs), quantize_recognizer=int8_recognizer,
-                         quantize_detector=int8_detector)
+                         quantize_detector=int8_detector, directory=export_cache)
             _READERS[key] = reader
         return _READERS[key]
 
@@ -236,12 +247,13 @@ def join_lines(boxes: list[OcrBox]) -> str:
 class CaptionOCR:
     """Reads caption text from postcard images; the Reader is shared per process."""
 
-    def __init__(self, settings: OcrSettings | None = None, gpu: bool | None = None):
+    def __init__(self, settings: OcrSettings | None = None, gpu: bool | None = None, tools: OcrTools | None = None):
         self.settings = settings or OcrSettings()
+        self.tools = tools or OcrTools()
         s = self.settings
-        self.reader = get_reader(s.langs, gpu, s.runtime, s.int8_recognizer, s.int8_detector)
-        self.settings_dict = self.settings.as_dict()
-        self.settings_hash = self.settings.hash()
+        self.reader = get_reader(s.langs, gpu, s.runtime, s.int8_recognizer, s.int8_detector, self.tools.export_cache)
+        self.settings_dict = self.settings.as_dict(self.tools)
+        self.settings_hash = self.settings.hash(self.tools)
         self.other_scripts = tuple(self.settings_dict["other_scripts_usable"])
         self.script_variants = tuple(self.settings_dict["script_variants_usable"]) if self.other_scripts else ()
         self._calls = 0
@@ -382,7 +394,7 @@ class CaptionOCR:
             return []
         t0 = time.perf_counter()
         try:
-            readings = read_regions(self._crops(grey, rscale, boxes, idx), langs)
+            readings = read_regions(self._crops(grey, rscale, boxes, idx), langs, command=self.tools.tesseract)
         except SecondEngineError as e:  # the card keeps its EasyOCR reading; the reason is logged
             timing["second_engine_error"] = str(e)
             readings = [None] * len(idx)

@@ -34,14 +34,12 @@ OPSET = 17
 RUNTIMES = ("torch", "onnx")
 
 
-def cache_dir() -> Path:
-    """`$VPR_OCR_CACHE`, else `$VPR_HOME/cache/ocr` (the project's data root)."""
-    env = os.environ.get("VPR_OCR_CACHE")
-    if env:
-        return Path(env).expanduser()
-    from vpr_assets.paths import vpr_home
+def default_cache_dir() -> Path:
+    """Where exports go when the caller names no folder: this user's cache (the pipeline passes
+    its data root's, `vpr_assets.paths.ocr_tools`)."""
+    import platformdirs
 
-    return vpr_home() / "cache" / "ocr"
+    return Path(platformdirs.user_cache_dir("vpr_assets")) / "ocr"
 
 
 def cpu_threads() -> int:
@@ -227,7 +225,7 @@ def onnx_model(kind: str, model_dir: Path, langs: tuple[str, ...] = ("en",), qua
     weights = Path(model_dir) / ("craft_mlt_25k.pth" if kind == "detector" else "english_g2.pth")
     if tuple(langs) != ("en",):
         raise ValueError(f"the ONNX runtime covers the offline English weights only, not {langs}")
-    target = Path(directory or cache_dir()) / f"{kind}-{export_key(kind, weights, quantize)}.onnx"
+    target = Path(directory or default_cache_dir()) / f"{kind}-{export_key(kind, weights, quantize)}.onnx"
     threads = threads or cpu_threads()
     with _LOCK:
         if target.exists():
@@ -276,11 +274,13 @@ class OnnxRecognizer:
 
 
 def use_onnx(reader, model_dir: Path, langs: tuple[str, ...] = ("en",), quantize_recognizer: bool = False,
-             quantize_detector: bool = False) -> None:
+             quantize_detector: bool = False, directory: Path | None = None) -> None:
     """Swap a CPU Reader's detector and recogniser for ONNX Runtime sessions (same weights); the
     Reader must be loaded with quantize=False, its float modules are what a cache miss exports."""
     quantize_detector = quantize_detector and bool(calibration_images())
-    det, _ = onnx_model("detector", model_dir, langs, quantize=quantize_detector, module=reader.detector)
-    rec, _ = onnx_model("recognizer", model_dir, langs, quantize=quantize_recognizer, module=reader.recognizer)
+    det, _ = onnx_model("detector", model_dir, langs, quantize=quantize_detector, module=reader.detector,
+                        directory=directory)
+    rec, _ = onnx_model("recognizer", model_dir, langs, quantize=quantize_recognizer, module=reader.recognizer,
+                        directory=directory)
     reader.detector = OnnxDetector(det)
     reader.recognizer = OnnxRecognizer(rec)

@@ -59,14 +59,15 @@ class RegionReading:
     script: str | None
 
 
-def tesseract_binary() -> str | None:
-    return shutil.which(os.environ.get("VPR_TESSERACT", "tesseract"))
+def tesseract_binary(command: str = "tesseract") -> str | None:
+    """The executable `command` names (a name on PATH or a path), or None."""
+    return shutil.which(command)
 
 
-@lru_cache(maxsize=1)
-def installed_languages() -> frozenset[str]:
-    """Languages the local Tesseract can load (empty without Tesseract)."""
-    exe = tesseract_binary()
+@lru_cache(maxsize=8)
+def installed_languages(command: str = "tesseract") -> frozenset[str]:
+    """Languages that Tesseract can load (empty without Tesseract)."""
+    exe = tesseract_binary(command)
     if exe is None:
         return frozenset()
     try:
@@ -76,9 +77,9 @@ def installed_languages() -> frozenset[str]:
     return frozenset(line.strip() for line in out.splitlines()[1:] if line.strip())
 
 
-def usable_languages(langs: Sequence[str]) -> tuple[str, ...]:
-    """The subset of `langs` this machine can read, in the given order."""
-    have = installed_languages()
+def usable_languages(langs: Sequence[str], command: str = "tesseract") -> tuple[str, ...]:
+    """The subset of `langs` this machine's Tesseract can read, in the given order."""
+    have = installed_languages(command)
     return tuple(lang for lang in langs if lang in have)
 
 
@@ -116,15 +117,15 @@ def _run(exe: str, list_path: str, lang: str, timeout: float) -> dict[int, list[
     return pages
 
 
-def read_regions(crops: Sequence[np.ndarray], langs: Sequence[str], *, timeout: float = 120.0
-                 ) -> list[RegionReading | None]:
+def read_regions(crops: Sequence[np.ndarray], langs: Sequence[str], *, command: str = "tesseract",
+                 timeout: float = 120.0) -> list[RegionReading | None]:
     """Read each grey crop (one text line) with every language in `langs`; per crop, the reading
     with the highest mean word confidence among those in their language's script (LANG_SCRIPTS),
     or None when no language read anything there."""
     import cv2
 
-    exe = tesseract_binary()
-    langs = usable_languages(langs)
+    exe = tesseract_binary(command)
+    langs = usable_languages(langs, command)
     if not crops or exe is None or not langs:
         return [None] * len(crops)
     best: list[RegionReading | None] = [None] * len(crops)

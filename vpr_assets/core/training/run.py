@@ -35,12 +35,13 @@ def train_and_register(home: Path, variant: str, config, items: Sequence, source
                        dataset_source: str, manifest_path: Path | None, tags: Mapping[str, str], run_name: str,
                        text_vectors: Callable[[], Mapping] | None = None,
                        info: Callable[[str], None] = lambda m: None,
-                       warn: Callable[[str], None] = lambda m: None) -> TrainingRun:
+                       warn: Callable[[str], None] = lambda m: None, ocr_tools=None) -> TrainingRun:
     """Train `config` (a TrainConfig) on `items`, tracked in the MLflow store of `home`.
 
     `manifest_path`: the dev manifest the model is judged on (no manifest: registered without
     figures, so it can never be promoted). `text_vectors()`: {scan_id: text vector} the variant
-    fuses when judging (called once, only with a manifest)."""
+    fuses when judging (called once, only with a manifest). `ocr_tools`: the OcrTools that read
+    the dev cards' captions."""
     import mlflow
     import pandas as pd
 
@@ -71,7 +72,8 @@ def train_and_register(home: Path, variant: str, config, items: Sequence, source
 
         def judge(model) -> dict:
             am = ActiveModel(f"candidate:{variant}", model.embedder, model, "training")
-            evaluated["result"] = evaluate_manifest(manifest, embed_fn_for(am, None, vectors, read_captions=True))
+            evaluated["result"] = evaluate_manifest(manifest, embed_fn_for(am, None, vectors, read_captions=True,
+                                                                                ocr_tools=ocr_tools))
             return flat_figures(evaluated["result"].metrics)
 
         step = {"n": 0}

@@ -32,6 +32,7 @@ from vpr_assets.core.text.text_embeddings import MODEL_NAME
 from vpr_assets.defs.metadata import catalog_views_metadata, column_schema, counts_markdown, data_version_of, md_cell
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CaptionOcrResource, CatalogResource, TextEncoderResource
+from vpr_assets.paths import gazetteer_cache
 from vpr_assets.storage.catalog import arrow_to_vectors, vectors_to_arrow
 from vpr_assets.storage.schemas import GEO_WORDS_SCHEMA, OCR_TEXT_SCHEMA, TEXT_EMBEDDINGS_SCHEMA
 
@@ -112,8 +113,8 @@ def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: Cata
     previous = cat.arrow("ocr_text", batch).to_pylist() if cat.has("ocr_text", batch) else []
     res = read_batch_captions(scans, catalog.root, batch, settings, previous, lambda: caption_ocr.open(settings),
                               gpu=caption_ocr.gpu, force=config.force, progress=_progress(context, f"ocr {batch}", len(scans)),
-                              warn=context.log.warning)
-    context.log.info(f"ocr {batch!r}: {len(scans)} scans, {res.reused} kept (settings {settings.hash()}), "
+                              warn=context.log.warning, tools=caption_ocr.tools)
+    context.log.info(f"ocr {batch!r}: {len(scans)} scans, {res.reused} kept (settings {settings.hash(caption_ocr.tools)}), "
                      f"{res.read_now} read by {res.engine or 'nothing'}")
     table = pa.Table.from_pylist(res.rows, schema=OCR_TEXT_SCHEMA)
     path = cat.write_partition("ocr_text", batch, table)
@@ -137,7 +138,7 @@ def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: Cata
             "mean_confidence": round(mean_conf, 3),
             "images_per_second": round(res.images_per_second, 3),
             "reader_load_seconds": round(res.reader_load_seconds, 2),
-            "settings_hash": settings.hash(),
+            "settings_hash": settings.hash(caption_ocr.tools),
             "engine": res.engine or "(nothing read this run)",
             "sample": dg.MetadataValue.md("\n".join(sample) if len(with_text) else "_no text read_"),
             "parquet": dg.MetadataValue.path(str(path)),
@@ -170,7 +171,7 @@ def landmark_lexicon(context: dg.AssetExecutionContext, config: LexiconConfig, c
     from vpr_assets.core.text.lexicon_store import LEXICON_PATH, collection_descriptions, load_or_fit_lexicon
 
     descriptions = collection_descriptions(catalog.catalog)
-    lexicon, info = load_or_fit_lexicon(descriptions, catalog.root / LEXICON_PATH, get_gazetteer(), config.min_cards,
+    lexicon, info = load_or_fit_lexicon(descriptions, catalog.root / LEXICON_PATH, get_gazetteer(cache_dir=gazetteer_cache()), config.min_cards,
                                         warn=context.log.warning)
     last = context.instance.get_latest_materialization_event(context.asset_key)
     last_version = last.asset_materialization.tags.get("dagster/data_version") if last and last.asset_materialization else None
@@ -235,7 +236,7 @@ def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog
     if missing_ocr:
         context.log.warning(f"{missing_ocr} scans of {batch!r} have no ocr_text row (description only)")
 
-    gaz = get_gazetteer()
+    gaz = get_gazetteer(cache_dir=gazetteer_cache())
     lexicon_path = catalog.root / LEXICON_PATH
     lexicon, lexicon_version = read_lexicon(lexicon_path)
     if lexicon is None:

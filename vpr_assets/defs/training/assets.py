@@ -17,7 +17,7 @@ import dagster as dg
 from vpr_assets.core.active_model import REGISTERED_MODEL
 from vpr_assets.core.training.variants import VARIANTS, variant_text_sources
 from vpr_assets.defs.metadata import record_history_table
-from vpr_assets.defs.resources import CatalogResource, ModelRegistryResource, UiLinksResource
+from vpr_assets.defs.resources import CaptionOcrResource, CatalogResource, ModelRegistryResource, UiLinksResource
 from vpr_assets.storage.schemas import VPR_MODELS_SCHEMA
 
 DATA_VERSION_TAG = "dagster/data_version"  # the tag Dagster reads an event's data version from
@@ -96,7 +96,7 @@ def input_data_versions(context: dg.AssetExecutionContext) -> dict[str, str]:
     "text) trained on the landmark clusters; one MLflow run and one registered version per materialisation.",
 )
 def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catalog: CatalogResource,
-              ui_links: UiLinksResource):
+              ui_links: UiLinksResource, caption_ocr: CaptionOcrResource):
     from vpr_assets.core import tracking
     from vpr_assets.core.collection_reads import text_vectors_by_scan
     from vpr_assets.core.evaluation_records import default_manifest
@@ -118,7 +118,7 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
         " + ".join(x for x in (f"{home}/catalog: landmark_clusters", config.external_manifest) if x),
         manifest_path, tags, f"{variant} {context.run.run_id[:8]}",
         text_vectors=lambda: text_vectors_by_scan(cat, variant_text_sources(variant)),
-        info=context.log.info, warn=context.log.warning)
+        info=context.log.info, warn=context.log.warning, ocr_tools=caption_ocr.tools)
     figures = run.figures
     cat.append_rows("vpr_models", [{
         "variant": variant, "registered_model": REGISTERED_MODEL, "version": run.version, "run_id": run.run_id,

@@ -9,7 +9,7 @@ from vpr_assets.core.collection_reads import text_vectors_by_scan
 from vpr_assets.core.evaluation import embed_fn_for, evaluate_manifest, flat_figures, landmark_score_fn, read_manifest
 from vpr_assets.core.evaluation_records import default_manifest, record_evaluation
 from vpr_assets.defs.metadata import table_metadata
-from vpr_assets.defs.resources import CatalogResource, ModelRegistryResource, UiLinksResource
+from vpr_assets.defs.resources import CaptionOcrResource, CatalogResource, ModelRegistryResource, UiLinksResource
 
 EVALUATIONS_CODE_VERSION = "evaluations-v1"
 
@@ -32,7 +32,7 @@ class EvaluationConfig(dg.Config):
     "active model on a labelled manifest (every landmark image queries all others, distractors stay in).",
 )
 def evaluations(context: dg.AssetExecutionContext, config: EvaluationConfig, catalog: CatalogResource,
-                ui_links: UiLinksResource, model_registry: ModelRegistryResource):
+                ui_links: UiLinksResource, model_registry: ModelRegistryResource, caption_ocr: CaptionOcrResource):
     home = catalog.root
     manifest_path = Path(config.manifest) if config.manifest else default_manifest(home)
     if manifest_path is None or not manifest_path.exists():
@@ -45,7 +45,7 @@ def evaluations(context: dg.AssetExecutionContext, config: EvaluationConfig, cat
     model = model_registry.active(version)
     result = evaluate_manifest(manifest, embed_fn_for(model, config.image_size or None,
                                                       text_vectors_by_scan(catalog.catalog, model.text_sources),
-                                                      read_captions=config.read_captions),
+                                                      read_captions=config.read_captions, ocr_tools=caption_ocr.tools),
                                landmark_score=landmark_score_fn() if config.landmark_score else None)
     figures = flat_figures(result.metrics)
     links = ui_links.links
