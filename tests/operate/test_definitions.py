@@ -66,3 +66,35 @@ def test_run_stages_keep_each_op_whole_and_parents_first():
                 assert order.index(parent) < order.index(key), (parent, key)
     assert stage_of[dg.AssetKey("scan_quality")] == stage_of[dg.AssetKey("derived_scans")]
     assert stage_of[dg.AssetKey("landmark_classifier")] < stage_of[dg.AssetKey("scan_quality")]
+
+
+def _readme_graph_edges() -> tuple[set[tuple[str, str]], set[str]]:
+    """(parent, child) pairs of the README's mermaid asset graph (dotted arrows and the inbox folder
+    are not dependencies), and every node it names."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```mermaid", 1)[1].split("```", 1)[0]
+    edges, nodes = set(), set()
+    for line in block.splitlines()[2:]:
+        line = re.sub(r'--\s*"[^"]*"\s*-->', "-->", line)
+        line = re.sub(r'-\.\s*"[^"]*"\s*\.->', "-.->", line)
+        line = re.sub(r"[\[(]+[^\])]*[\])]+", "", line)  # node shapes and captions: name[(caption)]
+        parts = re.split(r"\s*(-->|-\.->)\s*", line.strip())
+        groups = [[re.match(r"\s*(\w+)", n).group(1) for n in seg.split("&")] for seg in parts[::2]]
+        nodes.update(n for g in groups for n in g)
+        for (left, arrow, right) in zip(groups, parts[1::2], groups[1:]):
+            if arrow == "-->":
+                edges.update((a, b) for a in left for b in right if a != "inbox")
+    return edges, nodes - {"inbox"}
+
+
+def test_the_readme_asset_graph_is_the_code_locations():
+    """The diagram a newcomer reads first draws exactly the dependencies Dagster has."""
+    from vpr_assets.definitions import defs
+
+    g = defs.resolve_asset_graph()
+    real = {(p.to_user_string(), k.to_user_string()) for k in g.get_all_asset_keys() for p in g.get(k).parent_keys}
+    drawn, nodes = _readme_graph_edges()
+    assert drawn == real, {"drawn, not in the code": sorted(drawn - real), "in the code, not drawn": sorted(real - drawn)}
+    assert nodes == {k.to_user_string() for k in g.get_all_asset_keys()}
