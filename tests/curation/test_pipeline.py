@@ -107,3 +107,21 @@ def test_a_broken_hand_edited_decisions_file_does_not_hide_the_browser_log(tmp_p
     assert d.reject == {"A"} and d.keep == set()
     assert d.not_duplicates == [("A", "B")]  # one canonical pair, however often and whichever way it is said
     assert any("header must have" in p for p in d.problems)
+
+
+def test_a_cards_model_input_is_cut_as_the_curation_backbone_cuts_it(tmp_path, realsample_dir, realsample_manifest):
+    """Assessment resizes in its worker threads; what it hands the backbone must be what the
+    backbone's own preprocessing makes of the full picture (one resize policy, not a second one)."""
+    from vpr_assets.core.curation.assessment import assess_scans
+    from vpr_assets.core.curation.landmark_classifier import backbone
+    from vpr_assets.core.images.decode import decode_image
+
+    name = realsample_manifest.file[0]
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "card.jpg").write_bytes((realsample_dir / name).read_bytes())
+    scans = pd.DataFrame([{"scan_id": "s1", "batch": "b", "path": "b/card.jpg"}])
+    (assessed,) = assess_scans(tmp_path, scans)
+    bb = backbone()
+    full = decode_image(tmp_path / "b" / "card.jpg").image
+    assert assessed.model_input.size == (bb.image_size, bb.image_size)
+    np.testing.assert_array_equal(bb.preprocess.pixels(assessed.model_input), bb.preprocess.pixels(full))

@@ -8,7 +8,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 import pyarrow as pa
@@ -21,6 +21,9 @@ from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, dec
 from vpr_assets.core.images.hashing import perceptual_hashes, sha256_bytes
 from vpr_assets.core.images.thumbnails import write_thumbnail
 from vpr_assets.storage.atomic import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from vpr_assets.core.vision.preprocess import Preprocess
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,7 @@ def assess_scan(
     scan: dict,
     thresholds: QualityThresholds,
     back_thresholds: BackThresholds,
-    model_size: int,
+    preprocess: Preprocess,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Assessed:
     """Measure one raw scan; a multi-card scan also yields one assessed crop per card."""
@@ -93,7 +96,7 @@ def assess_scan(
                "back_cues": [], **_nan_features()}
         return Assessed(row, None)
     row = {**base, **_measure(image, thresholds, back_thresholds)}
-    out = Assessed(row, image.resize((model_size, model_size), Image.BILINEAR))
+    out = Assessed(row, preprocess.resized(image))  # the backbone's own resize, done here in the thread
     if row["is_postcard_back"]:
         return out
     split = split_multiple_cards(image)
@@ -118,7 +121,7 @@ def assess_scan(
         }
         crow = {"scan_id": sid, "batch": scan["batch"], "path": rel, "source_scan_id": scan["scan_id"],
                 "multiple_cards": False, "n_cards": 1, **_measure(cim, thresholds, back_thresholds)}
-        out.crops.append(Assessed(crow, cim.resize((model_size, model_size), Image.BILINEAR), derived=derived))
+        out.crops.append(Assessed(crow, preprocess.resized(cim), derived=derived))
     return out
 
 
@@ -127,17 +130,23 @@ def assess_scans(
     scans: pd.DataFrame,
     thresholds: QualityThresholds | None = None,
     back_thresholds: BackThresholds | None = None,
-    model_size: int = 224,
+    preprocess: Preprocess | None = None,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Assessed]:
-    """Every raw scan of a batch, then its crops right after it (order is stable across runs)."""
+    """Every raw scan of a batch, then its crops right after it (order is stable across runs).
+    `preprocess`: the curation backbone's (`backbone().preprocess`), so that each card's model input
+    is cut in the worker thread exactly as the backbone would cut it."""
+    if preprocess is None:
+        from vpr_assets.core.curation.landmark_classifier import backbone
+
+        preprocess = backbone().preprocess
     thresholds = thresholds or QualityThresholds()
     back_thresholds = back_thresholds or BackThresholds()
     records = scans.to_dict("records")
 
     def one(rec: dict) -> Assessed:
-        return assess_scan(home, rec, thresholds, back_thresholds, model_size)
+        return assess_scan(home, rec, thresholds, back_thresholds, preprocess)
 
     out: list[Assessed] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # OpenCV and PIL release the GIL

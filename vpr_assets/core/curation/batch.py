@@ -171,7 +171,7 @@ def curate_batch(cat: Catalog, batch: str, settings: CurationSettings | None = N
         if done % step == 0 or done == total:
             info(f"scan_quality {batch}: {done}/{total} scans assessed")
 
-    assessed = assess_scans(root, scans, settings.thresholds, model_size=bb.image_size, workers=settings.workers,
+    assessed = assess_scans(root, scans, settings.thresholds, preprocess=bb.preprocess, workers=settings.workers,
                             progress=progress)
     derived = derived_table(assessed)
     derived_df = derived.to_pandas()

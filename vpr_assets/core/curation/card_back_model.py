@@ -90,7 +90,7 @@ def card_features(images: Iterable, chunk: int = 16) -> np.ndarray:
 
     from vpr_assets.core.curation.landmark_scoring import backbone, embed
 
-    size, out, batch = backbone().image_size, [], []
+    preprocess, out, batch = backbone().preprocess, [], []
 
     def flush() -> None:
         if batch:
@@ -99,7 +99,7 @@ def card_features(images: Iterable, chunk: int = 16) -> np.ndarray:
 
     for im in images:
         im = im if isinstance(im, Image.Image) else Image.open(im)
-        batch.append(im.convert("RGB").resize((size, size), Image.BILINEAR))
+        batch.append(preprocess.resized(im.convert("RGB")))  # small at once: a chunk never sits at full size
         if len(batch) >= chunk:
             flush()
     flush()

@@ -129,9 +129,14 @@ def prior_landmark_score(imagenet_probs: np.ndarray) -> np.ndarray:
     return np.clip(probs[:, idx].sum(axis=1), 0.0, 1.0)
 
 
+BACKBONE_NAME = "tf_efficientnet_lite0"
+
+
 @lru_cache(maxsize=1)
-def _shared_backbone() -> ImageNetBackbone:
-    return ImageNetBackbone()
+def backbone() -> ImageNetBackbone:
+    """The curation backbone, loaded once per process (CUDA when torch sees it): scan_quality's
+    features and landmark score, the card-back model's features, the non-landmark prior of queries."""
+    return ImageNetBackbone(BACKBONE_NAME)
 
 
 def prior_scores(images: Sequence) -> np.ndarray:
@@ -139,7 +144,7 @@ def prior_scores(images: Sequence) -> np.ndarray:
     non-landmark queries in `vpr evaluate` and `vpr search` (core/rejection.py)."""
     if not len(images):
         return np.zeros(0, dtype=np.float64)
-    _, probs = _shared_backbone().embed(images)
+    _, probs = backbone().embed(images)
     return prior_landmark_score(probs)
 
 

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +19,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from vpr_assets.core.curation.landmark_classifier import LandmarkClassifier
+from vpr_assets.core.curation.landmark_classifier import BACKBONE_NAME, LandmarkClassifier, backbone
 from vpr_assets.core.images.decode import ImageRejected, decode_image
 from vpr_assets.storage.atomic import atomic_write_bytes
 
@@ -34,15 +33,6 @@ CLASSIFIER_META = "meta.json"
 
 MLFLOW_EXPERIMENT = "vpr_curation"
 
-BACKBONE_NAME = "tf_efficientnet_lite0"
-
-
-@lru_cache(maxsize=1)
-def backbone():
-    """The ImageNet backbone, loaded once per process (CUDA when torch sees it)."""
-    from vpr_assets.core.curation.landmark_classifier import ImageNetBackbone
-
-    return ImageNetBackbone(BACKBONE_NAME)
 
 
 def embed(images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
@@ -128,11 +118,11 @@ def landmark_classifier(
     missing = [s for s in ids if s not in known_features]
     if missing:
         paths = scans.set_index("scan_id")["path"].to_dict()
-        size = backbone().image_size
+        preprocess = backbone().preprocess
         imgs, ok = [], []
         for s in missing:
             try:
-                imgs.append(decode_image(home / paths[s]).image.resize((size, size), Image.BILINEAR))
+                imgs.append(preprocess.resized(decode_image(home / paths[s]).image))
                 ok.append(s)
             except (KeyError, ImageRejected, OSError) as exc:
                 log.warning("labelled scan %s not readable: %s", s[:12], exc)

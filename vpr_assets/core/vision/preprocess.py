@@ -43,6 +43,11 @@ class Preprocess:
         cfg = resolve_model_data_config(model)
         return cls(int(size or cfg["input_size"][-1]), tuple(cfg["mean"]), tuple(cfg["std"]), resize)
 
+    def resized(self, im: Image.Image) -> Image.Image:
+        """The picture at the model's size and resize policy, still a PIL image (what curation
+        workers hand back: small to pickle, and `pixels` of it resizes nothing again)."""
+        return resize_image(im, self.size, self.resize, self.reducing_gap)
+
     def pixels(self, im: Image.Image) -> np.ndarray:
         """RGB image -> uint8 (size, size, 3), a writable copy (for torch.from_numpy)."""
         return resize_pixels(im, self.size, self.resize, self.reducing_gap)
@@ -64,6 +69,11 @@ class Preprocess:
 def resize_pixels(im: Image.Image, size: int, mode: str = DEFAULT_RESIZE, reducing_gap: float | None = 3.0) -> np.ndarray:
     """RGB image -> uint8 (size, size, 3). `squash` keeps the whole card (aspect ratio not kept);
     `center_crop` keeps the aspect ratio and cuts the long side."""
+    return np.array(resize_image(im, size, mode, reducing_gap).convert("RGB"), dtype=np.uint8)
+
+
+def resize_image(im: Image.Image, size: int, mode: str = DEFAULT_RESIZE, reducing_gap: float | None = 3.0) -> Image.Image:
+    """`resize_pixels` as a PIL image (an image already at the size comes back as a copy)."""
     if mode == "squash":
         out = im.resize((size, size), Image.BILINEAR, reducing_gap=reducing_gap)
     elif mode == "center_crop":
@@ -75,4 +85,4 @@ def resize_pixels(im: Image.Image, size: int, mode: str = DEFAULT_RESIZE, reduci
         out = out.crop((left, top, left + size, top + size))
     else:
         raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
-    return np.array(out.convert("RGB"), dtype=np.uint8)
+    return out
