@@ -398,6 +398,7 @@ def _scan_all(jobs: list[tuple], workers: int, progress: Callable[[int, int], No
                     if ready is conn:
                         i, row = conn.recv()
                         pool.busy[conn] = (proc, None, 0.0)
+                        pool.idle_deaths = 0  # workers do start: only deaths in a row mean they cannot
                         record(i, row)
                         continue
                 except (EOFError, OSError):
