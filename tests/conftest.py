@@ -48,3 +48,14 @@ def dagster_home(tmp_path, monkeypatch) -> Path:
     shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say at the end whether the real sample was there: without it, its tests skip and a run is green
+    without the project's real-data checks."""
+    if (REALSAMPLE / "MANIFEST.tsv").exists():
+        terminalreporter.write_line(f"real sample: {REALSAMPLE}")
+    else:
+        terminalreporter.write_line(f"WARNING: real sample not found at {REALSAMPLE}: the tests that read real "
+                                    "photos and postcards were skipped (set VPR_REALSAMPLE or provide ../shared)",
+                                    yellow=True, bold=True)
