@@ -59,3 +59,15 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"WARNING: real sample not found at {REALSAMPLE}: the tests that read real "
                                     "photos and postcards were skipped (set VPR_REALSAMPLE or provide ../shared)",
                                     yellow=True, bold=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def nothing_logs_into_a_default_mlflow_store():
+    """Every MLflow call must name its data root's store (core.tracking.active_store / client). A call
+    that does not lands in MLflow's default store in the current folder (./mlflow.db, ./mlruns):
+    the session fails if one appears."""
+    strays = [Path.cwd() / "mlflow.db", Path.cwd() / "mlruns"]
+    before = {p for p in strays if p.exists()}
+    yield
+    made = [str(p) for p in strays if p.exists() and p not in before]
+    assert not made, f"an MLflow call used the default store, not its data root's: {made}"
