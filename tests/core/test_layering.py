@@ -58,7 +58,7 @@ def test_core_reads_no_environment_variables():
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
             text = ast.unparse(node) if isinstance(node, (ast.Call, ast.Subscript)) else ""
-            if isinstance(node, ast.Call) and text.startswith(("os.environ.get(", "os.getenv(", "environ.get(")):
+            if isinstance(node, ast.Call) and text.startswith(("os.environ.get(", "os.getenv(", "environ.get(", "getenv(")):
                 reads.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text[:60]}")
             if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and text.startswith("os.environ["):
                 reads.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text[:60]}")

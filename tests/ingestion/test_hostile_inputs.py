@@ -384,8 +384,8 @@ def test_a_file_that_outlives_the_decode_timeout_is_a_reject_and_the_batch_goes_
     home = tmp_path / "home"
     folder = home / "inbox" / "b"
     folder.mkdir(parents=True)
-    for i in range(10):
-        (folder / f"c{i:02d}.jpg").write_bytes(jpeg_bytes(photo(i, (640, 480))))
+    for i in range(10):  # large enough that no file is read within the limit, however busy the machine
+        (folder / f"c{i:02d}.jpg").write_bytes(jpeg_bytes(photo(i, (2400, 1800))))
     result = ingest_batch(folder, "b", home, workers=2, decode_timeout_s=1e-4)
     assert len(result.rejects) == 10 and not result.scans
     assert {r["reason"] for r in result.rejects} == {"decoder_timeout"}

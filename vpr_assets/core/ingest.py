@@ -318,7 +318,7 @@ class _DecodePool:
 
         self.ctx = multiprocessing.get_context("forkserver")
         self.size = workers
-        self.busy: dict = {}  # conn -> (process, index or None, started)
+        self.by_conn: dict = {}  # every worker: pipe -> (process, index of the file it holds or None, started)
         self.idle_deaths = 0
 
     def start_worker(self) -> None:
@@ -326,10 +326,10 @@ class _DecodePool:
         proc = self.ctx.Process(target=_decode_worker, args=(child,), daemon=True, name="vpr-decode")
         proc.start()
         child.close()
-        self.busy[parent] = (proc, None, 0.0)
+        self.by_conn[parent] = (proc, None, 0.0)
 
     def stop(self, conn, kill: bool = False) -> None:
-        proc = self.busy.pop(conn)[0]
+        proc = self.by_conn.pop(conn)[0]
         if not kill:
             with contextlib.suppress(OSError):
                 conn.send(None)
@@ -340,7 +340,7 @@ class _DecodePool:
         conn.close()
 
     def close(self) -> None:
-        for conn in list(self.busy):
+        for conn in list(self.by_conn):
             self.stop(conn)
 
 
@@ -349,7 +349,7 @@ def _scan_all(jobs: list[tuple], workers: int, progress: Callable[[int, int], No
     """scan_file over every job, in worker processes when it pays, one file per worker at a time.
 
     A worker that dies (a decoder crashing the interpreter, the OOM killer) costs only the file it
-    held: that file is tried once more in a fresh worker (the OOM killer may have hit an innocent
+    held: that file is tried once more in another worker (the OOM killer may have hit an innocent
     file), then becomes a `decoder_crashed` reject; a file that runs past `timeout_s` has its
     worker killed and becomes `decoder_timeout`. The rest of the batch goes on."""
     import time
@@ -378,26 +378,26 @@ def _scan_all(jobs: list[tuple], workers: int, progress: Callable[[int, int], No
         for _ in range(pool.size):
             pool.start_worker()
         while done < len(jobs):
-            for conn, (proc, held, _) in list(pool.busy.items()):  # hand out work
+            for conn, (proc, held, _) in list(pool.by_conn.items()):  # hand out work
                 if held is None and pending:
                     i = pending.popleft()
                     try:
                         conn.send((i, jobs[i]))
-                        pool.busy[conn] = (proc, i, time.monotonic())
+                        pool.by_conn[conn] = (proc, i, time.monotonic())
                     except OSError:  # died idle; noticed below through its sentinel
                         pending.appendleft(i)
-            sentinels = {proc.sentinel: conn for conn, (proc, _, _) in pool.busy.items()}
-            started = [t for _, i, t in pool.busy.values() if i is not None]
+            sentinels = {proc.sentinel: conn for conn, (proc, _, _) in pool.by_conn.items()}
+            started = [t for _, i, t in pool.by_conn.values() if i is not None]
             wait_s = max(0.0, min(started) + timeout_s - time.monotonic()) if started else 1.0
-            for ready in wait(list(pool.busy) + list(sentinels), timeout=wait_s):
+            for ready in wait(list(pool.by_conn) + list(sentinels), timeout=wait_s):
                 conn = sentinels.get(ready, ready)
-                if conn not in pool.busy:
+                if conn not in pool.by_conn:
                     continue
-                proc, held, _ = pool.busy[conn]
+                proc, held, _ = pool.by_conn[conn]
                 try:
                     if ready is conn:
                         i, row = conn.recv()
-                        pool.busy[conn] = (proc, None, 0.0)
+                        pool.by_conn[conn] = (proc, None, 0.0)
                         pool.idle_deaths = 0  # workers do start: only deaths in a row mean they cannot
                         record(i, row)
                         continue
@@ -421,7 +421,7 @@ def _scan_all(jobs: list[tuple], workers: int, progress: Callable[[int, int], No
                 if pending:
                     pool.start_worker()
             now = time.monotonic()
-            for conn, (proc, held, t0) in list(pool.busy.items()):
+            for conn, (proc, held, t0) in list(pool.by_conn.items()):
                 if held is not None and now - t0 > timeout_s:
                     pool.stop(conn, kill=True)
                     record(held, _refused_by_worker(jobs[held], "decoder_timeout",

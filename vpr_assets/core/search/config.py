@@ -4,9 +4,12 @@ picture or name must respect."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    from vpr_assets.core.text.ocr import OcrTools
 
 NON_LANDMARK = "non-landmark"
 # Fallback when no evaluation recorded a threshold for the index's model version (pretrained
@@ -30,7 +33,7 @@ class SearchConfig:
     fuzzy_cutoff: float = 80.0  # rapidfuzz score (0-100) a name must reach to match
     max_landmarks: int = 10  # landmarks returned by a name search
     read_captions: bool = True  # text-fused models: read the query's printed caption and fuse it, as the index was built
-    ocr_tools: Any = None  # core.text.ocr.OcrTools for that caption (None: Tesseract on PATH, user cache)
+    ocr_tools: OcrTools | None = None  # OcrTools for that caption (None: Tesseract on PATH, user cache)
     # refused from the header before any decoding, outside the search lock: memory a decode costs
     # (pixels x bytes per pixel of the file's mode + the RGB copy; see decode.ImageHeader)
     max_decode_bytes: int = 256 * 1024 * 1024

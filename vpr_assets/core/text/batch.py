@@ -20,10 +20,13 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from vpr_assets.core.text.ocr import OcrTools
 
 Progress = Callable[[int], None]
 
@@ -83,13 +86,14 @@ def text_source(ocr_text: Optional[str], description: Optional[str]) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def ocr_engine_name(settings, gpu: bool, tools=None) -> str:
+def ocr_engine_name(settings, gpu: bool, tools: OcrTools | None = None) -> str:
     """What read the captions, as recorded in every row: engine versions, second engine, settings."""
     from importlib.metadata import version
 
+    from vpr_assets.core.text.ocr import OcrTools
     from vpr_assets.core.text.second_engine import usable_languages
 
-    second = "+".join(usable_languages(settings.other_scripts, tools.tesseract if tools else "tesseract"))
+    second = "+".join(usable_languages(settings.other_scripts, (tools or OcrTools()).tesseract))
     second = f" + tesseract {second}" if second else ""
     return f"easyocr {version('easyocr')} english_g2 craft_mlt_25k{second} {settings.version} {'cuda' if gpu else 'cpu'}"
 
@@ -112,7 +116,7 @@ class OcrBatch:
 def read_batch_captions(scans: pd.DataFrame, root: Path, batch: str, settings, previous_rows: Sequence[dict],
                         open_reader: Callable[[], object], gpu: bool, force: bool = False,
                         progress: Progress = _no_progress, warn: Callable[[str], None] = lambda m: None,
-                        tools=None) -> OcrBatch:
+                        tools: OcrTools | None = None) -> OcrBatch:
     """OCR rows for every scan (`scan_id`, `path` under `root`). `previous_rows`: the batch's earlier
     ocr_text rows; those read with the same settings and without error are kept unless `force`.
     `open_reader()` returns the CaptionOCR; it is called only when some card must be read. `tools`:
