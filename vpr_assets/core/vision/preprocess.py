@@ -44,8 +44,8 @@ class Preprocess:
         return cls(int(size or cfg["input_size"][-1]), tuple(cfg["mean"]), tuple(cfg["std"]), resize)
 
     def resized(self, im: Image.Image) -> Image.Image:
-        """The picture at the model's size and resize policy, still a PIL image (what curation
-        workers hand back: small to pickle, and `pixels` of it resizes nothing again)."""
+        """The picture at the model's size and resize policy, still a PIL image (what curation's
+        threads keep for a whole batch: small, and `pixels` of it resizes nothing again)."""
         return resize_image(im, self.size, self.resize, self.reducing_gap)
 
     def pixels(self, im: Image.Image) -> np.ndarray:
