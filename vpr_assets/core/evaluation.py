@@ -9,7 +9,7 @@ is chosen on the data (best balanced accuracy of the landmark / non-landmark spl
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -150,12 +150,14 @@ MIN_PER_KIND_FOR_CROSS_FIT = 4  # fewer landmarks or distractors than this: the 
 def evaluate_vectors(files: Sequence[str], labels: Sequence[str], vectors: np.ndarray,
                      threshold: float | None = None, ks: Sequence[int] = KS,
                      retrieval=None, paths: Sequence[str | Path] | None = None,
-                     landmark_scores: Sequence[float] | None = None) -> EvaluationResult:
+                     landmark_scores: Sequence[float] | None = None,
+                     landmark_score_version: float | None = None) -> EvaluationResult:
     """Figures for embeddings of a manifest: every image queries all the others.
 
     Non-landmark rejection: with a fixed `threshold`, top-1 similarity below it; otherwise a
     `rejection.NonLandmarkRule` on the top-1 similarity and, when given, each image's
-    `landmark_scores`, and the figures are cross-fitted (each query answered by a rule fitted
+    `landmark_scores` (`landmark_score_version`: which score that is, recorded with the rule so that
+    search never applies it to another), and the figures are cross-fitted (each query answered by a rule fitted
     without its landmark: `rejection_out_of_sample` = 1) unless the set is too small for that.
     `retrieval` (a `vision.rerank.RetrievalConfig`) ranks with whitening / DBA / QE / re-ranking /
     spatial verification instead of plain cosine; spatial verification needs the image `paths`."""
@@ -192,7 +194,8 @@ def evaluate_vectors(files: Sequence[str], labels: Sequence[str], vectors: np.nd
         m["NonLandmarkPrecision"], m["NonLandmarkRecall"] = non_landmark_figures(pred, is_landmark)
         m["rejection_uses_landmark_score"] = float(score is not None)
         # the rule fitted on all of this data, recorded with the evaluation: `vpr search` answers with it
-        m.update(NonLandmarkRule.fit(top, is_landmark, score).as_metrics())
+        rule = NonLandmarkRule.fit(top, is_landmark, score)
+        m.update(replace(rule, score_version=landmark_score_version if score is not None else None).as_metrics())
     m["landmark_accuracy"] = m.get("Accuracy@1", float("nan"))
     m["non_landmark_threshold"] = chosen
     m["n_images"] = len(files)
@@ -212,7 +215,7 @@ def evaluate_manifest(manifest: Manifest, embed: Callable[[list[Path]], tuple[np
     paths = [p for p, good in zip(manifest.paths(), ok) if good]
     scores = landmark_score(paths) if landmark_score is not None else None
     result = evaluate_vectors(files, labels, np.asarray(vectors)[ok], threshold, retrieval=retrieval, paths=paths,
-                              landmark_scores=scores)
+                              landmark_scores=scores, landmark_score_version=getattr(landmark_score, "version", None))
     result.metrics["n_failed"] = int((~ok).sum())
     return result
 
@@ -249,10 +252,10 @@ def embed_fn_for(model, image_size: int | None = None, text_vectors: dict | None
 
 
 def landmark_score_fn(batch_size: int = 16):
-    """`landmark_score(paths)` for `evaluate_manifest`: the ImageNet-prior landmark score of
-    `curation.landmark_classifier` (what `scan_quality` uses before curators label anything).
-    An image that cannot be read scores 0."""
-    from vpr_assets.core.curation.landmark_classifier import prior_scores
+    """`landmark_score(paths)` for `evaluate_manifest`: the score non-landmark rejection reads
+    (`curation.landmark_probe.place_scores`: ImageNet prior and the shipped landmark probe, times
+    P(front)). Its `version` is recorded with the rule. An image that cannot be read scores 0."""
+    from vpr_assets.core.curation.landmark_probe import place_scores, scorer_version
     from vpr_assets.core.images.decode import load_rgb
 
     def score(paths: list[Path]) -> np.ndarray:
@@ -265,9 +268,10 @@ def landmark_score_fn(batch_size: int = 16):
                     idx.append(i)
                 except Exception:
                     continue
-            out[idx] = prior_scores(images)
+            out[idx] = place_scores(images)
         return out
 
+    score.version = scorer_version()
     return score
 
 
@@ -277,6 +281,6 @@ def flat_figures(metrics: dict, ks: Sequence[int] = KS) -> dict[str, float]:
            [f"RecallCapped@{k}" for k in ks] + [f"mAP@{k}" for k in ks] + \
            ["landmark_accuracy", "NonLandmarkPrecision", "NonLandmarkRecall", "NonLandmarkPrecision_similarity",
             "NonLandmarkRecall_similarity", "rejection_out_of_sample", "rejection_uses_landmark_score",
-            "rejection_w_similarity", "rejection_w_score", "rejection_bias",
+            "rejection_w_similarity", "rejection_w_score", "rejection_bias", "rejection_score_version",
             "non_landmark_threshold", "n_queries", "n_images", "n_failed"]
     return {k: metrics[k] for k in keys if k in metrics}

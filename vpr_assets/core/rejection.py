@@ -35,6 +35,7 @@ class NonLandmarkRule:
     weights: list[float]
     bias: float
     uses_score: bool
+    score_version: float | None = None  # which landmark score it was fitted on (`landmark_probe.scorer_version`)
 
     @classmethod
     def fit(cls, top1, is_landmark, score=None, c: float = 1.0) -> "NonLandmarkRule":
@@ -66,6 +67,8 @@ class NonLandmarkRule:
         out = {"rejection_w_similarity": self.weights[0], "rejection_bias": self.bias}
         if self.uses_score:
             out["rejection_w_score"] = self.weights[1]
+            if self.score_version is not None:
+                out["rejection_score_version"] = self.score_version
         return out
 
     @classmethod
@@ -74,11 +77,12 @@ class NonLandmarkRule:
             return None
         uses = "rejection_w_score" in metrics
         weights = [float(metrics["rejection_w_similarity"])] + ([float(metrics["rejection_w_score"])] if uses else [])
-        return cls(weights, float(metrics["rejection_bias"]), uses)
+        version = metrics.get("rejection_score_version") if uses else None
+        return cls(weights, float(metrics["rejection_bias"]), uses, None if version is None else float(version))
 
     @classmethod
     def from_json(cls, data: dict) -> "NonLandmarkRule":
-        return cls(list(data["weights"]), float(data["bias"]), bool(data["uses_score"]))
+        return cls(list(data["weights"]), float(data["bias"]), bool(data["uses_score"]), data.get("score_version"))
 
 
 def cross_fitted_predictions(top1, labels, score=None, none_label: str = "none", folds: int = 5,

@@ -13,10 +13,10 @@ from vpr_assets.core.search.state import SearchState
 
 
 def query_landmark_score(image) -> float:
-    """The landmark score of a query picture (the ImageNet prior `scan_quality` uses)."""
-    from vpr_assets.core.curation.landmark_classifier import prior_scores
+    """The landmark score of a query picture, as evaluations score theirs (`landmark_probe.place_scores`)."""
+    from vpr_assets.core.curation.landmark_probe import place_scores
 
-    return float(prior_scores([image])[0])
+    return float(place_scores([image])[0])
 
 
 def landmark_vote(st: SearchState, ids: list, scores: np.ndarray, neighbours: int, accepted: bool | None = None) -> dict:

@@ -87,7 +87,8 @@ def evaluation_threshold(cat, model_version: str) -> tuple[float, str, str] | No
 def evaluation_rule(cat, evaluation_id: str | None):
     """The non-landmark rule recorded with an evaluation (`rejection_*` figures), or None: used only
     where its cross-fitted precision and recall beat the similarity threshold's on that evaluation
-    (on generated demo cards the landmark score helps little; on real photos it helps a lot)."""
+    (on generated demo cards the landmark score helps little; on real photos it helps a lot), and,
+    for a rule that reads the landmark score, only when it was fitted on the score this code computes."""
     if not evaluation_id or not cat.has("evaluations"):
         return None
     from vpr_assets.core.rejection import NonLandmarkRule
@@ -99,7 +100,13 @@ def evaluation_rule(cat, evaluation_id: str | None):
     similarity = m.get("NonLandmarkPrecision_similarity", float("nan")) + m.get("NonLandmarkRecall_similarity", float("nan"))
     if not m.get("rejection_out_of_sample") or not combined > similarity:
         return None
-    return NonLandmarkRule.from_metrics(m)
+    rule = NonLandmarkRule.from_metrics(m)
+    if rule is not None and rule.uses_score:
+        from vpr_assets.core.curation.landmark_probe import scorer_version
+
+        if rule.score_version != scorer_version():  # fitted on another landmark score: its weights mean nothing here
+            return None
+    return rule
 
 
 def places_from_json(text) -> list[dict]:
