@@ -31,7 +31,8 @@ warnings.filterwarnings("ignore")
 
 from fit_card_back_model import labelled_pages  # noqa: E402
 
-from vpr_assets.core.curation.card_back_model import card_features, shipped_card_back_model  # noqa: E402
+from vpr_assets.core.curation.card_back_model import shipped_card_back_model  # noqa: E402
+from vpr_assets.core.curation.linear_probe import probe_features  # noqa: E402
 from vpr_assets.core.curation.postcard_traps import back_features, detect_postcard_back  # noqa: E402
 
 FEATURES = ("paper_share", "ink_share", "texture_share", "paper_lightness", "background_std", "colourfulness",
@@ -73,7 +74,7 @@ def other_pictures(args, model) -> None:
         if not ims:
             continue
         ims = [im.convert("RGB") for im in ims]
-        learned = sum(model.is_back(card_features(ims)))
+        learned = sum(model.is_back(probe_features(ims)))
         heuristic = sum(detect_postcard_back(im).is_back for im in ims)
         print(f"  {name:42} {len(ims):4d} pictures   learned {learned:3d}   heuristic {heuristic:3d}")
 
@@ -105,7 +106,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     model = shipped_card_back_model()
-    learned = list(model.is_back(card_features(r["path"] for r in items)))
+    learned = list(model.is_back(probe_features(r["path"] for r in items)))
     secs = (time.perf_counter() - t0) / len(items)
     print(f"\nshipped learned model {model.version} (backbone pass + decision {secs * 1000:.0f} ms/page)")
     report("learned model (shipped)", items, learned)

@@ -28,7 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vpr_assets.core.curation.card_back_model import MODEL_FILE, card_features, fit_card_back_model  # noqa: E402
+from vpr_assets.core.curation.card_back_model import MODEL_FILE, fit_card_back_model  # noqa: E402
+from vpr_assets.core.curation.linear_probe import probe_features  # noqa: E402
 
 MANIFEST = ROOT / "data/backs_testset/MANIFEST.tsv"
 
@@ -65,7 +66,7 @@ def main() -> None:
 
     pages = labelled_pages(args.images, args.shared)
     size = backbone().image_size
-    x = card_features(p["path"] for p in pages)
+    x = probe_features(p["path"] for p in pages)
     y = np.array([p["back"] for p in pages])
     split = np.array([p["split"] for p in pages])
     dev = split == "dev"

@@ -12,11 +12,11 @@ from vpr_assets.core.curation.card_back_model import (
     LEARNED_CUE,
     CardBackModel,
     apply_card_back_model,
-    card_features,
     fit_card_back_model,
     load_card_back_model,
     shipped_card_back_model,
 )
+from vpr_assets.core.curation.linear_probe import probe_features
 
 GEO_FRONTS = Path(__file__).resolve().parents[2] / "data" / "geo_testset" / "images"
 
@@ -29,7 +29,7 @@ def test_shipped_model_finds_every_real_back_and_nothing_else(realsample_dir, re
     model = shipped_card_back_model()
     m = realsample_manifest[realsample_manifest.kind != "text"]
     files = list(m.file)
-    p = model.probability(card_features(realsample_dir / f for f in files))
+    p = model.probability(probe_features(realsample_dir / f for f in files))
     truth = (m.kind == "postcard_back").to_numpy()
     assert truth.sum() >= 3 and len(files) >= 40
     wrong = [(f, round(float(q), 3)) for f, q, t in zip(files, p, truth) if (q >= model.threshold) != t]
@@ -42,7 +42,7 @@ def test_shipped_model_calls_no_real_front_a_back():
     files = sorted(GEO_FRONTS.glob("*/*.jpg"))
     assert len(files) >= 100
     model = shipped_card_back_model()
-    p = model.probability(card_features(files))
+    p = model.probability(probe_features(files))
     assert int((p >= model.threshold).sum()) <= 1, [f.name for f, q in zip(files, p) if q >= model.threshold]
 
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
-from vpr_assets.core.curation.linear_probe import LinearProbe, fit_linear_probe, load_linear_probe, probe_features
+from vpr_assets.core.curation.linear_probe import LinearProbe, fit_linear_probe, load_linear_probe
 
 MODEL_FILE = Path(__file__).with_name("card_back_model.npz")
 
@@ -42,11 +41,6 @@ def load_card_back_model(path: str | Path = MODEL_FILE) -> CardBackModel:
 def shipped_card_back_model() -> CardBackModel:
     """The model that ships with the package (read once per process)."""
     return load_card_back_model(MODEL_FILE)
-
-
-def card_features(images: Iterable, chunk: int = 16) -> np.ndarray:
-    """The features the model reads (`linear_probe.probe_features`)."""
-    return probe_features(images, chunk)
 
 
 def fit_card_back_model(features: np.ndarray, is_back: np.ndarray, c: float = 1.0, threshold: float = 0.5,

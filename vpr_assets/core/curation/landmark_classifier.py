@@ -135,17 +135,9 @@ BACKBONE_NAME = "tf_efficientnet_lite0"
 @lru_cache(maxsize=1)
 def backbone() -> ImageNetBackbone:
     """The curation backbone, loaded once per process (CUDA when torch sees it): scan_quality's
-    features and landmark score, the card-back model's features, the non-landmark prior of queries."""
+    features and landmark score, the features and prior of the probes (card backs, the landmark score
+    of non-landmark rejection)."""
     return ImageNetBackbone(BACKBONE_NAME)
-
-
-def prior_scores(images: Sequence) -> np.ndarray:
-    """The ImageNet-prior landmark score of PIL images (one backbone per process): what rejects
-    non-landmark queries in `vpr evaluate` and `vpr search` (core/rejection.py)."""
-    if not len(images):
-        return np.zeros(0, dtype=np.float64)
-    _, probs = backbone().embed(images)
-    return prior_landmark_score(probs)
 
 
 # --------------------------------------------------------------------------------------------
