@@ -1,4 +1,4 @@
-"""landmark_score: ImageNet prior before labels, trained classifier after; labels.csv parsing."""
+"""landmark_score: the shipped landmark probe before labels, trained classifier after; labels.csv parsing."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from PIL import Image
 from vpr_assets.core.curation.landmark_classifier import (
     ImageNetBackbone,
     LandmarkClassifier,
-    landmark_scores,
     parse_labels_csv,
     prior_landmark_score,
 )
+from vpr_assets.core.curation.landmark_probe import place_scores_from_features
+from vpr_assets.core.curation.landmark_scoring import PRE_LABEL_SCORER, landmark_scores
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def test_prior_ranks_landmark_photos_above_distractors(sample):
     dis = prior[m.kind.isin(["distractor", "text", "postcard_back"]).to_numpy()]
     assert np.median(lm) > 0.4 and dis.max() < 0.1 and np.median(lm) > 10 * np.median(dis)
     scores, scorer = landmark_scores(X, P, classifier=None)
-    assert scorer == "imagenet_prior" and np.allclose(scores, prior)
+    assert scorer == PRE_LABEL_SCORER == "landmark_probe" and np.allclose(scores, place_scores_from_features(X, P))
 
 
 def test_classifier_cross_validated_accuracy_and_held_out_ranking(sample, tmp_path):

@@ -167,7 +167,7 @@ def test_labels_reasons_card_back_and_cross_batch_duplicate(store):
         assert q2.loc[f, "status"] == "keep", (f, list(q2.loc[f, "reasons"]))
     # the prior scores landmarks above distractors, all in 0-1
     both = pd.concat([q1, q2])
-    assert set(both.landmark_scorer) == {"imagenet_prior"}
+    assert set(both.landmark_scorer) == {"landmark_probe"}
     assert both.landmark_score.between(0, 1).all()
     lm = both.loc[LANDMARKS_B1 + LANDMARKS_B2, "landmark_score"]
     dis = both.loc[DISTRACTORS_B1 + DISTRACTORS_B2, "landmark_score"]
@@ -206,7 +206,7 @@ def test_checks_pass_and_metadata_explains_the_batch(store):
                                   "reject_share_within_bound": True, "kept_scans_are_not_duplicates": True,
                                   "every_reject_has_a_reason": True}, batch
     md = metadata_of(store["results"]["b1"])
-    assert md["landmark_scorer"].value == "imagenet_prior"
+    assert md["landmark_scorer"].value == "landmark_probe"
     assert md["card_back_model"].value == f"learned {shipped_card_back_model().version}"
     assert "| good |" in md["labels"].value and "| bad |" in md["labels"].value
     for reason in ("postcard_back", "multiple_cards", "blurry", "blank", "too_small"):
@@ -283,7 +283,7 @@ def test_curator_labels_train_the_classifier_and_rank_distractors_lower(store_co
     rows = [f"{f},landmark" for f in LANDMARKS_B1] + [f"{f},non_landmark" for f in DISTRACTORS_B1]
     (home / "curation" / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
     # scan_quality alone never trains: without a materialised classifier it scores with the prior
-    assert metadata_of(run(QUALITY_KEYS, "b1"))["landmark_scorer"].value == "imagenet_prior"
+    assert metadata_of(run(QUALITY_KEYS, "b1"))["landmark_scorer"].value == "landmark_probe"
     res1 = run(["landmark_classifier", *QUALITY_KEYS], "b1")  # the classifier first, in the same run
     clf_md = metadata_of(res1, "landmark_classifier")
     assert clf_md["trained_now"].value is True and clf_md["scorer"].value == "classifier"

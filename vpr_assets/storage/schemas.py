@@ -72,7 +72,7 @@ SCAN_QUALITY_SCHEMA = pa.schema(
         ("duplicate_hash_distance", pa.int32()),
         ("duplicate_cosine", pa.float32()),
         ("landmark_score", pa.float32()),
-        ("landmark_scorer", pa.string()),  # imagenet_prior | classifier
+        ("landmark_scorer", pa.string()),  # landmark_probe | classifier (imagenet_prior before scan-quality-v3)
         ("curator_label", pa.string()),
         ("curator_decision", pa.string()),  # keep | reject | null
         ("is_postcard_back", pa.bool_()),

@@ -35,14 +35,15 @@ from vpr_assets.core.curation.duplicate_groups import (
     resolve_duplicates,
 )
 from vpr_assets.core.curation.duplicates import NearDupConfig
-from vpr_assets.core.curation.landmark_classifier import landmark_scores
 from vpr_assets.core.curation.landmark_scoring import (
     BACKBONE_NAME,
+    PRE_LABEL_SCORER,
     ClassifierInfo,
     backbone,
     clear_landmark_classifier,
     embed,
     landmark_classifier,
+    landmark_scores,
     saved_landmark_classifier,
 )
 from vpr_assets.core.curation.quality import QualityThresholds
@@ -68,7 +69,7 @@ class CurationResult:
     batch: str
     rows: list[dict]  # the scan_quality rows written
     derived: pd.DataFrame  # the derived_scans rows written (crops)
-    scorer: str  # imagenet_prior | classifier
+    scorer: str  # landmark_probe (PRE_LABEL_SCORER) | classifier
     back_model: str  # "learned <version>" or "heuristic"
     classifier: ClassifierInfo
     labels: dict[str, str]
@@ -196,9 +197,9 @@ def curate_batch(cat: Catalog, batch: str, settings: CurationSettings | None = N
     for p in label_problems[:50]:
         warn(f"labels: {p}")
     clf = saved_landmark_classifier(root, labels)
-    info(f"landmark scorer: {'classifier' if clf.classifier else 'imagenet_prior'} ({clf.note})")
+    info(f"landmark scorer: {'classifier' if clf.classifier else PRE_LABEL_SCORER} ({clf.note})")
     scores = np.full(len(assessed), np.nan)
-    scorer = "imagenet_prior"
+    scorer = PRE_LABEL_SCORER
     if with_input:
         sub, scorer = landmark_scores(feats, probs, clf.classifier)
         scores[with_input] = sub

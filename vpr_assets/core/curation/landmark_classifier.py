@@ -1,14 +1,13 @@
 """`landmark_score` (0-1): does a scan show a place worth geolocating (a building, a monument, a
 view), rather than a portrait, an interior, a still life or a text?
 
-Two scorers, one interface:
-- Before curators have labelled anything: an ImageNet prior. The offline EfficientNet-Lite0 weights
-  include the 1000-class head; the score is the probability mass the head puts on the ImageNet
-  classes that are landmarks or landscapes (`LANDMARK_IMAGENET_CLASSES`: church, mosque, palace,
-  castle, bridges, lighthouse, cliff, alp, seashore ...). Chosen because it needs no labels, is
-  explainable class by class, and ranks views above people/rooms/objects out of the box; it is
-  weak on crowds in front of a monument and on heavily stylised cards, which is what the trained
-  classifier fixes.
+The parts (`landmark_scoring.landmark_scores` chooses between the two scorers):
+- The ImageNet prior. The offline EfficientNet-Lite0 weights include the 1000-class head; the prior
+  is the probability mass the head puts on the ImageNet classes that are landmarks or landscapes
+  (`LANDMARK_IMAGENET_CLASSES`: church, mosque, palace, castle, bridges, lighthouse, cliff, alp,
+  seashore ...). It needs no labels and is explainable class by class, but is weak on crowds in
+  front of a monument and on old stylised cards; before curators have labelled anything the score
+  is `landmark_probe`'s, which combines it with a probe fitted on real photos and postcards.
 - Once `labels.csv` exists: a scikit-learn pipeline (StandardScaler + balanced LogisticRegression)
   on the image embeddings, P(landmark) as the score, accuracy from stratified cross-validation.
 
@@ -273,16 +272,3 @@ class LandmarkClassifier:
         if not isinstance(obj, LandmarkClassifier):
             raise TypeError(f"{path} holds a {type(obj).__name__}, not a LandmarkClassifier")
         return obj
-
-
-def landmark_scores(
-    embeddings: np.ndarray | None = None,
-    imagenet_probs: np.ndarray | None = None,
-    classifier: LandmarkClassifier | None = None,
-) -> tuple[np.ndarray, str]:
-    """Scores and the scorer used: the trained classifier when there is one, else the prior."""
-    if classifier is not None and classifier.pipeline is not None and embeddings is not None:
-        return classifier.score(embeddings), "classifier"
-    if imagenet_probs is None:
-        raise ValueError("no trained classifier: the ImageNet prior needs imagenet_probs")
-    return prior_landmark_score(imagenet_probs), "imagenet_prior"

@@ -14,9 +14,10 @@ the best way to combine the two on the dev sets (the corpus with out-of-source p
 dev set), bench/bench_rejection.py, and it is reported on the real sample, which nothing was
 fitted or chosen on (docs/benchmarks.md).
 
-Query-side only for now: non-landmark rejection in `vpr evaluate`, the `evaluations` asset and
-`vpr search`. `scan_quality` keeps the ImageNet prior until curators' labels train their own
-classifier (its `no_landmark_below` threshold is set on the prior's scale).
+One score for "does this picture show a place" before curators have labelled anything: the
+`landmark_score` of `scan_quality` (informative there: only a classifier trained on curators' labels
+rejects a scan), and non-landmark rejection in `vpr evaluate`, the `evaluations` asset and
+`vpr search`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from typing import Sequence
 
 import numpy as np
 
+from vpr_assets.core.curation.card_back_model import CardBackModel, shipped_card_back_model
+from vpr_assets.core.curation.landmark_classifier import prior_landmark_score
 from vpr_assets.core.curation.linear_probe import LinearProbe, backbone_outputs, fit_linear_probe, load_linear_probe
+from vpr_assets.core.versions import content_version
 
 MODEL_FILE = Path(__file__).with_name("landmark_probe.npz")
 
@@ -51,11 +55,8 @@ def fit_landmark_probe(features: np.ndarray, is_place: np.ndarray, c: float, pro
 
 
 def place_scores_from_features(features: np.ndarray, imagenet_probs: np.ndarray, probe: LinearProbe | None = None,
-                               back_model=None) -> np.ndarray:
+                               back_model: CardBackModel | None = None) -> np.ndarray:
     """sqrt(ImageNet prior x P(place | probe)) x P(front), from the backbone's outputs for n pictures."""
-    from vpr_assets.core.curation.card_back_model import shipped_card_back_model
-    from vpr_assets.core.curation.landmark_classifier import prior_landmark_score
-
     probe = probe or shipped_landmark_probe()
     back_model = back_model or shipped_card_back_model()
     x = np.asarray(features, dtype=np.float64)
@@ -75,7 +76,4 @@ def place_scores(images: Sequence) -> np.ndarray:
 def scorer_version() -> float:
     """What an evaluation records with its rejection rule (`rejection_score_version`): a rule fitted
     on one version of this score is never applied to another (the probe's content hash, as a float)."""
-    from vpr_assets.core.curation.card_back_model import shipped_card_back_model
-    from vpr_assets.core.versions import content_version
-
     return float(int(content_version([SCORER, shipped_landmark_probe().version, shipped_card_back_model().version])[:8], 16))

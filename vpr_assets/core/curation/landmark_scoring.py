@@ -1,5 +1,6 @@
-"""Is this card a landmark? The ImageNet backbone's prior until curators have labelled both kinds,
-then a classifier trained on their labels: reused while the labels are unchanged, retrained (and
+"""Is this card a landmark? The shipped landmark probe (`landmark_probe`: ImageNet prior, a probe
+fitted on real photos and postcards, P(front)) until curators have labelled both kinds, then a
+classifier trained on their labels: reused while the labels are unchanged, retrained (and
 logged to MLflow experiment `vpr_curation`) when they change.
 
 Two entry points, one per stage of the graph: `landmark_classifier` fits or reuses the classifier
@@ -20,6 +21,7 @@ import pandas as pd
 from PIL import Image
 
 from vpr_assets.core.curation.landmark_classifier import BACKBONE_NAME, LandmarkClassifier, backbone
+from vpr_assets.core.curation.landmark_probe import place_scores_from_features
 from vpr_assets.core.images.decode import ImageRejected, decode_image
 from vpr_assets.storage.atomic import atomic_write_bytes
 
@@ -33,11 +35,22 @@ CLASSIFIER_META = "meta.json"
 
 MLFLOW_EXPERIMENT = "vpr_curation"
 
+PRE_LABEL_SCORER = "landmark_probe"  # `landmark_scorer` of a scan scored before curators' labels allow a classifier
+
 
 
 def embed(images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
     bb = backbone()
     return bb.embed(list(images))
+
+
+def landmark_scores(embeddings: np.ndarray, imagenet_probs: np.ndarray,
+                    classifier: LandmarkClassifier | None = None) -> tuple[np.ndarray, str]:
+    """Scores of the backbone's outputs and the scorer used: the curators' trained classifier when
+    there is one, else the shipped landmark probe (`PRE_LABEL_SCORER`)."""
+    if classifier is not None and classifier.pipeline is not None:
+        return classifier.score(embeddings), "classifier"
+    return place_scores_from_features(embeddings, imagenet_probs), PRE_LABEL_SCORER
 
 
 @dataclass
@@ -66,13 +79,13 @@ def saved_landmark_classifier(home: Path, labels: dict[str, str]) -> ClassifierI
     folder = home / CLASSIFIER_DIR
     meta_path, model_path = folder / CLASSIFIER_META, folder / CLASSIFIER_FILE
     if not (meta_path.exists() and model_path.exists()):
-        return ClassifierInfo(None, note="no landmark classifier materialised: ImageNet prior")
+        return ClassifierInfo(None, note="no landmark classifier materialised: landmark probe")
     try:
         meta = json.loads(meta_path.read_text())
         clf = LandmarkClassifier.load(model_path)
     except Exception as exc:  # a damaged file means the prior, never a failed batch
-        log.warning("landmark classifier at %s not readable (%s): ImageNet prior", folder, exc)
-        return ClassifierInfo(None, note=f"saved landmark classifier not readable ({exc}): ImageNet prior")
+        log.warning("landmark classifier at %s not readable (%s): landmark probe", folder, exc)
+        return ClassifierInfo(None, note=f"saved landmark classifier not readable ({exc}): landmark probe")
     fp = meta.get("fingerprint")
     current = bool(labels) and fp == labels_fingerprint(labels)
     note = "saved, fitted on the current labels" if current else (
@@ -103,10 +116,10 @@ def landmark_classifier(
     files), cross-validated, saved atomically and logged to MLflow. None (prior) without usable
     labels."""
     if not labels:
-        return ClassifierInfo(None, note="no curator labels yet: ImageNet prior")
+        return ClassifierInfo(None, note="no curator labels yet: landmark probe")
     targets = LandmarkClassifier.targets(list(labels.values()))
     if len(set(targets.tolist())) < 2:
-        return ClassifierInfo(None, note="labels need landmark and non-landmark examples: ImageNet prior")
+        return ClassifierInfo(None, note="labels need landmark and non-landmark examples: landmark probe")
     fp = labels_fingerprint(labels)
     saved = saved_landmark_classifier(home, labels)  # a damaged file reads as none: retrained, never fatal
     if saved.classifier is not None and saved.fingerprint == fp:
@@ -132,7 +145,7 @@ def landmark_classifier(
     ids = [s for s in ids if s in known_features]
     y = [labels[s] for s in ids]
     if len(set(LandmarkClassifier.targets(y).tolist())) < 2:
-        return ClassifierInfo(None, fp, note="labelled scans readable for only one class: ImageNet prior")
+        return ClassifierInfo(None, fp, note="labelled scans readable for only one class: landmark probe")
     X = np.stack([known_features[s] for s in ids]).astype(np.float32)
     clf = LandmarkClassifier()
     clf.fit(X, y)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vpr_assets.core.curation.landmark_classifier import backbone
 from vpr_assets.storage.atomic import atomic_write_bytes
 
 
@@ -100,13 +101,11 @@ def backbone_outputs(images, chunk: int = 16) -> tuple[np.ndarray, np.ndarray]:
     large set never sits in memory at full size."""
     from PIL import Image
 
-    from vpr_assets.core.curation.landmark_scoring import backbone, embed
-
     preprocess, feats, probs, batch = backbone().preprocess, [], [], []
 
     def flush() -> None:
         if batch:
-            f, p = embed(batch)
+            f, p = backbone().embed(batch)
             feats.append(f)
             probs.append(p)
             batch.clear()

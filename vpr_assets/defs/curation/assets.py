@@ -8,8 +8,8 @@ split out of a multi-card scan, linked by `source_scan_id`):
   too_small, extreme_aspect, large_border), `postcard_back` (the address side of a card: label bad,
   it shows no place), `multiple_cards` (the scan holds several cards: label bad, its crops carry
   on as scans of their own), `no_landmark` / `low_interest` (a curator's label in labels.csv, or
-  the trained classifier scoring below `no_landmark_below`; the ImageNet prior alone never
-  rejects: it is too weak on crowds and stylised cards), `curator_reject`, `decode_failed`.
+  the trained classifier scoring below `no_landmark_below`; the shipped probe alone never
+  rejects: it was not fitted on this collection), `curator_reject`, `decode_failed`.
   A curator's `keep` makes the label good whatever the measures say; the reasons stay listed.
 - `duplicate_of`: the representative of the scan's near-duplicate group, or null.
   Candidates are perceptual-hash pairs between this batch and every scan of every other batch
@@ -26,7 +26,8 @@ split out of a multi-card scan, linked by `source_scan_id`):
   curator writes `keep` for it and `reject` for the old one and re-materialises both batches.
 - `status`: keep (label good, no duplicate_of) | duplicate (label good, points to its
   representative) | rejected (label bad). Downstream assets use label good and duplicate_of null.
-- `landmark_score` (0-1) and `landmark_scorer`: `imagenet_prior` until the `landmark_classifier`
+- `landmark_score` (0-1) and `landmark_scorer`: `landmark_probe` (core/curation/landmark_probe.py:
+  the ImageNet prior, a probe fitted on real photos and postcards, P(front)) until the `landmark_classifier`
   asset has fitted a classifier on curators' landmark and non-landmark labels, then `classifier`
   (EfficientNet-Lite0 ImageNet features, cross-validated, saved under
   `$VPR_HOME/models/landmark_classifier/`, see defs/curation/classifier.py). A batch only reads it;
@@ -36,7 +37,8 @@ split out of a multi-card scan, linked by `source_scan_id`):
 - The measured features and `quality_score`, the card-back score and cues, `n_cards`. Card backs
   are decided by the learned model of core/curation/card_back_model.py on the same backbone pass
   (`back_score` is its probability, cue `learned_back_model`); the OpenCV heuristic's cues stay
-  listed to explain it. `learned_backs: false` returns to the heuristic alone.
+  listed to explain it. `learned_backs: false` returns to the heuristic alone for the back
+  decision (the landmark score keeps its P(front) from the learned model).
 
 `derived_scans`: one row per crop (columns of raw_scans + crop_index, box), the crop saved as
 `$VPR_HOME/derived/<batch>/<source_scan_id>_crop<k>.jpg` (atomic write; the original untouched);
@@ -70,7 +72,7 @@ from vpr_assets.defs.metadata import catalog_views_metadata, column_schema, coun
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CatalogResource
 
-SCAN_QUALITY_CODE_VERSION = "scan-quality-v2"  # v2: card backs decided by the learned model
+SCAN_QUALITY_CODE_VERSION = "scan-quality-v3"  # v2: card backs decided by the learned model; v3: landmark_score by the probe
 CONTACT_SHEET_MAX = 24
 
 

@@ -11,7 +11,7 @@ them here would be a cycle). It is refitted only when the resolved labels change
 version is their fingerprint): with unchanged labels a run reuses it and records the same data
 version, so nothing downstream goes stale (it always materialises: a step that yields nothing
 would skip `scan_quality` in the same run). When the labels no longer allow a classifier (one
-class left), the saved one is removed and batches fall back to the ImageNet prior.
+class left), the saved one is removed and batches fall back to the shipped landmark probe.
 
 Automation: eager on new batches (a batch's own labels.csv arrives with it); the curator-actions
 sensor runs it ahead of `scan_quality` in each batch run that new browser labels touch (the torch
@@ -23,12 +23,13 @@ scored with an older classifier as stale, and a backfill of those partitions bri
 import dagster as dg
 
 from vpr_assets.core.curation.batch import fit_landmark_classifier
-from vpr_assets.core.curation.landmark_scoring import ClassifierInfo
+from vpr_assets.core.curation.landmark_probe import shipped_landmark_probe
+from vpr_assets.core.curation.landmark_scoring import PRE_LABEL_SCORER, ClassifierInfo
 from vpr_assets.defs.resources import CatalogResource
 
 LANDMARK_CLASSIFIER_CODE_VERSION = "landmark-classifier-v1"
 
-PRIOR_VERSION = "imagenet-prior"  # data version when no classifier is possible
+PRE_LABEL_VERSION = "landmark-probe"  # data version when no classifier is possible
 
 
 @dg.asset(
@@ -40,15 +41,15 @@ PRIOR_VERSION = "imagenet-prior"  # data version when no classifier is possible
     pool="torch",
     description="Landmark / non-landmark classifier fitted on the curators' labels of the whole collection "
     "(models/landmark_classifier/, MLflow experiment vpr_curation); scan_quality scores each batch with it. "
-    "Refitted only when the labels change; removed (ImageNet prior) when they no longer allow one.",
+    "Refitted only when the labels change; removed (shipped landmark probe) when they no longer allow one.",
 )
 def landmark_classifier(context: dg.AssetExecutionContext, catalog: CatalogResource):
     cat = catalog.catalog
     stage = fit_landmark_classifier(cat, info=context.log.info, warn=context.log.warning)
     clf = stage.classifier
-    version = clf.fingerprint if clf.classifier is not None else PRIOR_VERSION
+    version = clf.fingerprint if clf.classifier is not None else f"{PRE_LABEL_VERSION}-{shipped_landmark_probe().version}"
     metadata = {
-        "scorer": "classifier" if clf.classifier is not None else "imagenet_prior",
+        "scorer": "classifier" if clf.classifier is not None else PRE_LABEL_SCORER,
         "note": clf.note,
         "trained_now": clf.trained_now,
         "curator_labels": len(stage.labels),
