@@ -13,27 +13,10 @@ import sys
 from pathlib import Path
 
 
-def _add_partition(batch: str) -> bool:
-    """Register a scan batch as a partition in the Dagster instance; True if it was new."""
-    from dagster import DagsterInstance
-
-    from vpr_assets.core.ingest import validate_batch_name
-    from vpr_assets.defs.partitions import SCAN_BATCHES
-    from vpr_assets.paths import ensure_dagster_home_env
-
-    validate_batch_name(batch)
-
-    ensure_dagster_home_env()
-    with DagsterInstance.get() as instance:
-        if instance.has_dynamic_partition(SCAN_BATCHES, batch):
-            return False
-        instance.add_dynamic_partitions(SCAN_BATCHES, [batch])
-        return True
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     from vpr_assets.core.ingest import copy_batch_into_inbox
     from vpr_assets.paths import inbox_dir, vpr_home
+    from vpr_assets.runner import add_batch_partition
 
     source = Path(args.path)
     batch = args.batch or source.resolve().name
@@ -45,7 +28,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     n_files = sum(len(names) for _, _, names in os.walk(source)) if source.is_dir() else 0  # never follows links
     with tqdm(total=n_files, desc=f"copy {batch}", unit="file", disable=n_files < 50) as bar:
         target, created = copy_batch_into_inbox(source, inbox_dir(vpr_home()), batch, progress=bar.update)
-    new_partition = _add_partition(batch)
+    new_partition = add_batch_partition(batch)
     n = sum(len(names) for _, _, names in os.walk(target))
     refused = read_not_copied(target)
     print(f"batch {batch!r}: {'copied' if created else 'already in the inbox'} ({n} files) -> {target}")

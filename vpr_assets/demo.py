@@ -171,10 +171,9 @@ def automation_requests(cursor: str | None = None, keys: tuple[str, ...] = ("ima
 
 
 def run_demo(n_per_place: int = 10, seed: int = 7, train_variant: str = "image_clusters") -> int:
-    from vpr_assets.cli import _add_partition
     from vpr_assets.core.ingest import copy_batch_into_inbox
     from vpr_assets.paths import dagster_home, inbox_dir, vpr_home
-    from vpr_assets.runner import materialize_partitions
+    from vpr_assets.runner import add_batch_partition, materialize_partitions
     from vpr_assets.storage import Catalog
 
     t0 = time.time()
@@ -186,7 +185,7 @@ def run_demo(n_per_place: int = 10, seed: int = 7, train_variant: str = "image_c
     print("[2/4] ingesting as two batches")
     for name, folder in batches.items():
         copy_batch_into_inbox(folder, inbox_dir(home), name)
-        _add_partition(name)
+        add_batch_partition(name)
     plan = asset_plan()
     print(f"[3/4] materialising through the instance in {dagster_home()}:")
     from tqdm import tqdm

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from vpr_assets.core import PROJECT_ROOT
 
 
 def vpr_home() -> Path:

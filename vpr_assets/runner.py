@@ -7,6 +7,22 @@ from typing import Sequence
 from vpr_assets.paths import ensure_dagster_home_env
 
 
+def add_batch_partition(batch: str) -> bool:
+    """Register a scan batch as a partition in the Dagster instance; True if it was new."""
+    from dagster import DagsterInstance
+
+    from vpr_assets.core.ingest import validate_batch_name
+    from vpr_assets.defs.partitions import SCAN_BATCHES
+
+    validate_batch_name(batch)
+    ensure_dagster_home_env()
+    with DagsterInstance.get() as instance:
+        if instance.has_dynamic_partition(SCAN_BATCHES, batch):
+            return False
+        instance.add_dynamic_partitions(SCAN_BATCHES, [batch])
+        return True
+
+
 def materialize_partitions(asset_keys: Sequence[str], partitions: Sequence[str | None], raise_on_error: bool = True,
                            run_config: dict | None = None, tags: dict | None = None, log_level: str | None = None):
     """One in-process run per partition (None = unpartitioned) recorded in DAGSTER_HOME's instance."""

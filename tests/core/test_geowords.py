@@ -8,11 +8,11 @@ import pytest
 from vpr_assets.core.text.gazetteer import get_gazetteer
 from vpr_assets.core.text.geowords import (
     GeoWordExtractor,
-    LandmarkLexicon,
     extract_geowords,
     fix_confusions,
     strip_boilerplate,
 )
+from vpr_assets.core.text.landmarks import LandmarkLexicon
 from vpr_assets.core.text.normalize import fold
 
 

@@ -34,11 +34,10 @@ class Store:
 
 @pytest.fixture(scope="session")
 def store(tmp_path_factory) -> Store:
-    from vpr_assets.cli import _add_partition
     from vpr_assets.core.ingest import copy_batch_into_inbox
     from vpr_assets.demo import build_demo_collection, build_eval_set
     from vpr_assets.paths import inbox_dir
-    from vpr_assets.runner import materialize_partitions
+    from vpr_assets.runner import add_batch_partition, materialize_partitions
     from vpr_assets.storage import Catalog
 
     root = tmp_path_factory.mktemp("search_store")
@@ -53,7 +52,7 @@ def store(tmp_path_factory) -> Store:
         eval_manifest = build_eval_set(home / "eval", seed=7)
         for name, folder in batches.items():
             copy_batch_into_inbox(folder, inbox_dir(home), name)
-            _add_partition(name)
+            add_batch_partition(name)
         materialize_partitions(["raw_scans", "scan_rejects", "image_embeddings"], list(batches))
         scans = Catalog(home).read("raw_scans")
         sid = dict(zip(scans.file_name, scans.scan_id))

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .gazetteer import Gazetteer, GeoEntry, get_gazetteer
 from .normalize import fix_mojibake, fold
+
+if TYPE_CHECKING:  # the lexicon is built with this module's extractor; only the type is needed here
+    from .landmarks import LandmarkLexicon
 
 STOPWORDS = set("""
 a an the and or of in on at to from for by with as is are was were be this that these those it its
@@ -322,5 +326,3 @@ def extract_geowords(ocr_text: str | None = None, description: str | None = None
     """Convenience wrapper: words and places from a card's OCR text and/or description."""
     return GeoWordExtractor(gazetteer, lexicon).extract(ocr_text, description)
 
-
-from .landmarks import LandmarkLexicon  # noqa: E402  (circular: the lexicon uses the extractor)

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
+from .geowords import CONNECTORS, GENERIC, STOPWORDS, GeoWordExtractor, segments, strip_boilerplate
 from .normalize import fix_mojibake
 
 
@@ -41,8 +42,6 @@ def _display(toks) -> str:
 def _runs(text: str, known_place, lower_words: set[str]) -> list[list]:
     """Capitalised runs (connectors allowed inside) per clause. A lone clause-initial word counts
     only if the corpus never writes it in lower case (so "Marienplatz" yes, "Selling" no)."""
-    from .geowords import CONNECTORS, GENERIC, STOPWORDS, segments, strip_boilerplate
-
     runs = []
     for seg in segments(strip_boilerplate(fix_mojibake(text))):
         cur: list = []
@@ -80,8 +79,6 @@ class LandmarkLexicon:
         return self.landmarks.get(phrase)
 
     def fit(self, descriptions: Iterable[str | None], gazetteer=None) -> "LandmarkLexicon":
-        from .geowords import CONNECTORS, GENERIC, GeoWordExtractor, segments
-
         ex = GeoWordExtractor(gazetteer)
         docs = [d for d in descriptions if d and d.strip()]
         seen: dict[str, set[int]] = defaultdict(set)

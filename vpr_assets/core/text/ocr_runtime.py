@@ -75,7 +75,7 @@ CALIBRATION_CARDS = 8  # real cards whose activation ranges set the int8 detecto
 
 def calibration_images() -> list[Path]:
     """The committed real cards the int8 detector is calibrated on ([] where the repo data is absent)."""
-    from vpr_assets.paths import PROJECT_ROOT
+    from vpr_assets.core import PROJECT_ROOT
 
     return sorted((PROJECT_ROOT / "data" / "geo_testset" / "images" / "europosts").glob("*.jpg"))[:CALIBRATION_CARDS]
 
