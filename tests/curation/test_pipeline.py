@@ -107,6 +107,12 @@ def test_a_broken_hand_edited_decisions_file_does_not_hide_the_browser_log(tmp_p
     assert d.reject == {"A"} and d.keep == set()
     assert d.not_duplicates == [("A", "B")]  # one canonical pair, however often and whichever way it is said
     assert any("header must have" in p for p in d.problems)
+    with open(tmp_path / DECISIONS_LOG, "a", encoding="utf-8") as fh:  # rows the browser would never write
+        fh.write("C,maybe,eve,2026-12-01T00:00:00Z\nD,not_duplicate:D,eve,2026-12-01T00:00:01Z\nE,Keep,eve,x\n")
+    d = read_decisions(tmp_path / DECISIONS_FILE)
+    log_problems = [p for p in d.problems if p.startswith("decisions_log.csv: line")]
+    assert len(log_problems) == 2 and "maybe" in log_problems[0] and "itself" in log_problems[1], d.problems
+    assert d.keep == {"E"} and d.reject == {"A"}  # the bad rows are skipped, the rest of the log still counts
 
 
 def test_a_cards_model_input_is_cut_as_the_curation_backbone_cuts_it(tmp_path, realsample_dir, realsample_manifest):

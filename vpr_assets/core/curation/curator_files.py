@@ -169,18 +169,18 @@ def _read_decisions_file(path: Path, d: Decisions) -> None:
 
 
 def _apply_decision_log(d: Decisions, log: Path) -> None:
-    """Browser decisions, in order: the latest keep/reject of a scan wins over earlier ones."""
-    for r in read_log(log):
-        sid, decision = r.get("scan_id", ""), r.get("decision", "")
-        kind, _, other = decision.partition(":")
-        if kind in ("keep", "reject") and not other:
-            d.keep.discard(sid)
-            d.reject.discard(sid)
-            (d.keep if kind == "keep" else d.reject).add(sid)
-            d.rows += 1
-        elif kind == "not_duplicate" and other and other != sid:
-            d.add_not_duplicate(sid, other)
-            d.rows += 1
+    """Browser decisions, in order: the latest keep/reject of a scan wins over earlier ones. Rows are
+    read as `decisions.csv`'s (`DecisionRow`); a bad one is a problem naming the log and its line."""
+    read = read_rows(log, DecisionRow, required=("scan_id", "decision"))
+    d.problems += [f"{log.name}: {p}" for p in read.problems]
+    for _, row in read:
+        d.rows += 1
+        if row.kind in DECISIONS:
+            d.keep.discard(row.scan_id)
+            d.reject.discard(row.scan_id)
+            (d.keep if row.kind == "keep" else d.reject).add(row.scan_id)
+        else:
+            d.add_not_duplicate(row.scan_id, row.other)
 
 
 def read_curator_labels(home: Path, scans: pd.DataFrame) -> tuple[dict[str, str], list[str]]:
