@@ -67,7 +67,8 @@ def place_scores_from_features(features: np.ndarray, imagenet_probs: np.ndarray,
 
 
 def place_scores(images: Sequence) -> np.ndarray:
-    """The landmark score of pictures (PIL images or paths) that non-landmark rejection reads."""
+    """The landmark score of pictures (PIL images or paths): what non-landmark rejection reads and
+    `scan_quality` records before curators' labels."""
     if not len(images):
         return np.zeros(0, dtype=np.float64)
     return place_scores_from_features(*backbone_outputs(images))
@@ -75,5 +76,6 @@ def place_scores(images: Sequence) -> np.ndarray:
 
 def scorer_version() -> float:
     """What an evaluation records with its rejection rule (`rejection_score_version`): a rule fitted
-    on one version of this score is never applied to another (the probe's content hash, as a float)."""
+    on one version of this score is never applied to another (a hash of the formula and of both
+    shipped models' versions, as a float: evaluation figures are floats)."""
     return float(int(content_version([SCORER, shipped_landmark_probe().version, shipped_card_back_model().version])[:8], 16))

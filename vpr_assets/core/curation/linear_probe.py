@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vpr_assets.core.curation.landmark_classifier import backbone
+from vpr_assets.core.versions import content_version
 from vpr_assets.storage.atomic import atomic_write_bytes
 
 
@@ -40,8 +41,6 @@ class LinearProbe:
     @property
     def version(self) -> str:
         """Short content hash: changes whenever the weights or the threshold change."""
-        from vpr_assets.core.versions import content_version
-
         return content_version([self.weights.astype(np.float32).tobytes().hex(), repr(self.bias), repr(self.threshold)])
 
     def probability(self, features: np.ndarray) -> np.ndarray:
