@@ -6,7 +6,13 @@ import pytest
 
 from tests.badinput import jpeg_bytes, make_bad_batch, photo
 from vpr_assets.core.images.decode import ImageRejected, decode_image
-from vpr_assets.core.ingest import copy_batch_into_inbox, drop_known_duplicates, ingest_batch, validate_batch_name
+from vpr_assets.core.ingest import (
+    copy_batch_into_inbox,
+    drop_known_duplicates,
+    ingest_batch,
+    store_batch,
+    validate_batch_name,
+)
 
 
 @pytest.fixture
@@ -77,6 +83,26 @@ def test_duplicate_in_a_later_batch_points_to_the_earlier_scan(tmp_path):
     assert not late.scans
     assert late.rejects[0]["reason"] == "duplicate_file"
     assert late.rejects[0]["duplicate_of"] == early.scans[0]["scan_id"]
+
+
+def test_storing_a_batch_claims_its_files_against_the_other_batches_and_rerunning_is_safe(tmp_path):
+    from vpr_assets.storage import Catalog
+
+    home = tmp_path / "home"
+    shared, own = jpeg_bytes(photo(11)), jpeg_bytes(photo(12))
+    for b in ("early", "late"):
+        (home / "inbox" / b).mkdir(parents=True)
+        (home / "inbox" / b / "card.jpg").write_bytes(shared)
+    (home / "inbox" / "late" / "own.jpg").write_bytes(own)
+    cat = Catalog(home)
+    store_batch(cat, "early", ingest_batch(home / "inbox" / "early", "early", home))
+    for _ in range(2):  # the same batch stored again replaces its partitions, never adds rows
+        late = store_batch(cat, "late", ingest_batch(home / "inbox" / "late", "late", home))
+        assert [r["file_name"] for r in late.scans] == ["own.jpg"]
+        assert [(r["file_name"], r["reason"]) for r in late.rejects] == [("card.jpg", "duplicate_file")]
+    rows = cat.query("SELECT batch, file_name FROM raw_scans ORDER BY batch, file_name")
+    assert list(zip(rows.batch, rows.file_name)) == [("early", "card.jpg"), ("late", "own.jpg")]
+    assert cat.query("SELECT count(*) AS n FROM scan_rejects").n[0] == 1
 
 
 def test_pixel_limit_is_checked_before_decoding():

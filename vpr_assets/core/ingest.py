@@ -515,6 +515,22 @@ def drop_known_duplicates(result: BatchResult, known_scan_ids: dict[str, str]) -
     return BatchResult(scans=kept, rejects=rejects)
 
 
+def store_batch(cat, batch: str, result: BatchResult) -> BatchResult:
+    """Write a batch's `raw_scans` and `scan_rejects` partitions (both, always: each file lands in
+    exactly one). The claim step runs under the catalog's writer lock: scans whose bytes another
+    batch already holds become `duplicate_file` rejects, so two batches ingested at once can never
+    both keep one file. Returns what was written."""
+    with cat.writer_lock():
+        others = cat.arrow("raw_scans", columns=["scan_id", "batch"], where="batch <> ?", params=[batch]) \
+            if cat.has("raw_scans") else None
+        known = dict(zip(others.column("scan_id").to_pylist(), others.column("batch").to_pylist())) if others else {}
+        result = drop_known_duplicates(result, known)
+        cat.write_partition("raw_scans", batch, result.scans_table(), sync=False)
+        cat.write_partition("scan_rejects", batch, result.rejects_table(), sync=False)
+    cat.sync_views(["raw_scans", "scan_rejects"])  # a held catalog: bounded retry, then reported by the caller
+    return result
+
+
 @dataclass
 class _CopyPlan:
     dirs: list[str] = field(default_factory=list)  # relative folders to create

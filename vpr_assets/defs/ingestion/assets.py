@@ -15,9 +15,9 @@ from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS
 from vpr_assets.core.ingest import (
     RAW_SCANS_SCHEMA,
     SCAN_REJECTS_SCHEMA,
-    drop_known_duplicates,
     ingest_batch,
     list_batch_files,
+    store_batch,
 )
 from vpr_assets.defs.metadata import catalog_views_metadata, column_schema, counts_markdown, data_version_of
 from vpr_assets.defs.partitions import scan_batches
@@ -60,7 +60,6 @@ class IngestConfig(dg.Config):
 def ingest_scans(context: dg.AssetExecutionContext, config: IngestConfig, catalog: CatalogResource):
     """Read every file of `inbox/<batch>/` into raw_scans or scan_rejects (none in neither)."""
     batch = context.partition_key
-    root = catalog.root
     batch_dir = catalog.inbox / batch
     if not batch_dir.is_dir():
         raise dg.Failure(
@@ -75,48 +74,47 @@ def ingest_scans(context: dg.AssetExecutionContext, config: IngestConfig, catalo
         if done % step == 0 or done == total:
             context.log.info(f"ingest {batch}: {done}/{total} files")
 
-    result = ingest_batch(batch_dir, batch, root, max_pixels=config.max_pixels, workers=config.workers,
+    result = ingest_batch(batch_dir, batch, catalog.root, max_pixels=config.max_pixels, workers=config.workers,
                           progress=progress)
     cat = catalog.catalog
-    selected = {k.to_user_string() for k in context.selected_asset_keys}
-    with cat.writer_lock():
-        others = cat.arrow("raw_scans", columns=["scan_id", "batch"], where="batch <> ?", params=[batch]) \
-            if cat.has("raw_scans") else None
-        known = dict(zip(others.column("scan_id").to_pylist(), others.column("batch").to_pylist())) if others else {}
-        result = drop_known_duplicates(result, known)
-        scans, rejects = result.scans_table(), result.rejects_table()
-        cat.write_partition("raw_scans", batch, scans, sync=False)
-        cat.write_partition("scan_rejects", batch, rejects, sync=False)
-    cat.sync_views(["raw_scans", "scan_rejects"])  # both, always (see can_subset above); a held catalog: bounded retry, then reported below
-    views_md = catalog_views_metadata(context, cat)
-
-    scans_df, rejects_df = scans.to_pandas(), rejects.to_pandas()
+    result = store_batch(cat, batch, result)
+    scans_df, rejects_df = result.scans_table().to_pandas(), result.rejects_table().to_pandas()
     context.log.info(f"batch {batch!r}: {len(scans_df)} scans, {len(rejects_df)} rejects")
+    views_md = catalog_views_metadata(context, cat)
+    selected = {k.to_user_string() for k in context.selected_asset_keys}
     if "raw_scans" in selected:
-        yield dg.MaterializeResult(
-            asset_key="raw_scans",
-            data_version=data_version_of(scans_df["scan_id"].astype(str) + "|" + scans_df["description"].fillna("")),
-            metadata={
-                **views_md,
-                "dagster/row_count": len(scans_df),
-                "dagster/column_schema": column_schema(RAW_SCANS_SCHEMA),
-                "files_in_batch": n_files,
-                "formats": counts_markdown(scans_df["format"], "format"),
-                "colour_modes": counts_markdown(scans_df["mode"], "mode"),
-                "with_description": int(scans_df["description"].notna().sum()),
-                "rejects": len(rejects_df),
-                "parquet": dg.MetadataValue.path(str(cat.partition_path("raw_scans", batch))),
-            },
-        )
+        yield _raw_scans_result(scans_df, n_files, len(rejects_df), views_md, cat.partition_path("raw_scans", batch))
     if "scan_rejects" in selected:
-        yield dg.MaterializeResult(
-            asset_key="scan_rejects",
-            data_version=data_version_of(rejects_df["path"].astype(str) + "|" + rejects_df["reason"].astype(str)),
-            metadata={
-                **views_md,
-                "dagster/row_count": len(rejects_df),
-                "dagster/column_schema": column_schema(SCAN_REJECTS_SCHEMA),
-                "reasons": counts_markdown(rejects_df["reason"], "reason"),
-                "parquet": dg.MetadataValue.path(str(cat.partition_path("scan_rejects", batch))),
-            },
-        )
+        yield _rejects_result(rejects_df, views_md, cat.partition_path("scan_rejects", batch))
+
+
+def _raw_scans_result(scans_df, n_files: int, n_rejects: int, views_md: dict, parquet) -> dg.MaterializeResult:
+    return dg.MaterializeResult(
+        asset_key="raw_scans",
+        data_version=data_version_of(scans_df["scan_id"].astype(str) + "|" + scans_df["description"].fillna("")),
+        metadata={
+            **views_md,
+            "dagster/row_count": len(scans_df),
+            "dagster/column_schema": column_schema(RAW_SCANS_SCHEMA),
+            "files_in_batch": n_files,
+            "formats": counts_markdown(scans_df["format"], "format"),
+            "colour_modes": counts_markdown(scans_df["mode"], "mode"),
+            "with_description": int(scans_df["description"].notna().sum()),
+            "rejects": n_rejects,
+            "parquet": dg.MetadataValue.path(str(parquet)),
+        },
+    )
+
+
+def _rejects_result(rejects_df, views_md: dict, parquet) -> dg.MaterializeResult:
+    return dg.MaterializeResult(
+        asset_key="scan_rejects",
+        data_version=data_version_of(rejects_df["path"].astype(str) + "|" + rejects_df["reason"].astype(str)),
+        metadata={
+            **views_md,
+            "dagster/row_count": len(rejects_df),
+            "dagster/column_schema": column_schema(SCAN_REJECTS_SCHEMA),
+            "reasons": counts_markdown(rejects_df["reason"], "reason"),
+            "parquet": dg.MetadataValue.path(str(parquet)),
+        },
+    )
