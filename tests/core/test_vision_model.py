@@ -229,3 +229,29 @@ def test_machine_settings():
     assert emb.default_num_workers("cpu") <= 2
     assert emb.default_num_workers("cuda") >= 2  # on a GPU the feed is the limit: more decoders
     assert emb.default_device().type in ("cpu", "cuda")
+
+
+def test_a_batch_is_embedded_incrementally_per_model_version(tmp_path, lite0):
+    """The image_embeddings stage: a re-run reuses the vectors its model made, a failure is
+    reported for its scan alone, another model version embeds everything again."""
+    import pandas as pd
+
+    from vpr_assets.core.vision.batch import embed_batch
+
+    for i in range(3):
+        _photo(20 + i).save(tmp_path / f"s{i}.png")
+    (tmp_path / "bad.jpg").write_bytes(b"not an image at all")
+    scans = pd.DataFrame({"scan_id": ["a", "b", "x", "c"], "path": ["s0.png", "s1.png", "bad.jpg", "s2.png"]})
+    seen = []
+    first = embed_batch(scans, tmp_path, lite0, "v1", image_size=96, num_workers=0, progress=lambda d, t: seen.append((d, t)))
+    assert first.scan_ids == ["a", "b", "c"] and first.embedded_now == 3 and first.reused == 0
+    assert list(first.failures) == ["x"] and seen[-1] == (4, 4)
+    table = first.table("b1")
+    assert table.num_rows == 3 and set(table.column("model_version").to_pylist()) == {"v1"}
+    again = embed_batch(scans, tmp_path, lite0, "v1", previous=table, image_size=96, num_workers=0)
+    assert again.embedded_now == 0 and again.reused == 3 and np.allclose(again.vectors, first.vectors)
+    assert list(again.failures) == ["x"]  # the unreadable scan is tried again, and fails again
+    other = embed_batch(scans, tmp_path, lite0, "v2", previous=table, image_size=96, num_workers=0)
+    assert other.embedded_now == 3 and other.reused == 0
+    empty = embed_batch(scans.iloc[:0], tmp_path, lite0, "v1", image_size=96, num_workers=0)
+    assert empty.scan_ids == [] and empty.vectors.shape == (0, lite0.embedding_dim) and empty.table("b1").num_rows == 0
