@@ -12,8 +12,8 @@ lite0 GeM embedder at 320 px, every image querying all others (as `vpr evaluate`
 Sets: ../shared/data/realsample (never read by the probe's fit: the set the figures are reported
 on), the demo's dev set (generated cards, never read by the fit either), and data/landmark_corpus,
 which the probe was fitted on: its probe scores here come from probes fitted without the picture's
-source repository (`scripts/fit_landmark_probe.py` out_of_group_scores, the chosen C), so the corpus
-row is out of sample too.
+source repository (`scripts/fit_landmark_probe.py` out_of_group_scores, the chosen C), and pictures
+the fit left out by licence are scored by the shipped probe, so the corpus row is out of sample too.
 
     .venv/bin/python bench/bench_rejection.py [--seeds 5] [--shared PATH]
 """
@@ -81,11 +81,14 @@ def main() -> None:
 
         sets.append(("demo dev (generated cards; never fitted on)", read_manifest(build_eval_set(Path(tmp) / "demo")), None))
         corpus = read_manifest(ROOT / "data/landmark_corpus/MANIFEST.tsv")
-        pics = training_pictures()
+        pics = training_pictures(probe.provenance.get("excluded_licences") or None)
         x, _ = backbone_outputs(p["path"] for p in pics)
         oog = out_of_group_scores(x, np.array([p["is_place"] for p in pics]), np.array([p["group"] for p in pics]),
                                   c=float(probe.provenance["c"]))
         by_path = {str(p["path"].resolve()): s for p, s in zip(pics, oog)}
+        left_out = [p for p in corpus.paths() if str(p.resolve()) not in by_path]  # never in the fit: the shipped probe
+        if left_out:
+            by_path.update(zip((str(p.resolve()) for p in left_out), probe.probability(backbone_outputs(left_out)[0])))
         corpus_oog = np.array([by_path[str(p.resolve())] for p in corpus.paths()])
         sets.append(("landmark corpus (probe out of source)", corpus, corpus_oog))
 

@@ -5,6 +5,7 @@ not applied."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,16 @@ def test_the_shipped_probe_says_where_it_came_from():
     grid = prov["c_grid_out_of_group"]  # C is the grid's lowest out-of-group log-loss
     assert str(prov["c"]) == min(grid, key=lambda c: grid[c]["log_loss"])
     assert probe.weights.shape == (1280,) and probe.backbone == "tf_efficientnet_lite0"
+    # fitted on today's committed sets, under the licence rule it records (a stale probe fails here)
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from fit_landmark_probe import DEFAULT_EXCLUDED_LICENCES, training_pictures
+
+    pics = training_pictures(prov["excluded_licences"] or None)
+    assert prov["excluded_licences"] == DEFAULT_EXCLUDED_LICENCES
+    assert (sum(p["is_place"] for p in pics), sum(not p["is_place"] for p in pics)) == (prov["n_places"], prov["n_other"])
+    assert not any(p["licence"].startswith("CC-BY-NC") for p in pics)
 
 
 def test_the_score_is_zero_for_nothing_and_bounded(realsample_dir):

@@ -5,9 +5,9 @@ bridge, cliff ... classes) is near zero on old colourised postcards of ruins, sc
 mountains (0.01-0.03 on the real sample's Mitla, Tizoc and Kumgang cards, like its distractors'),
 so a non-landmark answer built on it alone throws those cards out. The probe reads the same
 backbone features and was fitted on real labelled pictures: the landmark corpus's photos and
-distractors and the geo test set's postcard fronts (`scripts/fit_landmark_probe.py`, C chosen by
-cross-validation grouped by source). Card backs are not in its training data; the card-back model
-answers for them.
+distractors and the geo test set's postcard fronts, none under a non-commercial licence of its own
+(`scripts/fit_landmark_probe.py`, C chosen by cross-validation grouped by source). Card backs are not
+in its training data; the card-back model answers for them.
 
 The score non-landmark rejection reads is sqrt(prior x probe) x P(front): the geometric mean was
 the best way to combine the two on the dev sets (the corpus with out-of-source probes, the demo's
