@@ -52,19 +52,29 @@ def main() -> int:
     ap.add_argument("--resolver", choices=["top", "context"], default="context",
                     help="top: the extractor's first place (the old behaviour); context: core.text.places")
     ap.add_argument("--show", type=int, default=0, help="print this many wrong answers per split")
+    ap.add_argument("--lexicon", action="store_true",
+                    help="as the pipeline does: each collection's own landmark lexicon (fitted on its texts, "
+                         "min_cards 2) joins the gazetteer")
     args = ap.parse_args()
 
     from vpr_assets.core.text.geowords import GeoWordExtractor
+    from vpr_assets.core.text.landmarks import LandmarkLexicon
     from vpr_assets.core.text.places import resolve_place
 
     m = pd.read_csv(MANIFEST, sep="\t")
     iso = iso_of_country_names()
     ex = GeoWordExtractor()
+    extractors = {}
+    if args.lexicon:  # a collection is a pipeline's collection: its lexicon is fitted on its own texts only
+        for coll, d in m.groupby("collection"):
+            lex = LandmarkLexicon(min_cards=2).fit([item_text(r) for r in d.itertuples()], ex.gaz)
+            extractors[coll] = GeoWordExtractor(ex.gaz, lex)
+            print(f"lexicon of {coll}: {len(lex)} landmarks")
     t0 = time.perf_counter()
     rows = []
     for r in m.itertuples():
         text = item_text(r)
-        out = ex.extract(None, text)
+        out = extractors.get(r.collection, ex).extract(None, text)
         if args.resolver == "top":
             place = out["places"][0] if out["places"] else None
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -143,6 +145,22 @@ def test_landmark_lexicon_learned_from_descriptions(ex):
 
     again = LandmarkLexicon.from_dict(lex.to_dict())
     assert again.landmarks == lex.landmarks
+
+
+def test_a_learned_landmark_is_placed_where_its_cards_resolve_with_context(ex):
+    """Real Spanish descriptions of Florentine cards (data/geo_testset, Manuel Campero collection):
+    "Florencia" alone is also a town in Colombia, but these cards name Italy, so resolved with context
+    they are Florence, and so are the phrases learned from them ("Santa María del Fiore", "Señoría").
+    Placed by the extractor's first candidate instead, those phrases landed in Colombia."""
+    m = pd.read_csv(Path(__file__).resolve().parents[2] / "data" / "geo_testset" / "MANIFEST.tsv", sep="\t")
+    cards = m[m.collection == "coleccion_mc"]
+    texts = [". ".join(str(x) for x in (r.title, r.description) if isinstance(x, str)) for r in cards.itertuples()]
+    lex = LandmarkLexicon(min_cards=2).fit(texts, ex.gaz)
+    placed = {k: lm.country for k, lm in lex.landmarks.items() if lm.country}
+    assert len(placed) >= 5
+    countries = {"IT", "FR", "MX", "DE"}  # where the curators put this collection's cards
+    assert set(placed.values()) <= countries, {k: c for k, c in placed.items() if c not in countries}
+    assert any(lm.city == "Florence" for lm in lex.landmarks.values())
 
 
 def test_real_sample_descriptions(ex, realsample_dir):

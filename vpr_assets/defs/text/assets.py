@@ -39,7 +39,7 @@ from vpr_assets.storage.schemas import GEO_WORDS_SCHEMA, OCR_TEXT_SCHEMA, TEXT_E
 OCR_TEXT_CODE_VERSION = "ocr-text-v1"
 GEO_WORDS_CODE_VERSION = "geo-words-v2"  # v2: the resolved place per card
 TEXT_EMBEDDINGS_CODE_VERSION = "text-embeddings-v2"  # v2: one row per text source set
-LEXICON_CODE_VERSION = "landmark-lexicon-v1"
+LEXICON_CODE_VERSION = "landmark-lexicon-v2"  # v2: phrases placed at the city their cards resolve to
 
 
 def _batch_scans(cat, batch: str, columns: list) -> pd.DataFrame:
