@@ -1,8 +1,12 @@
-"""End to end per 1,000 scans: one batch of generated scans through the whole per-batch graph and
-the collection assets via a real Dagster instance, against the same core work called directly
-without Dagster (the orchestration overhead), in the same run.
+"""End to end per 1,000 scans: one batch of scans through the whole per-batch graph and the
+collection assets via a real Dagster instance, against the same core work called directly without
+Dagster (the orchestration overhead), in the same run.
 
     .venv/bin/python bench/bench_end_to_end.py --n 40
+    .venv/bin/python bench/bench_end_to_end.py --n 60 --images ../shared/data/realsample data/geo_testset/images
+
+Without `--images` the batch is generated postcards; with it, `n` real pictures spread evenly over
+the sorted image files of those folders (copied, never modified).
 """
 
 from __future__ import annotations
@@ -74,14 +78,32 @@ def through_dagster(batch_dir: Path, home: Path, dhome: Path) -> dict[str, float
     return t
 
 
+def real_scans(folder: Path, sources: list[Path], n: int) -> str:
+    """`n` real images spread evenly over the sorted files of `sources`, copied into `folder`."""
+    files = sorted(p for src in sources for p in src.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not files:
+        raise SystemExit(f"no images under {', '.join(map(str, sources))}")
+    picked = [files[round(i * (len(files) - 1) / max(1, n - 1))] for i in range(min(n, len(files)))]
+    folder.mkdir(parents=True)
+    for i, p in enumerate(dict.fromkeys(picked)):
+        shutil.copy(p, folder / f"{i:04d}_{p.name}")
+    return f"{len(set(picked))} real images from {', '.join(str(s) for s in sources)}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--images", type=Path, nargs="*", default=None, help="folders of real images instead of generated scans")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_e2e_"))
     try:
         scans = tmp / "scans"
-        make_scans(scans, args.n, size=(1200, 780))
+        if args.images:
+            what = real_scans(scans, args.images, args.n)
+            args.n = len(list(scans.iterdir()))
+        else:
+            make_scans(scans, args.n, size=(1200, 780))
+            what = f"{args.n} generated postcards, 1200x780 JPEG"
         dhome = tmp / "dagster_home"
         dhome.mkdir()
         shutil.copy(ROOT / "dagster_home" / "dagster.yaml", dhome / "dagster.yaml")
@@ -89,7 +111,7 @@ def main() -> None:
         g = through_dagster(scans, tmp / "home_dagster", dhome)
         total_d, total_g = sum(d.values()), sum(g.values())
         print(f"machine: {machine()}")
-        print(f"scans: {args.n} generated postcards, 1200x780 JPEG")
+        print(f"scans: {what}")
         for k, v in d.items():
             print(f"  direct {k:<18} {v:7.1f} s  ({1000 * v / args.n:7.0f} s per 1,000)")
         for k, v in g.items():
