@@ -36,7 +36,7 @@ from fit_landmark_probe import out_of_group_scores, training_pictures  # noqa: E
 from vpr_assets.core.active_model import active_model  # noqa: E402
 from vpr_assets.core.curation.card_back_model import shipped_card_back_model  # noqa: E402
 from vpr_assets.core.curation.landmark_classifier import prior_landmark_score  # noqa: E402
-from vpr_assets.core.curation.landmark_probe import PRIOR_FLOOR, place_scores_from_features, shipped_landmark_probe  # noqa: E402
+from vpr_assets.core.curation.landmark_probe import combine, place_scores_from_features, shipped_landmark_probe  # noqa: E402
 from vpr_assets.core.curation.linear_probe import backbone_outputs  # noqa: E402
 from vpr_assets.core.evaluation import embed_fn_for, rank_all, read_manifest  # noqa: E402
 from vpr_assets.core.metrics import NONE_LABEL, non_landmark_figures  # noqa: E402
@@ -98,13 +98,13 @@ def main() -> None:
             feats, probs = backbone_outputs(paths)
             if probe_p is None:
                 probe_p = probe.probability(feats)
-            front = 1.0 - shipped_card_back_model().probability(feats)
+            p_back = shipped_card_back_model().probability(feats)
             prior = prior_landmark_score(probs)
-            shipped = np.sqrt(np.clip(prior, PRIOR_FLOOR, 1.0) * probe_p) * front
+            shipped = combine(prior, probe_p, p_back)  # the corpus row: out-of-source probes in the same formula
             if name.startswith(("realsample", "demo")):  # the shipped probe: the score the product computes
                 assert np.allclose(shipped, place_scores_from_features(feats, probs))
             figures(name, top1, man.labels, {"similarity only": None, "similarity + ImageNet prior (before)": prior,
-                                             "similarity + probe x front": probe_p * front,
+                                             "similarity + probe x front": probe_p * (1.0 - p_back),
                                              "similarity + shipped score": shipped}, args.seeds)
 
 

@@ -42,8 +42,10 @@ def ocr_export_cache(home: Path | None = None) -> Path:
 
 
 def tesseract_command() -> str:
-    """The second OCR engine's command: `$VPR_TESSERACT` (a path or a name on PATH), else `tesseract`."""
-    return os.environ.get("VPR_TESSERACT") or "tesseract"
+    """The second OCR engine's command: `$VPR_TESSERACT` (a path or a name on PATH), else core's default."""
+    from vpr_assets.core.text.ocr import OcrTools
+
+    return os.environ.get("VPR_TESSERACT") or OcrTools.tesseract
 
 
 def ocr_tools(home: Path | None = None):

@@ -32,6 +32,7 @@ def test_captions_are_read_once_a_bad_scan_is_a_row_and_failures_are_retried(tmp
     assert first.rows[0]["text"].strip() and first.rows[0]["error"] is None
     assert first.rows[1]["text"] == "" and "ImageRejected" in first.rows[1]["error"]
     assert first.engine.startswith("easyocr") and first.engine.endswith("cpu")
+    assert {r["settings_hash"] for r in first.rows} == {first.settings_hash} == {settings.hash()}
 
     again = read_batch_captions(scans, tmp_path, "b1", settings, first.rows, open_reader, gpu=False)
     assert (again.read_now, again.reused) == (1, 1)  # the good card is kept, the failed one retried
@@ -43,6 +44,7 @@ def test_captions_are_read_once_a_bad_scan_is_a_row_and_failures_are_retried(tmp
 
     untouched = read_batch_captions(scans, tmp_path, "b1", settings, fixed.rows, open_reader, gpu=False)
     assert untouched.read_now == 0 and untouched.engine == "" and len(opened) == 3  # no reader opened
+    assert untouched.settings_hash == first.settings_hash  # reported even when nothing was read
 
     other = OcrSettings(other_scripts=(), min_confidence=0.3)  # other settings: every card read again
     assert read_batch_captions(scans, tmp_path, "b1", other, fixed.rows, lambda: CaptionOCR(other, gpu=False),

@@ -62,8 +62,12 @@ def place_scores_from_features(features: np.ndarray, imagenet_probs: np.ndarray,
     x = np.asarray(features, dtype=np.float64)
     if not len(x):
         return np.zeros(0, dtype=np.float64)
-    prior = np.clip(prior_landmark_score(imagenet_probs), PRIOR_FLOOR, 1.0)
-    return np.sqrt(prior * probe.probability(x)) * (1.0 - back_model.probability(x))
+    return combine(prior_landmark_score(imagenet_probs), probe.probability(x), back_model.probability(x))
+
+
+def combine(prior: np.ndarray, p_place: np.ndarray, p_back: np.ndarray) -> np.ndarray:
+    """The score from its parts (`SCORER`): sqrt(ImageNet prior x P(place)) x P(front)."""
+    return np.sqrt(np.clip(prior, PRIOR_FLOOR, 1.0) * p_place) * (1.0 - p_back)
 
 
 def place_scores(images: Sequence) -> np.ndarray:

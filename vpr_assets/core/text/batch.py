@@ -107,6 +107,7 @@ class OcrBatch:
     engine: str  # "" when nothing had to be read
     reader_load_seconds: float
     ocr_seconds: float
+    settings_hash: str  # what the rows read with these settings and tools record
 
     @property
     def images_per_second(self) -> float:
@@ -149,7 +150,7 @@ def read_batch_captions(scans: pd.DataFrame, root: Path, batch: str, settings, p
         ocr_s = time.perf_counter() - t_all
     rows = [previous.get(s) or new_rows[s] for s in scans.scan_id]
     return OcrBatch(rows, len(new_rows), len(rows) - len(new_rows), sum(1 for r in rows if r.get("error")),
-                    engine, load_s, ocr_s)
+                    engine, load_s, ocr_s, shash)
 
 
 # ----------------------------------------------------------------------------------------------

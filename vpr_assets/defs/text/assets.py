@@ -114,7 +114,7 @@ def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: Cata
     res = read_batch_captions(scans, catalog.root, batch, settings, previous, lambda: caption_ocr.open(settings),
                               gpu=caption_ocr.gpu, force=config.force, progress=_progress(context, f"ocr {batch}", len(scans)),
                               warn=context.log.warning, tools=caption_ocr.tools)
-    context.log.info(f"ocr {batch!r}: {len(scans)} scans, {res.reused} kept (settings {settings.hash(caption_ocr.tools)}), "
+    context.log.info(f"ocr {batch!r}: {len(scans)} scans, {res.reused} kept (settings {res.settings_hash}), "
                      f"{res.read_now} read by {res.engine or 'nothing'}")
     table = pa.Table.from_pylist(res.rows, schema=OCR_TEXT_SCHEMA)
     path = cat.write_partition("ocr_text", batch, table)
@@ -138,7 +138,7 @@ def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: Cata
             "mean_confidence": round(mean_conf, 3),
             "images_per_second": round(res.images_per_second, 3),
             "reader_load_seconds": round(res.reader_load_seconds, 2),
-            "settings_hash": settings.hash(caption_ocr.tools),
+            "settings_hash": res.settings_hash,
             "engine": res.engine or "(nothing read this run)",
             "sample": dg.MetadataValue.md("\n".join(sample) if len(with_text) else "_no text read_"),
             "parquet": dg.MetadataValue.path(str(path)),
