@@ -91,9 +91,9 @@ def main() -> None:
     todo = cases(args)
     if not todo:
         sys.exit("no cards found")
-    langs = usable_languages(OcrSettings().other_scripts, ocr_tools().tesseract)
-    print(f"second engine languages here: {', '.join(langs) or 'none (Tesseract missing)'}")
     tools = ocr_tools()  # $VPR_TESSERACT, $VPR_OCR_CACHE as the pipeline reads them
+    langs = usable_languages(OcrSettings().other_scripts, tools.tesseract)
+    print(f"second engine languages here: {', '.join(langs) or 'none (Tesseract missing)'}")
     modes = {"easyocr": CaptionOCR(OcrSettings(other_scripts=()), tools=tools), "easyocr+tesseract": CaptionOCR(tools=tools)}
     for ocr in modes.values():  # warm both (model loads) on the first card
         ocr.read(Image.open(todo[0][1]).convert("RGB"))
