@@ -55,6 +55,13 @@ def catalog_views_metadata(context, cat) -> dict:
     return {"catalog_views_synced": not pending, "catalog_views_pending": dg.MetadataValue.json(pending)}
 
 
+def written_partition_metadata(context, cat, table: pa.Table, path) -> dict:
+    """What a per-batch table asset records of the partition it has just written: its rows, columns
+    and file, and whether the catalog's views are in step with it (`catalog_views_metadata`)."""
+    return {**catalog_views_metadata(context, cat), "dagster/row_count": table.num_rows,
+            "dagster/column_schema": column_schema(table.schema), "parquet": dg.MetadataValue.path(str(path))}
+
+
 def md_cell(text: str | None, limit: int = 80) -> str:
     """One markdown table cell: single line, pipes escaped, shortened."""
     s = " / ".join((text or "").split("\n"))

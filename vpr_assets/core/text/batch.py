@@ -113,6 +113,20 @@ class OcrBatch:
     def images_per_second(self) -> float:
         return self.read_now / self.ocr_seconds if self.read_now and self.ocr_seconds > 0 else 0.0
 
+    def row_keys(self) -> list[str]:
+        """One string per row that changes whenever what the row read changes (what a data version hashes)."""
+        return [f"{r['scan_id']}|{r['settings_hash']}|{r['text']}|{r['error'] or ''}" for r in self.rows]
+
+    def summary(self) -> dict:
+        """The batch in figures, as `ocr_text` records them with each materialisation."""
+        confidences = [c for c in (_num(r["mean_confidence"]) for r in self.rows) if c is not None]
+        return {"ocr_now": self.read_now, "reused": self.reused, "failed": self.failed,
+                "cards_with_text": sum(1 for r in self.rows if r["text"].strip()),
+                "mean_confidence": round(sum(confidences) / len(confidences), 3) if confidences else 0.0,
+                "images_per_second": round(self.images_per_second, 3),
+                "reader_load_seconds": round(self.reader_load_seconds, 2),
+                "settings_hash": self.settings_hash, "engine": self.engine or "(nothing read this run)"}
+
 
 def read_batch_captions(scans: pd.DataFrame, root: Path, batch: str, settings, previous_rows: Sequence[dict],
                         open_reader: Callable[[], object], gpu: bool, force: bool = False,
@@ -158,9 +172,31 @@ def read_batch_captions(scans: pd.DataFrame, root: Path, batch: str, settings, p
 # ----------------------------------------------------------------------------------------------
 
 
+@dataclass
+class GeoWordsBatch:
+    rows: list[dict]  # one per scan, in the scans' order
+    lexicon_version: str | None  # the landmark lexicon the places were found with (None: gazetteer only)
+
+    def row_keys(self) -> list[str]:
+        """One string per row that changes whenever its words or places do (what a data version hashes)."""
+        return [f"{r['scan_id']}|{json.dumps(r['words'], ensure_ascii=False)}|{json.dumps(r['places'], sort_keys=True)}"
+                f"|{json.dumps(r['place'], sort_keys=True)}" for r in self.rows]
+
+    def summary(self) -> dict:
+        """The batch in figures, as `geo_words` records them with each materialisation."""
+        def with_kind(kind: str) -> int:
+            return sum(1 for r in self.rows if any(p["kind"] == kind for p in r["places"]))
+
+        with_places = sum(1 for r in self.rows if r["places"])
+        return {"cards_with_places": with_places,
+                "cards_with_a_resolved_place": sum(1 for r in self.rows if r["place"]),
+                "cards_with_city": with_kind("city"), "cards_with_landmark": with_kind("landmark"),
+                "cards_without_places": len(self.rows) - with_places}
+
+
 def batch_geo_words(scans: pd.DataFrame, ocr_by_scan: Mapping[str, str], batch: str, extractor,
                     lexicon_version: str | None, fuzzy_description: bool = False,
-                    progress: Progress = _no_progress) -> list[dict]:
+                    progress: Progress = _no_progress) -> GeoWordsBatch:
     """One geo_words row per scan (`scan_id`, `description`): words, places and the resolved place."""
     from vpr_assets.core.text.places import resolve_place
 
@@ -175,7 +211,7 @@ def batch_geo_words(scans: pd.DataFrame, ocr_by_scan: Mapping[str, str], batch: 
                      "text_source": text_source(text, desc), "lexicon_version": lexicon_version,
                      "place": place_struct(chosen.place) if chosen.place else None, "place_evidence": chosen.reason})
         progress(done)
-    return rows
+    return GeoWordsBatch(rows, lexicon_version)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ empty batch still writes a schema-only file so stale rows disappear.
 """
 
 import hashlib
-import json
 from collections import Counter
 
 import dagster as dg
@@ -29,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from vpr_assets.core.text.text_embeddings import MODEL_NAME
-from vpr_assets.defs.metadata import catalog_views_metadata, column_schema, counts_markdown, data_version_of, md_cell
+from vpr_assets.defs.metadata import counts_markdown, data_version_of, md_cell, written_partition_metadata
 from vpr_assets.defs.partitions import scan_batches
 from vpr_assets.defs.resources import CaptionOcrResource, CatalogResource, TextEncoderResource
 from vpr_assets.paths import gazetteer_cache
@@ -87,6 +86,17 @@ class OcrConfig(dg.Config):
     force: bool = False  # re-read every card even when an earlier row has the same settings hash
 
 
+def ocr_sample_markdown(rows: list[dict], n: int = 8) -> dg.MetadataValue:
+    """The first `n` cards with text, so a glance at the run shows what was read."""
+    def confidence(r: dict) -> str:
+        return "" if r["mean_confidence"] is None else f"{r['mean_confidence']:.2f}"
+
+    lines = [f"| {r['scan_id'][:12]} | {md_cell(r['text'])} | {confidence(r)} |" for r in rows if r["text"].strip()]
+    if not lines:
+        return dg.MetadataValue.md("_no text read_")
+    return dg.MetadataValue.md("\n".join(["| scan | text | confidence |", "|---|---|---|", *lines[:n]]))
+
+
 @dg.asset(
     partitions_def=scan_batches,
     deps=["raw_scans"],
@@ -118,31 +128,10 @@ def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: Cata
                      f"{res.read_now} read by {res.engine or 'nothing'}")
     table = pa.Table.from_pylist(res.rows, schema=OCR_TEXT_SCHEMA)
     path = cat.write_partition("ocr_text", batch, table)
-
-    df = table.select(["scan_id", "text", "mean_confidence", "error", "settings_hash"]).to_pandas()
-    with_text = df[df.text.str.strip().astype(bool)]
-    sample = ["| scan | text | confidence |", "|---|---|---|"] + [
-        f"| {r.scan_id[:12]} | {md_cell(r.text)} | {'' if pd.isna(r.mean_confidence) else f'{r.mean_confidence:.2f}'} |"
-        for r in with_text.head(8).itertuples()]
-    failed = int(df.error.notna().sum())
-    mean_conf = float(df.mean_confidence.dropna().mean()) if df.mean_confidence.notna().any() else 0.0
     return dg.MaterializeResult(
-        data_version=data_version_of(df.scan_id + "|" + df.settings_hash + "|" + df.text + "|" + df.error.fillna("")),
-        metadata={**catalog_views_metadata(context, cat),
-            "dagster/row_count": len(df),
-            "dagster/column_schema": column_schema(OCR_TEXT_SCHEMA),
-            "ocr_now": res.read_now,
-            "reused": res.reused,
-            "failed": failed,
-            "cards_with_text": len(with_text),
-            "mean_confidence": round(mean_conf, 3),
-            "images_per_second": round(res.images_per_second, 3),
-            "reader_load_seconds": round(res.reader_load_seconds, 2),
-            "settings_hash": res.settings_hash,
-            "engine": res.engine or "(nothing read this run)",
-            "sample": dg.MetadataValue.md("\n".join(sample) if len(with_text) else "_no text read_"),
-            "parquet": dg.MetadataValue.path(str(path)),
-        },
+        data_version=data_version_of(res.row_keys()),
+        metadata={**written_partition_metadata(context, cat, table, path), **res.summary(),
+                  "sample": ocr_sample_markdown(res.rows)},
     )
 
 
@@ -201,6 +190,13 @@ class GeoWordsConfig(dg.Config):
     fuzzy_description: bool = False  # typed descriptions are matched exactly (OCR text is fuzzy-matched)
 
 
+def geo_words_metadata(res) -> dict:
+    """A GeoWordsBatch's figures, with the tables the UI shows: which inputs held text, the places found."""
+    return {**res.summary(), "lexicon_version": res.lexicon_version or "none",
+            "text_sources": counts_markdown(pd.Series([r["text_source"] for r in res.rows], dtype=object), "text_source"),
+            "top_places": top_places_markdown([r["places"] for r in res.rows])}
+
+
 def top_places_markdown(places_per_card: list, n: int = 15) -> dg.MetadataValue:
     counts: Counter = Counter()
     for places in places_per_card:
@@ -236,39 +232,21 @@ def geo_words(context: dg.AssetExecutionContext, config: GeoWordsConfig, catalog
     if missing_ocr:
         context.log.warning(f"{missing_ocr} scans of {batch!r} have no ocr_text row (description only)")
 
-    gaz = get_gazetteer(cache_dir=gazetteer_cache())
     lexicon_path = catalog.root / LEXICON_PATH
     lexicon, lexicon_version = read_lexicon(lexicon_path)
     if lexicon is None:
         context.log.warning(f"no landmark lexicon at {lexicon_path}: gazetteer places only; materialise "
                             "landmark_lexicon (automation re-runs geo_words when it appears)")
-    rows = batch_geo_words(scans, ocr_by_scan, batch, GeoWordExtractor(gaz, lexicon), lexicon_version,
-                           config.fuzzy_description, progress=_progress(context, f"geo_words {batch}", len(scans)))
-    table = pa.Table.from_pylist(rows, schema=GEO_WORDS_SCHEMA)
+    extractor = GeoWordExtractor(get_gazetteer(cache_dir=gazetteer_cache()), lexicon)
+    res = batch_geo_words(scans, ocr_by_scan, batch, extractor, lexicon_version, config.fuzzy_description,
+                          progress=_progress(context, f"geo_words {batch}", len(scans)))
+    table = pa.Table.from_pylist(res.rows, schema=GEO_WORDS_SCHEMA)
     path = cat.write_partition("geo_words", batch, table)
-
-    dv = data_version_of(
-        f"{r['scan_id']}|{json.dumps(r['words'], ensure_ascii=False)}|{json.dumps(r['places'], sort_keys=True)}"
-        f"|{json.dumps(r['place'], sort_keys=True)}"
-        for r in rows)
-    with_places = sum(1 for r in rows if r["places"])
+    dv = data_version_of(res.row_keys())
     return dg.MaterializeResult(
         data_version=dv,
-        metadata={**catalog_views_metadata(context, cat),
-            "dagster/row_count": len(rows),
-            "dagster/column_schema": column_schema(GEO_WORDS_SCHEMA),
-            "cards_with_places": with_places,
-            "cards_with_a_resolved_place": sum(1 for r in rows if r["place"]),
-            "cards_with_city": sum(1 for r in rows if any(p["kind"] == "city" for p in r["places"])),
-            "cards_with_landmark": sum(1 for r in rows if any(p["kind"] == "landmark" for p in r["places"])),
-            "cards_without_places": len(rows) - with_places,
-            "text_sources": counts_markdown(pd.Series([r["text_source"] for r in rows], dtype=object), "text_source"),
-            "top_places": top_places_markdown([r["places"] for r in rows]),
-            "lexicon_size": len(lexicon) if lexicon is not None else 0,
-            "lexicon_version": lexicon_version or "none",
-            "data_version": dv.value,
-            "parquet": dg.MetadataValue.path(str(path)),
-        },
+        metadata={**written_partition_metadata(context, cat, table, path), **geo_words_metadata(res),
+                  "lexicon_size": len(lexicon) if lexicon is not None else 0, "data_version": dv.value},
     )
 
 
@@ -325,9 +303,7 @@ def text_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource,
     return dg.MaterializeResult(
         data_version=data_version_of([text_encoder.model_name] + [
             f"{sid}|{src}|{hashlib.sha1(text.encode()).hexdigest()}" for (sid, src), text in zip(res.keys, res.texts)]),
-        metadata={**catalog_views_metadata(context, cat),
-            "dagster/row_count": len(res.keys),
-            "dagster/column_schema": column_schema(TEXT_EMBEDDINGS_SCHEMA),
+        metadata={**written_partition_metadata(context, cat, table, path),
             "model": text_encoder.model_name,
             "dim": int(res.vectors.shape[1]),
             "cards_without_text": len(scans) - res.cards_with_text,
@@ -336,6 +312,5 @@ def text_embeddings(context: dg.AssetExecutionContext, catalog: CatalogResource,
             "reused": res.reused,
             "texts_per_second": round(res.embedded / res.seconds, 2) if res.embedded and res.seconds > 0 else 0.0,
             "text_input": "text_for_sources(source, ocr_text.text, raw_scans.description): raw, uncleaned",
-            "parquet": dg.MetadataValue.path(str(path)),
         },
     )
