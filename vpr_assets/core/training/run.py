@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -29,6 +30,24 @@ class TrainingRun:
     seconds: float
     items: int
     final_loss: float = float("nan")
+
+    def summary(self) -> dict:
+        """The run in figures, as `vpr_model` records them with its materialisation."""
+        nan = float("nan")
+        return {"registered_model": REGISTERED_MODEL, "version": self.version, "alias": "candidate",
+                "mlflow_run_id": self.run_id, "mAP@5": self.figures.get("mAP@5", nan),
+                "landmark_accuracy": self.figures.get("landmark_accuracy", nan), "classes": len(self.class_map),
+                "training_items": self.items, "train_seconds": round(self.seconds, 1), "final_loss": self.final_loss}
+
+    def history_row(self, input_data_versions: Mapping[str, str], eval_manifest: Path | None,
+                    dagster_run_id: str) -> dict:
+        """Its row of the `vpr_models` history table (storage.schemas.VPR_MODELS_SCHEMA)."""
+        return {"variant": self.variant, "registered_model": REGISTERED_MODEL, "version": self.version,
+                "run_id": self.run_id, "mAP_at_5": self.figures.get("mAP@5"),
+                "landmark_accuracy": self.figures.get("landmark_accuracy"), "n_classes": len(self.class_map),
+                "n_items": self.items, "train_seconds": self.seconds,
+                "input_data_versions": json.dumps(dict(input_data_versions)), "eval_manifest": str(eval_manifest or ""),
+                "dagster_run_id": dagster_run_id, "created_at": datetime.now(timezone.utc)}
 
 
 def train_and_register(home: Path, variant: str, config, items: Sequence, source: Mapping[str, str],

@@ -6,9 +6,7 @@ version and the data versions of its inputs as tags; the Dagster materialisation
 registry version as its DataVersion and the MLflow run URL/ids as metadata.
 """
 
-import json
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -97,7 +95,6 @@ def input_data_versions(context: dg.AssetExecutionContext) -> dict[str, str]:
 )
 def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catalog: CatalogResource,
               ui_links: UiLinksResource, caption_ocr: CaptionOcrResource):
-    from vpr_assets.core import tracking
     from vpr_assets.core.collection_reads import text_vectors_by_scan
     from vpr_assets.core.evaluation_records import default_manifest
     from vpr_assets.core.training.items import training_items
@@ -119,27 +116,22 @@ def vpr_model(context: dg.AssetExecutionContext, config: TrainModelConfig, catal
         manifest_path, tags, f"{variant} {context.run.run_id[:8]}",
         text_vectors=lambda: text_vectors_by_scan(cat, variant_text_sources(variant)),
         info=context.log.info, warn=context.log.warning, ocr_tools=caption_ocr.tools)
-    figures = run.figures
-    cat.append_rows("vpr_models", [{
-        "variant": variant, "registered_model": REGISTERED_MODEL, "version": run.version, "run_id": run.run_id,
-        "mAP_at_5": figures.get("mAP@5"), "landmark_accuracy": figures.get("landmark_accuracy"),
-        "n_classes": len(run.class_map), "n_items": run.items, "train_seconds": run.seconds,
-        "input_data_versions": json.dumps(data_versions), "eval_manifest": str(manifest_path or ""),
-        "dagster_run_id": context.run.run_id, "created_at": datetime.now(timezone.utc)}], VPR_MODELS_SCHEMA)
+    cat.append_rows("vpr_models", [run.history_row(data_versions, manifest_path, context.run.run_id)], VPR_MODELS_SCHEMA)
     record_history_table(context, "vpr_models", cat, 1)
-    return dg.MaterializeResult(
-        data_version=dg.DataVersion(f"{REGISTERED_MODEL}/{run.version}"),
-        metadata={
-            "registered_model": REGISTERED_MODEL, "version": run.version, "alias": "candidate",
-            "mlflow_run_id": run.run_id, "mlflow_run": dg.MetadataValue.url(links.mlflow_run(run.experiment_id, run.run_id)),
+    return dg.MaterializeResult(data_version=dg.DataVersion(f"{REGISTERED_MODEL}/{run.version}"),
+                                metadata=training_run_metadata(run, home, links, data_versions))
+
+
+def training_run_metadata(run, home: Path, links, data_versions: dict[str, str]) -> dict:
+    """A TrainingRun's figures, with links to its MLflow run and registered version and its loss curve."""
+    from vpr_assets.core import tracking
+
+    return {**run.summary(),
+            "mlflow_run": dg.MetadataValue.url(links.mlflow_run(run.experiment_id, run.run_id)),
             "mlflow_model_version": dg.MetadataValue.url(links.mlflow_model_version(REGISTERED_MODEL, run.version)),
             "mlflow_store": dg.MetadataValue.text(f"mlflow ui --backend-store-uri {tracking.tracking_uri(home)}"),
-            "mAP@5": figures.get("mAP@5", float("nan")), "landmark_accuracy": figures.get("landmark_accuracy", float("nan")),
-            "classes": len(run.class_map), "training_items": run.items, "train_seconds": round(run.seconds, 1),
-            "final_loss": run.final_loss, "input_data_versions": dg.MetadataValue.json(data_versions),
-            "loss_curve": dg.MetadataValue.md(_png_md(run.history)),
-        },
-    )
+            "input_data_versions": dg.MetadataValue.json(data_versions),
+            "loss_curve": dg.MetadataValue.md(_png_md(run.history))}
 
 
 def _png_md(history) -> str:
