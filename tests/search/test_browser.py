@@ -133,3 +133,92 @@ def test_the_map_draws_landmarks_and_places_and_a_landmark_page_lists_its_cards(
     fr = client.get("/api/cards", params={"country": "fr"}).json()["cards"]
     assert sorted(c["scan_id"] for c in fr) == sorted(ids)
     assert client.get("/api/cards", params={"landmark": "eiffel"}).json()["cards"][0]["cluster_name"] == "Tour Eiffel"
+
+
+def _two_landmarks(vpr_home):
+    import json
+
+    import pyarrow as pa
+
+    from vpr_assets.storage.schemas import LANDMARK_CLUSTERS_SCHEMA
+
+    cat = Catalog(vpr_home)
+    b1, b2 = list(cat.read("raw_scans", "b1").scan_id), list(cat.read("raw_scans", "b2").scan_id)
+    paris = {"name": "Paris", "country": "FR", "lat": 48.85, "lon": 2.35, "score": 1.0, "kind": "city"}
+    rows = [{"scan_id": s, "cluster_id": 7, "cluster_name": "Tour Eiffel", "cluster_size": len(b1), "status": "landmark",
+             "representative_scan_id": b1[0], "model_version": "m", "places_json": json.dumps([paris]),
+             "lat": 48.85, "lon": 2.35, "location_source": "city"} for s in b1]
+    rows += [{"scan_id": s, "cluster_id": 8, "cluster_name": "landmark 8", "cluster_size": 1, "status": "landmark",
+              "representative_scan_id": b2[0], "model_version": "m", "places_json": "[]"} for s in b2]
+    cat.write_table("landmark_clusters", pa.Table.from_pylist(rows, schema=LANDMARK_CLUSTERS_SCHEMA))
+    return b1, b2
+
+
+def test_landmark_actions_from_the_page_and_the_api_reach_the_log_and_the_next_clustering(client, vpr_home):
+    """Rename, locate, merge and reject from the landmark page and the JSON API are appended with who
+    and when to clusters_log.csv, and the clustering applies them in order."""
+    from vpr_assets.core.landmarks import CURATION_FILE, CURATION_LOG, apply_decisions, read_cluster_decisions
+
+    b1, b2 = _two_landmarks(vpr_home)
+    page = client.get("/landmarks/7").text
+    assert "city point" in page and 'value="8">landmark 8' in page  # where it stands, and what can join it
+    for form in ({"action": "rename", "name": "Eiffel Tower", "who": "ana"},
+                 {"action": "locate", "lat": "48,8584", "lon": "2.2945", "who": "ana"},
+                 {"action": "merge", "target": "8", "who": "bo"}):
+        r = client.post("/landmarks/7/decision", data=form, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith(f"/landmarks/7?done={form['action']}")
+    assert client.post("/landmarks/7/decision", data={"action": "locate", "lat": "north", "lon": "2", "who": "a"}
+                       ).status_code == 422
+    assert client.post("/landmarks/7/decision", data={"action": "merge", "target": "", "who": "a"}).status_code == 422
+    assert client.post("/landmarks/99/decision", data={"action": "reject", "who": "a"}).status_code == 404
+    ok = client.post("/api/landmark-decisions", json={"scan_id": b1[1], "action": "reject", "who": "cy"})
+    assert ok.status_code == 200 and ok.json()["log"] == CURATION_LOG and ok.json()["row"]["who"] == "cy"
+    bad = client.post("/api/landmark-decisions", json={"scan_id": b1[1], "action": "locate", "lat": 91, "lon": 0, "who": "cy"})
+    assert bad.status_code == 422
+    assert client.post("/api/landmark-decisions", json={"scan_id": "f" * 64, "action": "reject", "who": "cy"}
+                       ).status_code == 404
+
+    rows = list(csv.DictReader((vpr_home / CURATION_LOG).open(encoding="utf-8")))
+    assert [(r["action"], r["who"]) for r in rows] == [("rename", "ana"), ("locate", "ana"), ("merge", "bo"),
+                                                        ("reject", "cy")]
+    assert rows[0]["scan_id"] == rows[1]["scan_id"] == b1[0] and rows[2]["other_scan_id"] == b2[0]
+    assert rows[1]["lat"] == "48.8584" and all(r["when"] for r in rows)
+
+    ids = b1 + b2
+    decisions, problems = read_cluster_decisions(vpr_home / CURATION_FILE)
+    e = apply_decisions(ids, [0] * len(b1) + [1] * len(b2), {}, decisions)
+    assert not problems and not e.problems
+    assert set(e.labels) == {0} and e.names == {0: "Eiffel Tower"} and e.locations == {0: (48.8584, 2.2945)}
+    assert e.rejected == {0}
+    lm = client.get("/api/landmarks/7").json()
+    assert [d["action"] for d in lm["decisions"]] == ["rename", "locate", "merge", "reject"]
+    assert lm["location_source"] == "city" and client.get("/api/landmarks/99").status_code == 404
+
+
+def test_landmark_decisions_request_one_clustering_run_per_change(client, vpr_home):
+    from vpr_assets.defs.curation.sensors import landmark_decisions_sensor
+    from vpr_assets.defs.resources import CatalogResource
+
+    def tick(cursor):
+        with dg.DagsterInstance.get() as instance:
+            ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                          resources={"catalog": CatalogResource(home=str(vpr_home))})
+            return landmark_decisions_sensor(ctx)
+
+    b1, _ = _two_landmarks(vpr_home)
+    first = tick(None)
+    assert not first.run_requests and first.cursor  # no decisions yet: nothing to run, the state is remembered
+    assert isinstance(tick(first.cursor), dg.SkipReason)
+    client.post("/api/landmark-decisions", json={"scan_id": b1[0], "action": "rename", "name": "Eiffel", "who": "a"})
+    second = tick(first.cursor)
+    assert [r.asset_selection for r in second.run_requests] == [None]  # the sensor's own selection: landmark_clusters
+    assert isinstance(tick(second.cursor), dg.SkipReason)  # nothing new since
+    client.post("/api/landmark-decisions", json={"scan_id": b1[0], "action": "reject", "who": "a"})
+    third = tick(second.cursor)
+    assert len(third.run_requests) == 1 and third.run_requests[0].run_key != second.run_requests[0].run_key
+    # a fresh cursor (a new daemon, a reset sensor): decisions newer than the last clustering run it
+    # acts on; decisions that run already applied it does not run again
+    assert len(tick(None).run_requests) == 1
+    with dg.DagsterInstance.get() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization("landmark_clusters"))
+    assert not tick(None).run_requests

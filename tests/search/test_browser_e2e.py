@@ -1,6 +1,7 @@
 """The collection browser in headless Chromium, on a copy of the session store: browse -> filter ->
-card page -> a curator decision -> the next scan_quality run -> the decision is visible; the map and
-a landmark page. Keyboard (Tab/Enter) drives the filter form; a phone-width viewport has no
+card page; the map -> a landmark page -> a curator renames and locates it -> the next
+landmark_clusters run -> both are visible; a curator decision on a card -> the next scan_quality
+run -> the decision is visible. Keyboard (Tab/Enter) drives the filter form; a phone-width viewport has no
 horizontal scroll. Set VPR_SCREENSHOTS=docs/screenshots to refresh the README's screenshots."""
 
 from __future__ import annotations
@@ -99,7 +100,46 @@ def test_browse_filter_card_decision_rerun_visible(copied):
             assert page.inner_text("#curator").strip() == "–"
             _shot(page, "card")
 
-            # a curator rejects it
+            # the offline map (this store has no OCR, so no places to draw: tests/search/test_browser.py
+            # draws them) and a landmark page from its list
+            page.goto(base + "/map", timeout=30_000)
+            assert page.locator("svg[aria-label=map]").count() == 1
+            assert not page.locator("script[src^=http], link[href^=http], image[href^=http]").count()
+            _shot(page, "map")
+            with page.expect_navigation(timeout=30_000):
+                page.locator("main ul li a").first.click()
+            assert page.locator("ul.grid li a[data-scan-id]").count() > 0 and "medoid" in page.inner_text("main")
+            _shot(page, "landmark")
+
+            # a curator renames the landmark and sets where it stands; the next landmark_clusters run
+            # applies both, and the map draws it at the curator's point
+            medoid = page.locator("ul.grid li a:has(.badge)").first.get_attribute("data-scan-id")
+            rename = page.locator("form[aria-label=rename]")
+            rename.locator("input[name=who]").fill("ana")
+            rename.locator("input[name=name]").fill("Curated Landmark")
+            with page.expect_navigation(timeout=30_000):
+                rename.locator("button[value=rename]").click()
+            assert "Recorded: rename" in page.inner_text(".notice")
+            where = page.locator("form[aria-label='where it stands']")
+            where.locator("input[name=who]").fill("ana")
+            where.locator("input[name=lat]").fill("48.8584")
+            where.locator("input[name=lon]").fill("2.2945")
+            with page.expect_navigation(timeout=30_000):
+                where.locator("button[value=locate]").click()
+            logged = [r.inner_text().split("\t") for r in page.locator("#decisions tbody tr").all()]
+            assert [(r[0], r[2]) for r in logged if "clusters_log.csv" in r[-1]] == [("rename", "ana"), ("locate", "ana")]
+            assert materialize_partitions(["landmark_clusters"], [None])[0].success
+            page.goto(f"{base}/cards/{medoid}", timeout=30_000)
+            with page.expect_navigation(timeout=30_000):
+                page.click("#landmark a")
+            assert page.inner_text("h1") == "Curated Landmark"
+            landmark_url = page.url
+            assert "48.85840, 2.29450" in page.inner_text("#location") and "set by a curator" in page.inner_text("#location")
+            page.goto(base + "/map", timeout=30_000)
+            assert page.locator("rect.landmark.located").count() == 1
+
+            # a curator rejects the card
+            page.goto(f"{base}/cards/{sid}", timeout=30_000)
             page.fill("input[name=who]", "ana")
             with page.expect_navigation(timeout=30_000):
                 page.click("button[value=reject]")
@@ -113,20 +153,9 @@ def test_browse_filter_card_decision_rerun_visible(copied):
             page.goto(f"{base}/browse?status=rejected", timeout=30_000)
             assert sid in [a.get_attribute("data-scan-id") for a in page.locator("ul.grid li a[data-scan-id]").all()]
 
-            # the offline map (this store has no OCR, so no places to draw: tests/search/test_browser.py
-            # draws them) and a landmark page from its list
-            page.goto(base + "/map", timeout=30_000)
-            assert page.locator("svg[aria-label=map]").count() == 1
-            assert not page.locator("script[src^=http], link[href^=http], image[href^=http]").count()
-            _shot(page, "map")
-            with page.expect_navigation(timeout=30_000):
-                page.locator("main ul li a").first.click()
-            assert page.locator("ul.grid li a[data-scan-id]").count() > 0 and "medoid" in page.inner_text("main")
-            _shot(page, "landmark")
-
-            # phone width: no horizontal scroll on the grid and the card page
+            # phone width: no horizontal scroll on the grid, the card page and the landmark page
             phone = browser.new_page(viewport={"width": 390, "height": 844})
-            for url in (f"{base}/browse", f"{base}/cards/{sid}"):
+            for url in (f"{base}/browse", f"{base}/cards/{sid}", landmark_url):
                 phone.goto(url, timeout=30_000)
                 assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), url
         finally:

@@ -127,8 +127,40 @@ class CuratorAction(BaseModel):
 
 
 class ActionWritten(_Open):
-    log: str = Field(description="the append-only file the action was written to (read by scan_quality)")
+    log: str = Field(description="the append-only file the action was written to (read by scan_quality, "
+                     "or by landmark_clusters for a landmark action)")
     row: dict[str, str]
+
+
+class LandmarkAction(BaseModel):
+    """A curator's decision on a landmark, anchored on one of its cards (cluster ids change between
+    runs, scan ids do not)."""
+
+    scan_id: str = Field(description="a card of the landmark (any member; the page uses its medoid)")
+    action: str = Field(description="rename (name), merge (other_scan_id: a card of the landmark that joins this one), "
+                        "reject, restore, split (this card leaves for a new landmark, name), "
+                        "move (this card joins the landmark of other_scan_id), locate (lat, lon)")
+    who: str = Field(description="the curator's name or initials, recorded with the time")
+    other_scan_id: str = Field("", description="merge / move: a card of the other landmark")
+    name: str = Field("", description="rename / split: the landmark's name")
+    lat: Optional[float] = Field(None, ge=-90, le=90, description="locate: latitude (WGS84)")
+    lon: Optional[float] = Field(None, ge=-180, le=180, description="locate: longitude (WGS84)")
+
+
+class LandmarkRecord(_Open):
+    cluster_id: int
+    name: str
+    status: str = Field(description="landmark, or rejected by a curator")
+    size: int
+    medoid: str = Field(description="scan_id of the card nearest the cluster's centre")
+    lat: Optional[float] = None
+    lon: Optional[float] = None
+    location_source: Optional[str] = Field(None, description="curator (a locate decision), city or country (the "
+                                           "top place's point, not the building's), null when unknown")
+    places: list[dict[str, Any]] = Field(default_factory=list)
+    cards: list[dict[str, Any]] = Field(default_factory=list)
+    decisions: list[dict[str, Any]] = Field(default_factory=list, description="curators' decisions naming its cards")
+    others: list[dict[str, Any]] = Field(default_factory=list, description="the other clusters (merge targets)")
 
 
 ERRORS = {code: {"model": ErrorBody, "description": text} for code, text in {

@@ -42,6 +42,8 @@ from vpr_assets.api.models import (
     CuratorAction,
     ErrorBody,
     Health,
+    LandmarkAction,
+    LandmarkRecord,
     LandmarkSearchResult,
     SearchResult,
 )
@@ -306,6 +308,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
         scan_path,
     )
     from vpr_assets.core.curation.curator_files import DECISIONS_LOG, LABELS, LABELS_LOG, append_curator_action
+    from vpr_assets.core.landmarks import CURATION_LOG, append_cluster_decision
     from vpr_assets.storage import Catalog
 
     here = Path(__file__).resolve().parent
@@ -369,6 +372,37 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
         the next `scan_quality` run of the card's batch applies it (the latest row wins)."""
         return write_action(action.scan_id, action.action, action.who)
 
+    def clustered(scan_id: str) -> bool:
+        return bool(cat.has("landmark_clusters") and len(
+            cat.query("SELECT 1 FROM landmark_clusters WHERE scan_id = ? LIMIT 1", [scan_id])))
+
+    def write_landmark_action(a: LandmarkAction) -> dict:
+        for sid in filter(None, (a.scan_id, a.other_scan_id)):
+            if not clustered(sid):
+                raise ApiError(404, "not_found", f"no landmark cluster holds scan_id {sid[:80]!r}")
+        try:
+            row = append_cluster_decision(home, a.action, a.scan_id, a.who, a.other_scan_id, a.name, a.lat, a.lon)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_parameter", str(exc)) from None
+        return {"log": CURATION_LOG, "row": row}
+
+    @app.post("/api/landmark-decisions", response_model=ActionWritten, tags=["collection"], responses=ERRORS,
+              summary="Record a curator's decision on a landmark")
+    def api_landmark_decision(action: LandmarkAction):
+        """Appends one row (action, card, who, when) to curation/clusters_log.csv; `landmark_decisions_sensor`
+        then re-materialises landmark_clusters, which applies every decision in order."""
+        return write_landmark_action(action)
+
+    @app.get("/api/landmarks/{cluster_id}", response_model=LandmarkRecord, tags=["collection"], responses=ERRORS,
+             summary="One landmark cluster's record")
+    def api_landmark_record(cluster_id: int):
+        """Name, status, where it stands and who said so, medoid, places, member cards, the curators'
+        decisions naming its cards, and the other clusters. Cluster ids change when clusters are rebuilt."""
+        lm = landmark_record(cat, cluster_id)
+        if lm is None:
+            raise ApiError(404, "not_found", f"no landmark cluster {cluster_id}")
+        return _add_urls(lm)
+
     @app.get("/scans/{scan_id}", tags=["files"], summary="A card's original scan file",
              responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": ErrorBody}})
     def scan_file(scan_id: str):
@@ -411,12 +445,36 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
         return RedirectResponse(f"/cards/{urllib.parse.quote(scan_id)}?{q}", status_code=303)
 
     @app.get("/landmarks/{cluster_id}", response_class=HTMLResponse, tags=["pages"],
-             summary="Collection browser: one landmark (its cards, medoid, places)")
-    def landmark_page(request: Request, cluster_id: int):
+             summary="Collection browser: one landmark (its cards, medoid, places, curator actions)")
+    def landmark_page(request: Request, cluster_id: int, done: str = "", who: str = ""):
         lm = landmark_record(cat, cluster_id)
         if lm is None:
             return HTMLResponse(render_page(error=f"no landmark cluster {cluster_id}"), status_code=404)
-        return templates.TemplateResponse(request, "landmark.html", {"lm": _add_urls(lm)})
+        notice = f"Recorded: {done}. The next landmark_clusters run applies it." if done else ""
+        return templates.TemplateResponse(request, "landmark.html", {"lm": _add_urls(lm), "notice": notice, "who": who})
+
+    @app.post("/landmarks/{cluster_id}/decision", tags=["pages"], summary="Collection browser: a decision on a landmark")
+    def landmark_decision(cluster_id: int, action: str = Form(...), who: str = Form(...), name: str = Form(""),
+                          target: str = Form(""), lat: str = Form(""), lon: str = Form("")):
+        """The landmark page's forms: anchored on the medoid of this cluster (and of `target`, the
+        cluster that joins it on merge), written as in POST /api/landmark-decisions."""
+        lm = landmark_record(cat, cluster_id)
+        other = landmark_record(cat, int(target)) if target.strip().lstrip("-").isdigit() else None
+        try:
+            if lm is None:
+                raise ApiError(404, "not_found", f"no landmark cluster {cluster_id}")
+            if action == "merge" and other is None:
+                raise ApiError(422, "invalid_parameter", "merge: choose the landmark that joins this one")
+            write_landmark_action(LandmarkAction(
+                scan_id=lm["medoid"], action=action, who=who, name=name,
+                other_scan_id=other["medoid"] if action == "merge" and other else "",
+                lat=_float_or_none(lat), lon=_float_or_none(lon)))
+        except ApiError as exc:
+            return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
+        except ValueError as exc:  # lat/lon not numbers or out of range (pydantic errors are ValueErrors)
+            return HTMLResponse(render_page(error=f"invalid location: {exc}"), status_code=422)
+        q = urllib.parse.urlencode({"done": action, "who": who})
+        return RedirectResponse(f"/landmarks/{cluster_id}?{q}", status_code=303)
 
     @app.get("/map", response_class=HTMLResponse, tags=["pages"], summary="Collection browser: offline map")
     def map_page(request: Request):
@@ -441,6 +499,11 @@ form{margin:.5rem 0 1rem;padding:.75rem;border:1px solid #ccc;border-radius:6px}
 .prediction{font-size:1.2rem;margin:.5rem 0}
 .muted{color:#666}
 """
+
+
+def _float_or_none(text: str) -> Optional[float]:
+    """A number typed in a form field; empty is None, anything else not a number raises ValueError."""
+    return float(text.replace(",", ".")) if text.strip() else None
 
 
 def _e(value) -> str:

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from vpr_assets.core.csv_rows import read_rows
+from vpr_assets.core.landmarks import CURATION_FILE, CURATION_LOG, ClusterDecisionRow, landmark_location
 from vpr_assets.storage import Catalog
 
 PAGE_MAX = 200
@@ -203,35 +205,83 @@ def _plain(v):
     return v
 
 
+def _location_sql(cat: Catalog) -> str:
+    """The location columns of `landmark_clusters`; nulls for a table written before they existed."""
+    if "location_source" in cat.columns("landmark_clusters"):
+        return "any_value(lat) AS lat, any_value(lon) AS lon, any_value(location_source) AS location_source"
+    return "NULL::DOUBLE AS lat, NULL::DOUBLE AS lon, NULL::VARCHAR AS location_source"
+
+
 def landmark_record(cat: Catalog, cluster_id: int) -> dict[str, Any] | None:
-    """One landmark cluster: name, status, size, medoid card, places, member cards."""
+    """One landmark cluster: name, status, size, where it stands (and who said so), medoid card,
+    places, member cards, the curators' decisions that name its cards, and the other landmarks
+    (what it can be merged with)."""
     if not cat.has("landmark_clusters"):
         return None
-    rows = cat.query("""SELECT cluster_id, any_value(cluster_name) AS name, any_value(status) AS status,
+    rows = cat.query(f"""SELECT cluster_id, any_value(cluster_name) AS name, any_value(status) AS status,
                                count(*) AS size, any_value(representative_scan_id) AS medoid,
-                               any_value(places_json) AS places_json, any_value(model_version) AS model_version
+                               any_value(places_json) AS places_json, any_value(model_version) AS model_version,
+                               {_location_sql(cat)}
                         FROM landmark_clusters WHERE cluster_id = ? GROUP BY 1""", [int(cluster_id)])
     if rows.empty:
         return None
     rec = _clean(rows.to_dict("records")[0])
     rec["places"] = json.loads(rec.pop("places_json") or "[]")
+    rec["lat"], rec["lon"], rec["location_source"] = _stands_at(rec["lat"], rec["lon"], rec["location_source"],
+                                                                rec["places"])
     rec["cards"] = list_cards(cat, CardFilter(landmark=str(int(cluster_id)), limit=PAGE_MAX))["cards"]
     rec["medoid_card"] = next((c for c in rec["cards"] if c["scan_id"] == rec["medoid"]), None)
+    members = set(cat.query("SELECT scan_id FROM landmark_clusters WHERE cluster_id = ?", [int(cluster_id)]).scan_id)
+    rec["decisions"] = [d for d in landmark_decisions(cat) if d["scan_id"] in members or d["other_scan_id"] in members]
+    rec["others"] = cat.query("""SELECT cluster_id, any_value(cluster_name) AS name, count(*) AS size
+                                 FROM landmark_clusters WHERE cluster_id <> ? GROUP BY 1 ORDER BY 2""",
+                              [int(cluster_id)]).to_dict("records")
     return rec
 
 
+def _stands_at(lat, lon, source, places: list[dict]) -> tuple[float | None, float | None, str | None]:
+    """The stored location of a landmark; for a table written before the location columns, the
+    one `landmark_clusters` would store now (`core.landmarks.landmark_location`)."""
+    if source is not None and lat is not None and lat == lat:  # NaN-safe
+        return float(lat), float(lon), str(source)
+    return landmark_location(places, None)
+
+
+def landmark_decisions(cat: Catalog) -> list[dict]:
+    """The curators' landmark decisions, in the order they apply, each with the scan ids it names
+    resolved to full ids where a unique prefix allows (who and when for the browser's log)."""
+    ids = list(cat.query("SELECT DISTINCT scan_id FROM landmark_clusters").scan_id) if cat.has("landmark_clusters") else []
+
+    def full(prefix: str) -> str:
+        hits = [s for s in ids if prefix and s.startswith(prefix)] if len(prefix) >= 8 else []
+        return hits[0] if len(hits) == 1 else prefix
+
+    out = []
+    for rel in (CURATION_FILE, CURATION_LOG):
+        for line, r in read_rows(cat.home / rel, ClusterDecisionRow):
+            out.append({"file": rel, "line": line, "action": r.action, "scan_id": full(r.scan_id),
+                        "other_scan_id": full(r.other_scan_id), "name": r.name, "lat": r.lat, "lon": r.lon,
+                        "who": r.who, "when": r.when})
+    return out
+
+
 def map_points(cat: Catalog) -> dict[str, list[dict]]:
-    """What the offline map draws: landmark clusters at their top place (listed, not drawn, when
-    none is known), and the cards' resolved places counted per place."""
-    out: dict[str, list[dict]] = {"landmarks": [], "places": []}
+    """What the offline map draws: landmark clusters where they stand (a curator's point, else their
+    top place's; listed, not drawn, when none is known), and the cards' resolved places counted per
+    place."""
+    out: dict[str, list[dict]] = {"landmarks": [], "places": [], "rejected": []}
     if cat.has("landmark_clusters"):
-        for r in cat.query("""SELECT cluster_id, any_value(cluster_name) AS name, count(*) AS size,
-                                     any_value(places_json) AS places_json
+        out["rejected"] = cat.query("""SELECT cluster_id, any_value(cluster_name) AS name, count(*) AS size
+                                       FROM landmark_clusters WHERE status <> 'landmark' GROUP BY 1 ORDER BY 3 DESC, 2
+                                    """).to_dict("records")
+        for r in cat.query(f"""SELECT cluster_id, any_value(cluster_name) AS name, count(*) AS size,
+                                     any_value(places_json) AS places_json, {_location_sql(cat)}
                               FROM landmark_clusters WHERE status = 'landmark' GROUP BY 1 ORDER BY 3 DESC""").itertuples():
-            places = [p for p in json.loads(r.places_json or "[]") if p.get("lat") is not None and p.get("lon") is not None]
-            top = places[0] if places else {}
+            places = json.loads(r.places_json or "[]")
+            lat, lon, source = _stands_at(r.lat, r.lon, r.location_source, places)
+            top = next((p for p in places if p.get("lat") is not None and p.get("lon") is not None), {})
             out["landmarks"].append({"cluster_id": int(r.cluster_id), "name": r.name, "size": int(r.size),
-                                     "lat": float(top["lat"]) if top else None, "lon": float(top["lon"]) if top else None,
+                                     "lat": lat, "lon": lon, "location_source": source,
                                      "place": top.get("name")})  # listed even when no place is known
     if cat.has("geo_words"):
         try:

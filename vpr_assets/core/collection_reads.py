@@ -34,6 +34,19 @@ def kept_scan_ids(cat: Catalog) -> set[str] | None:
     return set(q.loc[keep, "scan_id"])
 
 
+def clustering_inputs(cat: Catalog, model_version: str) -> tuple[list[str], np.ndarray, dict, int]:
+    """What `landmark_clusters` clusters: the kept cards' current embeddings, their geo-words
+    (scan_id -> (places, words)) and how many embedding rows of other model versions were left out."""
+    ids_df, vecs, stale = current_embeddings(cat, model_version)
+    keep = kept_scan_ids(cat)
+    if keep is not None:
+        mask = ids_df.scan_id.isin(keep).to_numpy()
+        ids_df, vecs = ids_df[mask].reset_index(drop=True), vecs[mask]
+    geo = cat.read("geo_words") if cat.has("geo_words") else pd.DataFrame(columns=["scan_id", "words", "places"])
+    geo_by_scan = {r.scan_id: (r.places, r.words) for r in geo.drop_duplicates("scan_id").itertuples()}
+    return list(ids_df.scan_id), vecs, geo_by_scan, stale
+
+
 def text_vectors_by_scan(cat: Catalog, source: str = "ocr+description") -> dict:
     """scan_id -> MiniLM vector of the card's text from `source` (a `text_source_key`: the text a
     variant sees, `core.training.variants.variant_text_sources`), for every card with such text."""

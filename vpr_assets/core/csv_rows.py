@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, Iterable, TypeVar
+from typing import Generic, Iterable, Mapping, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -89,3 +89,20 @@ def _alternatives(required) -> list[set[str]]:
     if all(isinstance(r, str) for r in required):
         return [{r.lower() for r in required}]
     return [{c.lower() for c in alt} for alt in required]
+
+
+def append_row(path: str | Path, header: Sequence[str], row: Mapping[str, str], lock_timeout_s: float = 30) -> None:
+    """Append one row to an append-only CSV log under a cross-process file lock, writing the header
+    first when the file is new or empty; the file is never rewritten."""
+    from filelock import FileLock
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=lock_timeout_s):
+        new = not path.exists() or path.stat().st_size == 0
+        with open(path, "a", encoding="utf-8", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(header))
+            if new:
+                w.writeheader()
+            w.writerow(dict(row))
+            fh.flush()

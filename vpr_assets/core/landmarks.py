@@ -7,10 +7,19 @@ unique prefix of at least 8 characters) in `$VPR_HOME/curation/clusters.csv`:
     rename,3fa4c2d1,,Tower Bridge
     merge,3fa4c2d1,9bc0e7a2,            (the cluster holding other_scan_id joins the first)
     reject,77aa01b3,,                   (the whole cluster is not a landmark)
+    restore,77aa01b3,,                  (it is a landmark after all: undoes an earlier reject)
     split,5d5d0c1e,,Old Town Hall       (this scan leaves its cluster for a new one, named)
     move,5d5d0c1e,9bc0e7a2,             (this scan joins the cluster holding other_scan_id)
+    locate,3fa4c2d1,,,51.5055,-0.0754   (the landmark stands here: lat, lon; columns `lat,lon`)
 
-Every later run applies them in file order; the file is never rewritten by the pipeline.
+The collection browser (`vpr serve`) appends the same actions, with who and when, to
+`curation/clusters_log.csv` (header `action,scan_id,other_scan_id,name,lat,lon,who,when`).
+Every later run applies the hand-edited file in file order, then the log in its order; neither
+file is ever rewritten by the pipeline.
+
+Where a landmark stands: a curator's `locate` wins; otherwise its top place with coordinates,
+which is a city's (or a country's) point, never the building's: no offline gazetteer of
+monuments installs from the registries. `location_source` says which one a row carries.
 """
 
 from __future__ import annotations
@@ -20,12 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from vpr_assets.core.csv_rows import CsvRow, read_rows
 
-ACTIONS = ("rename", "merge", "reject", "split", "move")
+ACTIONS = ("rename", "merge", "reject", "restore", "split", "move", "locate")
 CURATION_FILE = "curation/clusters.csv"
+CURATION_LOG = "curation/clusters_log.csv"
+LOG_HEADER = ("action", "scan_id", "other_scan_id", "name", "lat", "lon", "who", "when")
 
 
 @dataclass
@@ -35,21 +46,38 @@ class ClusterDecision:
     other_scan_id: str = ""
     name: str = ""
     line: int = 0
+    lat: float | None = None
+    lon: float | None = None
+    source: str = "clusters.csv"  # the file it came from, for messages
+
+    @property
+    def where(self) -> str:
+        return f"{self.source} line {self.line}"
 
 
 @dataclass
-class OverrideReport:
+class ClusterEdits:
+    """Cluster labels after the curators' decisions, and what they changed."""
+
+    labels: list[int]
+    names: dict[int, str]
+    rejected: set[int]
+    locations: dict[int, tuple[float, float]]  # cluster -> (lat, lon) a curator set
     applied: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
 class ClusterDecisionRow(CsvRow):
-    """One row of `curation/clusters.csv`."""
+    """One row of `curation/clusters.csv` or `clusters_log.csv`."""
 
     action: str
     scan_id: str = Field(min_length=1)
     other_scan_id: str = ""
     name: str = ""
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    who: str = ""
+    when: str = ""
 
     @field_validator("action")
     @classmethod
@@ -58,10 +86,63 @@ class ClusterDecisionRow(CsvRow):
             raise ValueError(f"action must be one of {ACTIONS}, got {value!r}")
         return value.lower()
 
+    @field_validator("lat", "lon", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _complete(self) -> "ClusterDecisionRow":
+        if self.action in ("merge", "move") and not self.other_scan_id:
+            raise ValueError(f"{self.action} needs other_scan_id")
+        if self.action == "rename" and not self.name.strip():
+            raise ValueError("rename needs a name")
+        if self.action == "locate" and (self.lat is None or self.lon is None):
+            raise ValueError("locate needs lat and lon")
+        return self
+
+    def decision(self, line: int, source: str) -> ClusterDecision:
+        return ClusterDecision(self.action, self.scan_id, self.other_scan_id, self.name.strip(), line,
+                               self.lat, self.lon, source)
+
 
 def read_cluster_decisions(path: Path) -> tuple[list[ClusterDecision], list[str]]:
-    read = read_rows(path, ClusterDecisionRow, required=("action", "scan_id"))
-    return [ClusterDecision(r.action, r.scan_id, r.other_scan_id, r.name, line) for line, r in read], read.problems
+    """The hand-edited `clusters.csv` at `path`, then the browser's `clusters_log.csv` beside it:
+    decisions in the order they apply, and the rows that could not be read (never fatal)."""
+    path = Path(path)
+    decisions: list[ClusterDecision] = []
+    problems: list[str] = []
+    for file in (path, path.with_name(Path(CURATION_LOG).name)):
+        read = read_rows(file, ClusterDecisionRow, required=("action", "scan_id"))
+        decisions += [r.decision(line, file.name) for line, r in read]
+        problems += [p if p.startswith(file.name) else f"{file.name}: {p}" for p in read.problems]
+    return decisions, problems
+
+
+def append_cluster_decision(home: Path, action: str, scan_id: str, who: str, other_scan_id: str = "",
+                            name: str = "", lat: float | None = None, lon: float | None = None) -> dict:
+    """Validate one curator action on a landmark and append it, with who and when, to
+    `clusters_log.csv` (append-only, under a file lock). Raises ValueError on a bad action."""
+    from datetime import datetime, timezone
+
+    from pydantic import ValidationError
+
+    from vpr_assets.core.csv_rows import append_row
+
+    for sid in (scan_id, other_scan_id):
+        if any(c in sid for c in ",\n\r\"") or len(sid) > 128:
+            raise ValueError(f"not a scan id: {sid[:40]!r}")
+    values = {"action": action, "scan_id": scan_id, "other_scan_id": other_scan_id,
+              "name": " ".join(str(name or "").split())[:200], "lat": lat, "lon": lon,
+              "who": " ".join(str(who or "unknown").split())[:80] or "unknown",
+              "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    try:
+        ClusterDecisionRow.model_validate(values)
+    except ValidationError as exc:
+        raise ValueError("; ".join(e["msg"] for e in exc.errors())) from None
+    row = {k: "" if v is None else str(v) for k, v in values.items()}
+    append_row(Path(home) / CURATION_LOG, LOG_HEADER, row)
+    return row
 
 
 def _resolve(prefix: str, ids: Sequence[str]) -> str | None:
@@ -72,52 +153,70 @@ def _resolve(prefix: str, ids: Sequence[str]) -> str | None:
 
 
 def apply_decisions(scan_ids: Sequence[str], labels: list[int], names: dict[int, str],
-                    decisions: Sequence[ClusterDecision]) -> tuple[list[int], dict[int, str], set[int], OverrideReport]:
-    """Apply curator decisions to cluster labels (-1 = noise). Returns labels, names, rejected ids."""
-    labels = list(labels)
-    names = dict(names)
-    rejected: set[int] = set()
-    report = OverrideReport()
+                    decisions: Sequence[ClusterDecision]) -> ClusterEdits:
+    """Apply curator decisions, in order, to cluster labels (-1 = noise)."""
+    e = ClusterEdits(list(labels), dict(names), set(), {})
     pos = {s: i for i, s in enumerate(scan_ids)}
-    next_id = max([l for l in labels if l >= 0], default=-1) + 1
+    next_id = max([l for l in e.labels if l >= 0], default=-1) + 1
     for d in decisions:
         sid = _resolve(d.scan_id, scan_ids)
         if sid is None:
-            report.problems.append(f"line {d.line}: scan {d.scan_id!r} not found (or ambiguous) among clustered scans")
+            e.problems.append(f"{d.where}: scan {d.scan_id!r} not found (or ambiguous) among clustered scans")
             continue
-        c = labels[pos[sid]]
+        c = e.labels[pos[sid]]
         other = None
         if d.action in ("merge", "move"):
             osid = _resolve(d.other_scan_id, scan_ids)
             if osid is None:
-                report.problems.append(f"line {d.line}: other scan {d.other_scan_id!r} not found")
+                e.problems.append(f"{d.where}: other scan {d.other_scan_id!r} not found")
                 continue
-            other = labels[pos[osid]]
+            other = e.labels[pos[osid]]
+        if d.action in ("rename", "locate") and c < 0:
+            e.problems.append(f"{d.where}: scan {sid[:12]} is in no cluster")
+            continue
         if d.action == "rename":
-            if c < 0:
-                report.problems.append(f"line {d.line}: scan {sid[:12]} is in no cluster")
-                continue
-            names[c] = d.name
+            e.names[c] = d.name
+        elif d.action == "locate":
+            e.locations[c] = (float(d.lat), float(d.lon))
         elif d.action == "reject":
             if c >= 0:
-                rejected.add(c)
+                e.rejected.add(c)
+        elif d.action == "restore":
+            e.rejected.discard(c)
         elif d.action == "merge":
             if c < 0 or other is None or other < 0 or other == c:
-                report.problems.append(f"line {d.line}: nothing to merge")
+                e.problems.append(f"{d.where}: nothing to merge")
                 continue
-            labels = [c if l == other else l for l in labels]
-            names.pop(other, None)
+            e.labels = [c if l == other else l for l in e.labels]
+            e.names.pop(other, None)
+            moved = e.locations.pop(other, None)
+            if moved is not None:  # the merged cluster's point serves when this one has none
+                e.locations.setdefault(c, moved)
+            if other in e.rejected:
+                e.rejected.discard(other)
         elif d.action == "split":
-            labels[pos[sid]] = next_id
-            names[next_id] = d.name or f"split of {names.get(c, c)}"
+            e.labels[pos[sid]] = next_id
+            e.names[next_id] = d.name or f"split of {e.names.get(c, c)}"
             next_id += 1
         elif d.action == "move":
             if other is None or other < 0:
-                report.problems.append(f"line {d.line}: target scan is in no cluster")
+                e.problems.append(f"{d.where}: target scan is in no cluster")
                 continue
-            labels[pos[sid]] = other
-        report.applied.append(f"line {d.line}: {d.action} {sid[:12]}")
-    return labels, names, rejected, report
+            e.labels[pos[sid]] = other
+        e.applied.append(f"{d.where}: {d.action} {sid[:12]}")
+    return e
+
+
+def landmark_location(top_places: Sequence[Mapping], curator: tuple[float, float] | None
+                      ) -> tuple[float | None, float | None, str | None]:
+    """(lat, lon, source) of a landmark: the curator's point, else its first top place with
+    coordinates ("city" or "country": the place's point, not the building's), else unknown."""
+    if curator is not None:
+        return curator[0], curator[1], "curator"
+    for p in top_places:
+        if p.get("lat") is not None and p.get("lon") is not None:
+            return float(p["lat"]), float(p["lon"]), "country" if p.get("kind") == "country" else "city"
+    return None, None, None
 
 
 def name_cluster(member_places: Sequence[Sequence[Mapping]], member_words: Sequence[Sequence[str]]) -> tuple[str, list[dict]]:
@@ -198,23 +297,27 @@ def build_named_clusters(scan_ids: Sequence[str], vectors, geo: Mapping[str, tup
     result = cluster_embeddings(x, k=s.k, threshold=threshold, min_size=s.min_size, mutual=s.mutual,
                                 method=s.method) if scan_ids else None
     labels = [int(v) for v in result.labels] if result is not None else []
-    labels, names, rejected, report = apply_decisions(scan_ids, labels, {}, decisions)
+    edits = apply_decisions(scan_ids, labels, {}, decisions)
+    labels = edits.labels
     position = {sid: i for i, sid in enumerate(scan_ids)}
     rows, summary = [], []
     for c in sorted({lab for lab in labels if lab >= 0}):
         members = [sid for sid, lab in zip(scan_ids, labels) if lab == c]
         auto_name, top_places = name_cluster([_as_list(geo.get(m, (None, None))[0]) for m in members],
                                              [_as_list(geo.get(m, (None, None))[1]) for m in members])
-        name = names.get(c) or auto_name or f"landmark {c}"
+        name = edits.names.get(c) or auto_name or f"landmark {c}"
         member_vecs = vecs[[position[m] for m in members]]
         medoid = members[int(np.argmax(member_vecs @ member_vecs.mean(0)))]
-        status = "rejected" if c in rejected else "landmark"
+        status = "rejected" if c in edits.rejected else "landmark"
+        lat, lon, located_by = landmark_location(top_places, edits.locations.get(c))
         summary.append({"cluster_id": c, "name": name, "size": len(members), "status": status,
-                        "representative": medoid[:12], "places": ", ".join(p.get("name", "") for p in top_places[:3])})
+                        "representative": medoid[:12], "places": ", ".join(p.get("name", "") for p in top_places[:3]),
+                        "location": located_by or ""})
         rows += [{"scan_id": m, "cluster_id": c, "cluster_name": name, "cluster_size": len(members), "status": status,
                   "representative_scan_id": medoid, "model_version": model_version,
-                  "places_json": json.dumps(top_places, ensure_ascii=False)} for m in members]
-    return NamedClusters(rows, summary, threshold, report.applied, report.problems)
+                  "places_json": json.dumps(top_places, ensure_ascii=False),
+                  "lat": lat, "lon": lon, "location_source": located_by} for m in members]
+    return NamedClusters(rows, summary, threshold, edits.applied, edits.problems)
 
 
 def _as_list(value) -> list:

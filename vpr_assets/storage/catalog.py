@@ -177,6 +177,13 @@ class Catalog:
              where: str | None = None, params: Sequence | None = None) -> pd.DataFrame:
         return self.arrow(table, partition, columns, where, params).to_pandas()
 
+    def columns(self, table: str) -> list[str]:
+        """The column names of a table as its files hold them now ([] when it is absent)."""
+        if not self.has(table):
+            return []
+        with duckdb.connect() as con:
+            return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {self._source(table)}").fetchall()]
+
     def query(self, sql: str, params: Sequence | None = None) -> pd.DataFrame:
         with self.connect() as con:
             return con.execute(sql, list(params or [])).fetch_df()

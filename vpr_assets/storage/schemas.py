@@ -180,6 +180,9 @@ LANDMARK_CLUSTERS_SCHEMA = pa.schema([
     ("scan_id", pa.string()), ("cluster_id", pa.int32()), ("cluster_name", pa.string()),
     ("cluster_size", pa.int32()), ("status", pa.string()), ("representative_scan_id", pa.string()),
     ("model_version", pa.string()), ("places_json", pa.string()),
+    # where the landmark stands and who said so: "curator" (a `locate` decision), "city" or "country"
+    # (its top place's point: no offline gazetteer of monuments exists), or null when unknown
+    ("lat", pa.float64()), ("lon", pa.float64()), ("location_source", pa.string()),
 ])
 
 SCHEMAS: dict[str, pa.Schema] = {

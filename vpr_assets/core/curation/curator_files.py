@@ -23,14 +23,13 @@ low_interest label also becomes a reject reason for that scan.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
-from vpr_assets.core.csv_rows import CsvRow, read_rows
+from vpr_assets.core.csv_rows import CsvRow, append_row, read_rows
 from vpr_assets.core.curation.landmark_classifier import parse_labels_csv
 
 DECISIONS_FILE = "curation/decisions.csv"
@@ -53,8 +52,6 @@ def append_curator_action(home: Path, log: str, scan_id: str, value: str, who: s
     is only ever appended to. Returns the row written."""
     from datetime import datetime, timezone
 
-    from filelock import FileLock
-
     path = Path(home) / log
     header = LOG_HEADER[path.name]
     if not scan_id or any(c in scan_id for c in ",\n\r\"") or len(scan_id) > 128:
@@ -64,15 +61,7 @@ def append_curator_action(home: Path, log: str, scan_id: str, value: str, who: s
         raise ValueError(f"unknown {header[1]} {value!r}; one of {', '.join(allowed)}")
     who = " ".join(str(who or "unknown").split())[:80] or "unknown"
     row = dict(zip(header, (scan_id, value, who, datetime.now(timezone.utc).isoformat(timespec="seconds"))))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock", timeout=30):
-        new = not path.exists() or path.stat().st_size == 0
-        with open(path, "a", encoding="utf-8", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=header)
-            if new:
-                w.writeheader()
-            w.writerow(row)
-            fh.flush()
+    append_row(path, header, row)
     return row
 
 

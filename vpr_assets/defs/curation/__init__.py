@@ -4,8 +4,8 @@ vpr_assets.core.curation)."""
 from vpr_assets.defs.curation.assets import curate_scans
 from vpr_assets.defs.curation.checks import curation_checks
 from vpr_assets.defs.curation.classifier import landmark_classifier
-from vpr_assets.defs.curation.sensors import curator_actions_sensor
+from vpr_assets.defs.curation.sensors import curator_actions_sensor, landmark_decisions_sensor
 
 assets = [curate_scans, landmark_classifier]
 asset_checks = curation_checks
-sensors = [curator_actions_sensor]
+sensors = [curator_actions_sensor, landmark_decisions_sensor]

@@ -1,6 +1,7 @@
 """Curator actions from the collection browser reach the graph: new rows in the append-only
-decision and label logs re-materialise `scan_quality` of the batches whose cards they name; new
-labels also refit `landmark_classifier` first, in the same run."""
+decision and label logs re-materialise `scan_quality` of the batches whose cards they name (new
+labels also refit `landmark_classifier` first, in the same run); a change to the landmark decisions
+(clusters.csv or the browser's clusters_log.csv) re-materialises `landmark_clusters`."""
 
 import dagster as dg
 
@@ -51,3 +52,34 @@ def curator_actions_sensor(context: dg.SensorEvaluationContext, catalog: Catalog
                       for b, by_label in sorted(batches.items())],
         cursor=json.dumps(counts),
     )
+
+
+@dg.sensor(
+    name="landmark_decisions_sensor",
+    description="Watches curation/clusters.csv and clusters_log.csv (rename, merge, reject, restore, split, move, "
+    "locate a landmark; the log is written by `vpr serve`); any change requests one landmark_clusters run, "
+    "and what reads the clusters follows by automation.",
+    asset_selection=dg.AssetSelection.assets("landmark_clusters"),
+    default_status=default_sensor_status(),
+    minimum_interval_seconds=30,
+)
+def landmark_decisions_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource):
+    import hashlib
+
+    from vpr_assets.core.landmarks import CURATION_FILE, CURATION_LOG
+
+    digest = hashlib.sha256()
+    for rel in (CURATION_FILE, CURATION_LOG):
+        path = catalog.root / rel
+        digest.update(rel.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
+    state = digest.hexdigest()[:16]
+    files = [catalog.root / rel for rel in (CURATION_FILE, CURATION_LOG) if (catalog.root / rel).is_file()]
+    if state == context.cursor:
+        return dg.SkipReason("landmark decisions unchanged")
+    if context.cursor is None:  # first tick: run only for decisions newer than the clusters
+        latest = context.instance.get_latest_materialization_event(dg.AssetKey("landmark_clusters"))
+        if not files or (latest is not None and latest.timestamp >= max(f.stat().st_mtime for f in files)):
+            return dg.SensorResult(skip_reason="no landmark decisions newer than landmark_clusters", cursor=state)
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"landmark-decisions-{state}",
+                                                       tags={"vpr/landmark_decisions": state})],
+                           cursor=state)

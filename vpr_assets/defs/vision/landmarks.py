@@ -2,17 +2,16 @@
 
 
 import dagster as dg
-import pandas as pd
 import pyarrow as pa
 
 from vpr_assets.core.active_model import ModelRef
-from vpr_assets.core.collection_reads import current_embeddings, kept_scan_ids
+from vpr_assets.core.collection_reads import clustering_inputs
 from vpr_assets.core.landmarks import CURATION_FILE, ClusterSettings, build_named_clusters, read_cluster_decisions
-from vpr_assets.defs.metadata import catalog_views_metadata, data_version_of, table_metadata
+from vpr_assets.defs.metadata import catalog_views_metadata, data_version_of, md_cell, table_metadata
 from vpr_assets.defs.resources import CatalogResource, ModelRegistryResource
 from vpr_assets.storage.schemas import LANDMARK_CLUSTERS_SCHEMA
 
-LANDMARK_CLUSTERS_CODE_VERSION = "landmark-clusters-v1"
+LANDMARK_CLUSTERS_CODE_VERSION = "landmark-clusters-v2"  # v2: where each landmark stands (lat, lon, source)
 
 
 class ClusterConfig(dg.Config):
@@ -38,46 +37,52 @@ class ClusterConfig(dg.Config):
     kinds={"faiss", "parquet"},
     automation_condition=dg.AutomationCondition.eager(),
     description="Landmarks: clusters of good, non-duplicate cards by cosine similarity (mutual k-NN graph, "
-    "guarded against chaining), named from their members' geo-words, with curators' decisions applied.",
+    "guarded against chaining), named from their members' geo-words, with curators' decisions (clusters.csv and the browser's "
+    "clusters_log.csv) applied; each landmark carries where it stands and who said so.",
 )
 def landmark_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, catalog: CatalogResource,
                       model_registry: ModelRegistryResource):
     cat = catalog.catalog
     version = model_registry.label()
-    ids_df, vecs, stale = current_embeddings(cat, version)
+    scan_ids, vecs, geo, stale = clustering_inputs(cat, version)
     if stale:
         context.log.warning(f"{stale} embedding rows from other model versions ignored (re-embedding pending)")
-    keep = kept_scan_ids(cat)
-    if keep is not None:
-        mask = ids_df.scan_id.isin(keep).to_numpy()
-        ids_df, vecs = ids_df[mask].reset_index(drop=True), vecs[mask]
-    scan_ids = list(ids_df.scan_id)
     context.log.info(f"clustering {len(scan_ids)} cards (model {version})")
-    geo = cat.read("geo_words") if cat.has("geo_words") else pd.DataFrame(columns=["scan_id", "words", "places"])
-    geo = {r.scan_id: (r.places, r.words) for r in geo.drop_duplicates("scan_id").itertuples()}
     decisions, problems = read_cluster_decisions(catalog.root / CURATION_FILE)
     res = build_named_clusters(scan_ids, vecs, geo, decisions, version,
                                ModelRef.parse(version).is_pretrained, config.settings())
     for p in problems + res.problems:
         context.log.warning(f"curation: {p}")
-    rows, summary = res.rows, res.summary
-    schema = LANDMARK_CLUSTERS_SCHEMA
-    cat.write_table("landmark_clusters", pa.Table.from_pylist(rows, schema=schema))
-    n_land = sum(1 for s in summary if s["status"] == "landmark")
-    table_md = "\n".join(["| id | name | size | status | places |", "|---|---|---|---|---|"] +
-                         [f"| {s['cluster_id']} | {s['name']} | {s['size']} | {s['status']} | {s['places']} |" for s in summary[:50]])
+    cat.write_table("landmark_clusters", pa.Table.from_pylist(res.rows, schema=LANDMARK_CLUSTERS_SCHEMA))
+    n_land = sum(1 for s in res.summary if s["status"] == "landmark")
     return dg.MaterializeResult(
-        data_version=data_version_of([version] + [f"{r['scan_id']}:{r['cluster_id']}:{r['cluster_name']}:{r['status']}" for r in rows]),
+        data_version=data_version_of([version] + [_row_key(r) for r in res.rows]),
         metadata={**catalog_views_metadata(context, cat),
-            "dagster/row_count": len(rows),
+            "dagster/row_count": len(res.rows),
             "landmarks": n_land,
-            "rejected_clusters": len(summary) - n_land,
+            "rejected_clusters": len(res.summary) - n_land,
+            "located_by_curator": sum(1 for s in res.summary if s["location"] == "curator"),
             "cards_clustered": len(scan_ids),
-            "noise_cards": len(scan_ids) - len(rows),
+            "noise_cards": len(scan_ids) - len(res.rows),
             "model_version": version,
             "threshold": res.threshold,
             "min_size": config.min_size,
             "curation_decisions_applied": len(res.applied),
-            "clusters": dg.MetadataValue.md(table_md if summary else "_no clusters_"),
+            "curation_problems": len(problems) + len(res.problems),
+            "clusters": _clusters_markdown(res.summary),
         },
     )
+
+
+def _row_key(r: dict) -> str:
+    """What a downstream reader sees of one row: a change of any of it is a new data version."""
+    return f"{r['scan_id']}:{r['cluster_id']}:{r['cluster_name']}:{r['status']}:{r['lat']}:{r['lon']}"
+
+
+def _clusters_markdown(summary: list[dict], limit: int = 50) -> dg.MetadataValue:
+    if not summary:
+        return dg.MetadataValue.md("_no clusters_")
+    lines = ["| id | name | size | status | places | located by |", "|---|---|---|---|---|---|"]
+    lines += [f"| {s['cluster_id']} | {md_cell(s['name'])} | {s['size']} | {s['status']} | {md_cell(s['places'])} "
+              f"| {s['location'] or '–'} |" for s in summary[:limit]]
+    return dg.MetadataValue.md("\n".join(lines))
