@@ -123,3 +123,28 @@ def test_no_import_cycles():
     reach = {m: reachable(m) for m in graph}
     cycles = sorted({tuple(sorted(m2 for m2 in reach[m] if m in reach[m2])) for m in graph if m in reach[m]})
     assert not cycles, cycles
+
+
+MAX_ASSET_BODY_LINES = 35  # the README's "about 30": read inputs, call core, return MaterializeResult
+
+
+def test_asset_check_and_sensor_bodies_stay_thin():
+    """Business logic lives in core: every decorated asset, multi-asset, check and sensor body in
+    vpr_assets/defs is short (docstring not counted). A long body is logic that belongs in core."""
+    import ast
+
+    long = []
+    for path in sorted((ROOT / "vpr_assets" / "defs").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            names = {ast.unparse(d.func if isinstance(d, ast.Call) else d).split(".")[-1] for d in node.decorator_list}
+            if not names & {"asset", "multi_asset", "asset_check", "multi_asset_check", "sensor", "asset_sensor"}:
+                continue
+            body = node.body
+            if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]
+            lines = body[-1].end_lineno - body[0].lineno + 1
+            if lines > MAX_ASSET_BODY_LINES:
+                long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {lines} lines")
+    assert not long, long
