@@ -7,6 +7,13 @@ Endpoints:
     GET  /api/landmark?name=..  JSON: matching landmarks with their cards
     GET  /api/health            JSON: what is loaded (503 while there is no index)
     GET  /thumbnails/{path}     the cards' thumbnails, from $VPR_HOME/thumbnails only
+    GET  /api/cards, /api/cards/{scan_id}, /api/landmarks/{id}   the collection browser's JSON
+    POST /api/decisions, /api/landmark-decisions                 curator actions (append-only logs)
+    GET  /browse, /cards/{scan_id}, /landmarks/{id}, /map        the collection browser's pages
+    GET  /scans/{scan_id}       a card's original scan
+
+Pages are Jinja2 templates (templates/, autoescaped) with one stylesheet (static/); nothing is
+loaded from the internet, /docs and /redoc included (fastapi-offline).
 
 Why the limits are where they are: an upload is refused from its Content-Length header before
 the body is read (413), a body without one is counted while it streams and cut at the limit; the
@@ -20,7 +27,6 @@ error, on every route and unexpected ones too, is JSON `{"error": reason, "detai
 No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at runtime.
 """
 
-import html
 import json
 import logging
 import urllib.parse
@@ -487,83 +493,28 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
     return app
 
 
-# --- HTML rendering (escaped, no templates engine, no external resources) -----------------------
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:70rem;color:#222}
-form{margin:.5rem 0 1rem;padding:.75rem;border:1px solid #ccc;border-radius:6px}
-.grid{display:flex;flex-wrap:wrap;gap:.75rem}
-.card{width:180px;border:1px solid #ddd;border-radius:6px;padding:.4rem;font-size:.8rem}
-.card img{width:100%;height:auto;display:block}
-.error{color:#a00;font-weight:bold}
-.prediction{font-size:1.2rem;margin:.5rem 0}
-.muted{color:#666}
-"""
-
-
 def _float_or_none(text: str) -> Optional[float]:
     """A number typed in a form field; empty is None, anything else not a number raises ValueError."""
     return float(text.replace(",", ".")) if text.strip() else None
 
 
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+# --- the search page (Jinja2, autoescaped; no external resources) --------------------------------
 
-
-def _card_html(card: dict, score_key: str) -> str:
-    score = card.get(score_key)
-    img = f'<img src="{_e(card.get("thumbnail_url"))}" alt="{_e(card.get("file_name"))}" loading="lazy">' \
-        if card.get("thumbnail_url") else '<div class="muted">no thumbnail</div>'
-    return (f'<div class="card result" data-scan-id="{_e(card.get("scan_id"))}">{img}'
-            f'<div><b>{_e(card.get("file_name"))}</b></div>'
-            f'<div class="score">{score_key} {"" if score is None else f"{score:.3f}"}</div>'
-            f'<div>{_e(card.get("cluster_name") or "no landmark cluster")}</div>'
-            f'<div class="muted">{_e(card.get("batch"))}</div>'
-            f'<div class="muted">{_e((card.get("description") or "")[:140])}</div></div>')
-
-
-def _places_text(places) -> str:
-    return ", ".join(f"{p.get('name')} ({p.get('country', '')})" for p in places or [] if p.get("name"))
+_PAGES = None
 
 
 def render_page(image_result: Optional[dict] = None, landmark_result: Optional[dict] = None, name: str = "",
                 error: str = "", upload_name: str = "") -> str:
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Postcard search</title>"
-             f"<style>{_CSS}</style></head><body><h1>Postcard search</h1>",
-             "<form id='upload-form' action='/search' method='post' enctype='multipart/form-data'>"
-             "<label>Picture of a place: <input type='file' name='file' id='file' accept='image/*' required></label> "
-             "<label>results <input type='number' name='k' value='10' min='1' max='50' style='width:4em'></label> "
-             "<button type='submit' id='search-button'>Search by picture</button></form>",
-             f"<form id='name-form' action='/' method='get'><label>Landmark or place: <input type='text' name='name' "
-             f"id='name' value='{_e(name)}' required></label> <button type='submit'>Search by name</button></form>"]
-    if error:
-        parts.append(f"<p class='error' id='error'>{_e(error)}</p>")
-    if image_result is not None:
-        r = image_result
-        lm = r.get("landmark")
-        if lm:
-            pred = (f"Predicted landmark: <b id='prediction'>{_e(lm['name'])}</b> "
-                    f"<span class='muted'>({lm['votes']} of the top neighbours, confidence {lm['confidence']:.2f}"
-                    f"{'; ' + _e(_places_text(lm.get('places'))) if lm.get('places') else ''})</span>")
-        else:
-            pred = f"Predicted landmark: <b id='prediction'>{_e(r['prediction'])}</b> <span class='muted'>({_e(r.get('reason'))})</span>"
-        top = r.get("top_score")
-        parts.append(f"<h2>Cards like {_e(upload_name) or 'your picture'}</h2><p class='prediction'>{pred}</p>"
-                     f"<p class='muted'>best score {'' if top is None else f'{top:.3f}'}; non-landmark threshold "
-                     f"{r['threshold']:.3f} ({_e(r['threshold_source'])}); model {_e(r['model_version'])}</p>"
-                     "<div class='grid' id='results'>" + "".join(_card_html(c, "score") for c in r["results"]) + "</div>")
-    if landmark_result is not None:
-        matches = landmark_result.get("matches") or []
-        parts.append(f"<h2>Landmarks matching “{_e(name)}”</h2>")
-        if not matches:
-            parts.append("<p id='no-match'>No landmark matches that name.</p>")
-        for m in matches:
-            parts.append(f"<h3 class='landmark'>{_e(m['name'])} <span class='muted'>({m['size']} cards; matched on "
-                         f"{_e(m['matched_on'])} “{_e(m['matched_text'])}”, {m['match_score']:.0f}/100)</span></h3>"
-                         f"<p class='muted'>{_e(_places_text(m.get('places')))}</p><div class='grid results'>"
-                         + "".join(_card_html(c, "similarity") for c in m["cards"]) + "</div>")
-    parts.append("</body></html>")
-    return "".join(parts)
+    """The search page (templates/search.html): forms, an error, a picture's or a name's answer.
+    Also the error page of the browser routes, so that every page has the same header."""
+    global _PAGES
+    if _PAGES is None:
+        from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+        _PAGES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+                             autoescape=select_autoescape(["html"]))
+    return _PAGES.get_template("search.html").render(image_result=image_result, landmark_result=landmark_result,
+                                                     name=name, error=error, upload_name=upload_name)
 
 
 def serve(home: Path, host: str = "127.0.0.1", port: int = 8000, config: Optional[ApiConfig] = None,
