@@ -71,6 +71,24 @@ def test_non_landmark_cards_are_answered_non_landmark(store, engine, card):
     assert res["results"], "neighbours are still listed"
 
 
+def test_a_file_sent_as_a_query_is_embedded_as_the_collection_embeds_it(store, engine, tmp_path):
+    """Queries are decoded for embedding as the collection's files are (`embed_paths`: a large JPEG
+    at reduced scale), so the same file gives the same vector by path or by bytes; a PIL image
+    (already decoded at full size) is another picture of it."""
+    from PIL import Image
+
+    from tests.badinput import jpeg_bytes, photo
+    from vpr_assets.core.vision.embedder import embed_paths
+
+    path = tmp_path / "large.jpg"
+    path.write_bytes(jpeg_bytes(photo(3, size=(1400, 1000))))  # > 2x the embedding size: drafted at 1/2
+    collection = embed_paths(engine.state().model.embedder, [path], num_workers=0).vectors[0]
+    by_path, by_bytes = engine.embed(path)[0], engine.embed(path.read_bytes())[0]
+    assert float(by_path @ collection) > 0.99999 and float(by_bytes @ collection) > 0.99999
+    full = engine.embed(Image.open(path))[0]
+    assert 0.8 < float(full @ collection) < 0.9999
+
+
 def test_threshold_is_configurable_and_reported(store):
     strict = SearchEngine(store.home, SearchConfig(threshold=0.999))
     res = strict.search_image(store.eval_card("tower_bridge_100.jpg").read_bytes(), k=3)

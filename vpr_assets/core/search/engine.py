@@ -73,11 +73,21 @@ class SearchEngine:
         """One query vector in the index's space. For a text-fused model the query's caption is read
         (the OCR of `ocr_text`) and fused as the index fused the collection's cards
         (`core.query_text`); a picture without text is fused with 'no text'."""
-        from vpr_assets.core.vision.embedder import embed_images
+        return self._embed(self._reader.read(image), image)
+
+    def _embed(self, im, source) -> np.ndarray:
+        """`im`: the decoded query (its caption is read from it); `source`: what was sent. A file or
+        bytes is decoded again as the collection's files were for embedding (JPEG at reduced scale,
+        `embedding_load_size`), so a card sent as a query gets its own index vector."""
+        from pathlib import Path
+
+        from vpr_assets.core.vision.embedder import embed_images, embedding_load_size
 
         st = self.state()
-        im = self._reader.read(image)
-        vec = embed_images(st.model.embedder, [im])
+        view = im
+        if isinstance(source, (bytes, bytearray, memoryview, str, Path)):
+            view = self._reader.read(source, draft_side=embedding_load_size(st.model.embedder))
+        vec = embed_images(st.model.embedder, [view])
         if bool(st.index_row.get("fused_text")) and st.model.recognizer is not None:
             import torch
 
@@ -100,7 +110,7 @@ class SearchEngine:
         im = self._reader.read(image)  # decoded before the lock: a costly picture never holds up other searches
         with self._lock:
             st = self.state()
-            q = self.embed(im)
+            q = self._embed(im, image)
             n = max(k, self.config.vote_neighbours)
             scores, ids = st.index.search(q, n)
             # the evaluation's rule (similarity + landmark score) decides landmark-or-not when there is one

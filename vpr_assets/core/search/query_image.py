@@ -22,7 +22,9 @@ class QueryImageReader:
         self.config = config
         self._decode_slots = threading.BoundedSemaphore(max(1, config.decode_slots))
 
-    def read(self, image):
+    def read(self, image, draft_side: int | None = None):
+        """Bytes, a path or a PIL image -> upright 8-bit RGB, within the limits. `draft_side`: decode
+        a JPEG at reduced scale, never below that side (as the collection's files are embedded)."""
         from PIL import Image
 
         if isinstance(image, (bytes, bytearray, memoryview)):
@@ -40,7 +42,7 @@ class QueryImageReader:
                         f"decoding this {head.width}x{head.height} {head.mode} image takes ~{head.decode_bytes >> 20} MiB "
                         f"> limit {self.config.max_decode_bytes >> 20} MiB", "too_costly")
                 with self._decode_slots:
-                    return decode_image(data, self.config.max_pixels).image
+                    return decode_image(data, self.config.max_pixels, draft_side=draft_side).image
             except ImageRejected as exc:
                 cls = ImageTooLargeError if exc.reason == "too_many_pixels" else BadImageError
                 raise cls(f"not a usable image ({exc.reason}): {exc.detail}" if exc.detail else
@@ -56,7 +58,7 @@ class QueryImageReader:
                 raise cls(f"{p}: {exc.detail}", exc.reason) from None
             except OSError as exc:
                 raise BadImageError(f"{p}: {type(exc).__name__}: {exc}", "unreadable") from None
-            return self.read(data)
+            return self.read(data, draft_side)
         if isinstance(image, Image.Image):
             w, h = image.size
             if w * h > self.config.max_pixels:

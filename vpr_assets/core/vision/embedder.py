@@ -179,6 +179,15 @@ def _prepare(model: LandmarkEmbedder, device: torch.device | str | None, amp: bo
     return model, device, (device.type == "cuda") if amp is None else bool(amp and device.type == "cuda")
 
 
+def embedding_load_size(model: LandmarkEmbedder, image_size: int | None = None, scales: Sequence[float] = (1.0,),
+                        device: torch.device | str | None = None) -> int:
+    """The side an image is decoded at (JPEG draft) and resized to before the forward pass: what
+    `embed_paths` does to the collection's files, and search queries repeat so that a query file
+    gets the same vector as the same file in the index."""
+    device = torch.device(device) if device is not None else default_device()
+    return max(_scale_sizes(image_size or default_image_size(model, device), scales))
+
+
 def embed_paths(
     model: LandmarkEmbedder,
     paths: Sequence[str | Path],
@@ -199,7 +208,7 @@ def embed_paths(
     """
     model, device, amp = _prepare(model, device, amp)
     size = image_size or default_image_size(model, device)
-    load_size = max(_scale_sizes(size, scales))
+    load_size = embedding_load_size(model, size, scales, device)
     workers = default_num_workers(device) if num_workers is None else num_workers
     dataset = ImageFileDataset(paths, load_size, resize, max_pixels)
     loader = DataLoader(
