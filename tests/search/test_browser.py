@@ -222,3 +222,24 @@ def test_landmark_decisions_request_one_clustering_run_per_change(client, vpr_ho
     with dg.DagsterInstance.get() as instance:
         instance.report_runless_asset_event(dg.AssetMaterialization("landmark_clusters"))
     assert not tick(None).run_requests
+
+
+def test_a_card_moves_to_a_landmark_or_splits_off_from_its_page(client, vpr_home):
+    from vpr_assets.core.landmarks import CURATION_FILE, apply_decisions, read_cluster_decisions
+
+    b1, b2 = _two_landmarks(vpr_home)
+    page = client.get(f"/cards/{b2[0]}").text
+    assert 'aria-label="landmark of this card"' in page and 'value="7">Tour Eiffel' in page
+    r = client.post(f"/cards/{b2[0]}/landmark", data={"action": "move", "target": "7", "who": "ana"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    assert "The next landmark_clusters run applies it" in client.get(r.headers["location"]).text
+    assert client.post(f"/cards/{b1[2]}/landmark", data={"action": "split", "name": "Trocadéro", "who": "ana"},
+                       follow_redirects=False).status_code == 303
+    assert client.post(f"/cards/{b1[2]}/landmark", data={"action": "move", "target": "", "who": "a"}).status_code == 422
+    assert client.post(f"/cards/{b1[2]}/landmark", data={"action": "reject", "who": "a"}).status_code == 422
+    decisions, problems = read_cluster_decisions(vpr_home / CURATION_FILE)
+    assert [(d.action, d.scan_id, d.other_scan_id, d.name) for d in decisions] == [
+        ("move", b2[0], b1[0], ""), ("split", b1[2], "", "Trocadéro")] and not problems
+    e = apply_decisions(b1 + b2, [0] * len(b1) + [1] * len(b2), {}, decisions)
+    assert e.labels == [0, 0, 2, 0] and e.names == {2: "Trocadéro"}  # b2's card joined 0; b1's third card split off

@@ -383,7 +383,9 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
             cat.query("SELECT 1 FROM landmark_clusters WHERE scan_id = ? LIMIT 1", [scan_id])))
 
     def write_landmark_action(a: LandmarkAction) -> dict:
-        for sid in filter(None, (a.scan_id, a.other_scan_id)):
+        if a.action == "move" and scan_path(cat, a.scan_id) is None:  # a card outside every cluster may join one
+            raise ApiError(404, "not_found", f"no card with scan_id {a.scan_id[:80]!r}")
+        for sid in filter(None, (a.other_scan_id,) if a.action == "move" else (a.scan_id, a.other_scan_id)):
             if not clustered(sid):
                 raise ApiError(404, "not_found", f"no landmark cluster holds scan_id {sid[:80]!r}")
         try:
@@ -437,9 +439,13 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
             card = full_record(scan_id)
         except ApiError as exc:
             return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
-        notice = f"Recorded: {done}. The next scan_quality run of batch {card['batch']} applies it." if done else ""
+        notice = ""
+        if done:
+            notice = (f"Recorded: {done}. The next landmark_clusters run applies it." if done.endswith("(landmark)") else
+                      f"Recorded: {done}. The next scan_quality run of batch {card['batch']} applies it.")
         return templates.TemplateResponse(request, "card.html", {"card": card, "neighbours": card["neighbours"],
-                                                                  "notice": notice, "who": who})
+                                                                  "notice": notice, "who": who,
+                                                                  "landmarks": facets(cat)["landmarks"]})
 
     @app.post("/cards/{scan_id}/decision", tags=["pages"], summary="Collection browser: record a curator action")
     def card_decision(scan_id: str, action: str = Form(...), who: str = Form(...)):
@@ -448,6 +454,26 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
         except ApiError as exc:
             return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
         q = urllib.parse.urlencode({"done": action, "who": who})
+        return RedirectResponse(f"/cards/{urllib.parse.quote(scan_id)}?{q}", status_code=303)
+
+    @app.post("/cards/{scan_id}/landmark", tags=["pages"], summary="Collection browser: move a card to a landmark, or split it off")
+    def card_landmark(scan_id: str, action: str = Form(...), who: str = Form(...), target: str = Form(""),
+                      name: str = Form("")):
+        """The card page's landmark form: `move` (the card joins landmark `target`, anchored on its
+        medoid) or `split` (the card leaves its landmark for a new one called `name`)."""
+        other = landmark_record(cat, int(target)) if target.strip().lstrip("-").isdigit() else None
+        try:
+            if action not in ("move", "split"):
+                raise ApiError(422, "invalid_parameter", f"a card's landmark action is move or split, not {action[:40]!r}")
+            if action == "move" and other is None:
+                raise ApiError(422, "invalid_parameter", "move: choose the landmark this card joins")
+            write_landmark_action(LandmarkAction(scan_id=scan_id, action=action, who=who, name=name,
+                                                 other_scan_id=other["medoid"] if action == "move" else ""))
+        except ApiError as exc:
+            return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
+        except ValueError as exc:
+            return HTMLResponse(render_page(error=str(exc)), status_code=422)
+        q = urllib.parse.urlencode({"done": f"{action} (landmark)", "who": who})
         return RedirectResponse(f"/cards/{urllib.parse.quote(scan_id)}?{q}", status_code=303)
 
     @app.get("/landmarks/{cluster_id}", response_class=HTMLResponse, tags=["pages"],
