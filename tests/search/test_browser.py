@@ -32,6 +32,16 @@ def client(vpr_home, dagster_home):
         yield c
 
 
+def _tick(sensor, vpr_home, cursor):
+    """One evaluation of `sensor` against the test instance, with `cursor`."""
+    from vpr_assets.defs.resources import CatalogResource
+
+    with dg.DagsterInstance.get() as instance:
+        ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                      resources={"catalog": CatalogResource(home=str(vpr_home))})
+        return sensor(ctx)
+
+
 def test_grid_filters_and_pages_in_the_catalog(client):
     every = client.get("/api/cards").json()
     assert len(every["cards"]) == 4 and every["next"] is None
@@ -82,13 +92,9 @@ def test_card_page_record_scan_and_a_decision_the_next_run_reads(client, vpr_hom
 
 def test_curator_actions_request_scan_quality_of_their_batches(client, vpr_home):
     from vpr_assets.defs.curation.sensors import curator_actions_sensor
-    from vpr_assets.defs.resources import CatalogResource
 
     def tick(cursor):
-        with dg.DagsterInstance.get() as instance:
-            ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                          resources={"catalog": CatalogResource(home=str(vpr_home))})
-            return curator_actions_sensor(ctx)
+        return _tick(curator_actions_sensor, vpr_home, cursor)
 
     assert isinstance(tick(None), dg.SkipReason)  # no action yet
     cards = {c["batch"]: c["scan_id"] for c in client.get("/api/cards").json()["cards"]}
@@ -197,13 +203,9 @@ def test_landmark_actions_from_the_page_and_the_api_reach_the_log_and_the_next_c
 
 def test_landmark_decisions_request_one_clustering_run_per_change(client, vpr_home):
     from vpr_assets.defs.curation.sensors import landmark_decisions_sensor
-    from vpr_assets.defs.resources import CatalogResource
 
     def tick(cursor):
-        with dg.DagsterInstance.get() as instance:
-            ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                          resources={"catalog": CatalogResource(home=str(vpr_home))})
-            return landmark_decisions_sensor(ctx)
+        return _tick(landmark_decisions_sensor, vpr_home, cursor)
 
     b1, _ = _two_landmarks(vpr_home)
     first = tick(None)
