@@ -1,5 +1,5 @@
 """Collection-wide reads of the catalog that assets, search, training and the CLI share: the current
-model's embeddings, the kept (non-duplicate, good) cards, the text vectors a variant fuses. Assets
+model's embeddings, the cards curation set aside, the text vectors a variant fuses. Assets
 read them here, never through IO managers (see dagster#19220)."""
 
 from __future__ import annotations
@@ -23,24 +23,27 @@ def current_embeddings(cat: Catalog, model_version: str) -> tuple[pd.DataFrame, 
     return tbl.select(["scan_id", "batch"]).to_pandas(), vecs, int(stale)
 
 
-def kept_scan_ids(cat: Catalog) -> set[str] | None:
-    """Scans curation keeps (label good, not a duplicate, not a card back); None if not curated yet."""
+def set_aside_scan_ids(cat: Catalog) -> set[str]:
+    """Scans curation set aside (label not good, or a duplicate; card backs are labelled bad). Cards
+    of batches not curated yet are not among them: they count as kept until their batch is curated,
+    as every card does before any curation."""
     if not cat.has("scan_quality"):
-        return None
+        return set()
     q = cat.read("scan_quality")
-    keep = q["label"].eq("good") if "label" in q else pd.Series(True, index=q.index)
+    out = ~q["label"].eq("good") if "label" in q else pd.Series(False, index=q.index)
     if "duplicate_of" in q:
-        keep &= q["duplicate_of"].isna()
-    return set(q.loc[keep, "scan_id"])
+        out |= q["duplicate_of"].notna()
+    return set(q.loc[out, "scan_id"])
 
 
 def clustering_inputs(cat: Catalog, model_version: str) -> tuple[list[str], np.ndarray, dict, int]:
-    """What `landmark_clusters` clusters: the kept cards' current embeddings, their geo-words
+    """What `landmark_clusters` clusters: the current embeddings of every card curation has not set
+    aside (`set_aside_scan_ids`), their geo-words
     (scan_id -> (places, words)) and how many embedding rows of other model versions were left out."""
     ids_df, vecs, stale = current_embeddings(cat, model_version)
-    keep = kept_scan_ids(cat)
-    if keep is not None:
-        mask = ids_df.scan_id.isin(keep).to_numpy()
+    aside = set_aside_scan_ids(cat)
+    if aside:
+        mask = ~ids_df.scan_id.isin(aside).to_numpy()
         ids_df, vecs = ids_df[mask].reset_index(drop=True), vecs[mask]
     geo = cat.read("geo_words") if cat.has("geo_words") else pd.DataFrame(columns=["scan_id", "words", "places"])
     geo_by_scan = {r.scan_id: (r.places, r.words) for r in geo.drop_duplicates("scan_id").itertuples()}
