@@ -245,3 +245,23 @@ def test_a_card_moves_to_a_landmark_or_splits_off_from_its_page(client, vpr_home
         ("move", b2[0], b1[0], ""), ("split", b1[2], "", "Trocadéro")] and not problems
     e = apply_decisions(b1 + b2, [0] * len(b1) + [1] * len(b2), {}, decisions)
     assert e.labels == [0, 0, 2, 0] and e.names == {2: "Trocadéro"}  # b2's card joined 0; b1's third card split off
+
+
+def test_decisions_that_cannot_apply_are_listed_on_the_map_and_prefixes_resolve(client, vpr_home):
+    import pyarrow as pa
+
+    from vpr_assets.storage.schemas import LANDMARK_CLUSTERS_SCHEMA
+
+    b1, b2 = _two_landmarks(vpr_home)
+    (vpr_home / "curation").mkdir(exist_ok=True)
+    (vpr_home / "curation" / "clusters.csv").write_text(f"action,scan_id,other_scan_id,name\nrename,{b1[0][:16]},,Eiffel\n")
+    client.post("/api/landmark-decisions", json={"scan_id": b2[0], "action": "rename", "name": "Lost", "who": "ana"})
+    assert 'id="unapplied"' not in client.get("/map").text  # every card named is clustered
+    lm = client.get("/api/landmarks/7").json()
+    assert [(d["action"], d["scan_id"], d["name"]) for d in lm["decisions"]] == [("rename", b1[0], "Eiffel")]
+    # b2's card leaves every cluster (curation set it aside): its decision cannot apply, and the map says so
+    cat = Catalog(vpr_home)
+    kept = cat.read("landmark_clusters").query("cluster_id == 7")
+    cat.write_table("landmark_clusters", pa.Table.from_pandas(kept, preserve_index=False), schema=LANDMARK_CLUSTERS_SCHEMA)
+    page = client.get("/map").text
+    assert 'id="unapplied"' in page and f'href="/cards/{b2[0]}"' in page and "Lost" in page

@@ -248,20 +248,36 @@ def _stands_at(lat, lon, source, places: list[dict]) -> tuple[float | None, floa
 
 
 def landmark_decisions(cat: Catalog) -> list[dict]:
-    """The curators' landmark decisions, in the order they apply, each with the scan ids it names
-    resolved to full ids where a unique prefix allows (who and when for the browser's log)."""
-    ids = list(cat.query("SELECT DISTINCT scan_id FROM landmark_clusters").scan_id) if cat.has("landmark_clusters") else []
+    """The curators' landmark decisions, in the order they apply (who and when for the browser's log),
+    with the scan-id prefixes of hand-edited rows resolved to full ids where one card has the prefix."""
+    rows = [(rel, line, r) for rel in (CURATION_FILE, CURATION_LOG) for line, r in read_rows(cat.home / rel, ClusterDecisionRow)]
+    prefixes = sorted({sid for _, _, r in rows for sid in (r.scan_id, r.other_scan_id) if 8 <= len(sid) < 64})
+    hits: dict[str, list[str]] = {}
+    if prefixes and cat.has("raw_scans"):
+        found = cat.query("""SELECT p.prefix, r.scan_id FROM (SELECT DISTINCT scan_id FROM raw_scans) r
+                             JOIN (SELECT unnest(?::VARCHAR[]) AS prefix) p ON starts_with(r.scan_id, p.prefix)""",
+                          [prefixes])
+        for prefix, sid in zip(found.prefix, found.scan_id):
+            hits.setdefault(prefix, []).append(sid)
 
-    def full(prefix: str) -> str:
-        hits = [s for s in ids if prefix and s.startswith(prefix)] if len(prefix) >= 8 else []
-        return hits[0] if len(hits) == 1 else prefix
+    def full(sid: str) -> str:
+        return hits[sid][0] if len(hits.get(sid, [])) == 1 else sid
 
+    return [{"file": rel, "line": line, "action": r.action, "scan_id": full(r.scan_id),
+             "other_scan_id": full(r.other_scan_id), "name": r.name, "lat": r.lat, "lon": r.lon,
+             "who": r.who, "when": r.when} for rel, line, r in rows]
+
+
+def unapplied_landmark_decisions(cat: Catalog) -> list[dict]:
+    """Landmark decisions the last clustering could not apply because a card they name is in no
+    cluster now (set aside by curation since, or never clustered): a curator should see them."""
+    clustered = set(cat.query("SELECT DISTINCT scan_id FROM landmark_clusters").scan_id)
     out = []
-    for rel in (CURATION_FILE, CURATION_LOG):
-        for line, r in read_rows(cat.home / rel, ClusterDecisionRow):
-            out.append({"file": rel, "line": line, "action": r.action, "scan_id": full(r.scan_id),
-                        "other_scan_id": full(r.other_scan_id), "name": r.name, "lat": r.lat, "lon": r.lon,
-                        "who": r.who, "when": r.when})
+    for d in landmark_decisions(cat):
+        named = [d["other_scan_id"]] if d["action"] == "move" else [d["scan_id"], d["other_scan_id"]]
+        missing = [sid for sid in named if sid and sid not in clustered]
+        if missing:
+            out.append({**d, "missing": missing})
     return out
 
 
@@ -269,8 +285,9 @@ def map_points(cat: Catalog) -> dict[str, list[dict]]:
     """What the offline map draws: landmark clusters where they stand (a curator's point, else their
     top place's; listed, not drawn, when none is known), and the cards' resolved places counted per
     place."""
-    out: dict[str, list[dict]] = {"landmarks": [], "places": [], "rejected": []}
+    out: dict[str, list[dict]] = {"landmarks": [], "places": [], "rejected": [], "unapplied": []}
     if cat.has("landmark_clusters"):
+        out["unapplied"] = unapplied_landmark_decisions(cat)
         out["rejected"] = cat.query("""SELECT cluster_id, any_value(cluster_name) AS name, count(*) AS size
                                        FROM landmark_clusters WHERE status <> 'landmark' GROUP BY 1 ORDER BY 3 DESC, 2
                                     """).to_dict("records")
