@@ -308,6 +308,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
         CardFilter,
         card_record,
         facets,
+        landmark_list,
         landmark_record,
         list_cards,
         map_points,
@@ -445,7 +446,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
                       f"Recorded: {done}. The next scan_quality run of batch {card['batch']} applies it.")
         return templates.TemplateResponse(request, "card.html", {"card": card, "neighbours": card["neighbours"],
                                                                   "notice": notice, "who": who,
-                                                                  "landmarks": facets(cat)["landmarks"]})
+                                                                  "landmarks": landmark_list(cat)})
 
     @app.post("/cards/{scan_id}/decision", tags=["pages"], summary="Collection browser: record a curator action")
     def card_decision(scan_id: str, action: str = Form(...), who: str = Form(...)):

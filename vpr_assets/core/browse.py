@@ -126,10 +126,18 @@ def facets(cat: Catalog) -> dict[str, list]:
                                               "WHERE place IS NOT NULL AND place.country IS NOT NULL ORDER BY 1").c)
         except Exception:  # partitions written before the `place` column
             out["countries"] = []
-    if cat.has("landmark_clusters"):
-        out["landmarks"] = cat.query("""SELECT cluster_id, any_value(cluster_name) AS name, count(*) AS size
-            FROM landmark_clusters WHERE status = 'landmark' GROUP BY 1 ORDER BY 3 DESC, 2""").to_dict("records")
+    out["landmarks"] = landmark_list(cat)
     return out
+
+
+def landmark_list(cat: Catalog, status: str | None = "landmark") -> list[dict]:
+    """Landmark clusters (id, name, size), largest first; `status` None for every cluster."""
+    if not cat.has("landmark_clusters"):
+        return []
+    where = "WHERE status = ?" if status else ""
+    return cat.query(f"""SELECT cluster_id, any_value(cluster_name) AS name, count(*) AS size
+                         FROM landmark_clusters {where} GROUP BY 1 ORDER BY 3 DESC, 2""",
+                     [status] if status else []).to_dict("records")
 
 
 def scan_path(cat: Catalog, scan_id: str) -> str | None:
@@ -233,9 +241,7 @@ def landmark_record(cat: Catalog, cluster_id: int) -> dict[str, Any] | None:
     rec["medoid_card"] = next((c for c in rec["cards"] if c["scan_id"] == rec["medoid"]), None)
     members = set(cat.query("SELECT scan_id FROM landmark_clusters WHERE cluster_id = ?", [int(cluster_id)]).scan_id)
     rec["decisions"] = [d for d in landmark_decisions(cat) if d["scan_id"] in members or d["other_scan_id"] in members]
-    rec["others"] = cat.query("""SELECT cluster_id, any_value(cluster_name) AS name, count(*) AS size
-                                 FROM landmark_clusters WHERE cluster_id <> ? GROUP BY 1 ORDER BY 2""",
-                              [int(cluster_id)]).to_dict("records")
+    rec["others"] = [c for c in landmark_list(cat, status=None) if c["cluster_id"] != int(cluster_id)]
     return rec
 
 
@@ -288,9 +294,7 @@ def map_points(cat: Catalog) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {"landmarks": [], "places": [], "rejected": [], "unapplied": []}
     if cat.has("landmark_clusters"):
         out["unapplied"] = unapplied_landmark_decisions(cat)
-        out["rejected"] = cat.query("""SELECT cluster_id, any_value(cluster_name) AS name, count(*) AS size
-                                       FROM landmark_clusters WHERE status <> 'landmark' GROUP BY 1 ORDER BY 3 DESC, 2
-                                    """).to_dict("records")
+        out["rejected"] = landmark_list(cat, status="rejected")
         for r in cat.query(f"""SELECT cluster_id, any_value(cluster_name) AS name, count(*) AS size,
                                      any_value(places_json) AS places_json, {_location_sql(cat)}
                               FROM landmark_clusters WHERE status = 'landmark' GROUP BY 1 ORDER BY 3 DESC""").itertuples():
