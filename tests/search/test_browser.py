@@ -259,8 +259,15 @@ def test_decisions_that_cannot_apply_are_listed_on_the_map_and_prefixes_resolve(
     assert 'id="unapplied"' not in client.get("/map").text  # every card named is clustered
     lm = client.get("/api/landmarks/7").json()
     assert [(d["action"], d["scan_id"], d["name"]) for d in lm["decisions"]] == [("rename", b1[0], "Eiffel")]
-    # b2's card leaves every cluster (curation set it aside): its decision cannot apply, and the map says so
+    # a rejected cluster is not drawn but listed, so that a curator can restore it
     cat = Catalog(vpr_home)
+    lc = cat.read("landmark_clusters")
+    lc.loc[lc.cluster_id == 8, "status"] = "rejected"
+    cat.write_table("landmark_clusters", pa.Table.from_pandas(lc, preserve_index=False), schema=LANDMARK_CLUSTERS_SCHEMA)
+    page = client.get("/map").text
+    assert "Not landmarks (rejected by curators)" in page and page.count('href="/landmarks/8"') == 1
+    assert "It is a landmark after all" in client.get("/landmarks/8").text
+    # b2's card leaves every cluster (curation set it aside): its decision cannot apply, and the map says so
     kept = cat.read("landmark_clusters").query("cluster_id == 7")
     cat.write_table("landmark_clusters", pa.Table.from_pandas(kept, preserve_index=False), schema=LANDMARK_CLUSTERS_SCHEMA)
     page = client.get("/map").text
