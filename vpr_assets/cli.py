@@ -72,6 +72,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             out["tables"][t] = {"rows": con.execute(f"SELECT count(*) FROM {t}").fetchone()[0],
                                 "partitions": len(cat.partitions(t))}
     out["evaluation"] = _evaluation_status(cat)
+    out["curation"] = _curation_status(cat)
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -83,9 +84,28 @@ def cmd_status(args: argparse.Namespace) -> int:
         ev = out["evaluation"]
         print(f"evaluation   mAP@5 {ev['mAP@5']:.3f} of {ev['model_version']} on {ev['manifest']} ({ev['evaluated_at']})"
               if ev.get("evaluated") else f"evaluation   none: {ev['reason']}")
+        cu = out["curation"]
+        print(f"curation     {cu['card_decisions']} card decisions, {cu['labels_from_the_browser']} labels from the browser, "
+              f"{cu['landmark_decisions']} landmark decisions"
+              + (f" ({cu['landmark_decisions_not_applied']} could not apply: see /map of vpr serve)"
+                 if cu["landmark_decisions_not_applied"] else ""))
         for t, v in out["tables"].items():
             print(f"  {t:<22} {v['rows']:>8} rows  {v['partitions']:>4} partitions")
     return 0
+
+
+def _curation_status(cat) -> dict:
+    """How many curator decisions the collection holds (hand-edited files and the browser's logs; no
+    scan table is read, so it stays quick on a large collection), and how many landmark decisions
+    the last clustering could not apply."""
+    from vpr_assets.core.browse import landmark_decisions, unapplied_landmark_decisions
+    from vpr_assets.core.curation.curator_files import DECISIONS_FILE, LABELS_LOG, read_decisions, read_log
+
+    decisions = read_decisions(cat.home / DECISIONS_FILE)
+    return {"card_decisions": len(decisions.keep) + len(decisions.reject) + len(decisions.not_duplicates),
+            "labels_from_the_browser": len(read_log(cat.home / LABELS_LOG)),
+            "landmark_decisions": len(landmark_decisions(cat)),
+            "landmark_decisions_not_applied": len(unapplied_landmark_decisions(cat)) if cat.has("landmark_clusters") else 0}
 
 
 def _evaluation_status(cat) -> dict:

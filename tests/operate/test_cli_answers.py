@@ -31,6 +31,17 @@ def test_status_names_the_model_and_the_current_index(vpr_home, dagster_home, ca
     text = capsys.readouterr().out
     assert "model        pretrained:lite0_gem512" in text and "index        7 cards" in text
     assert "evaluation   none: no dev manifest" in text
+    assert "curation     0 card decisions, 0 labels from the browser, 0 landmark decisions" in text
+
+    from vpr_assets.core.curation.curator_files import DECISIONS_LOG, append_curator_action
+    from vpr_assets.core.landmarks import append_cluster_decision
+
+    append_curator_action(vpr_home, DECISIONS_LOG, "a" * 64, "reject", "ana")
+    append_cluster_decision(vpr_home, "rename", "b" * 64, "ana", name="Somewhere")
+    assert main(["status", "--json"]) == 0
+    cu = json.loads(capsys.readouterr().out)["curation"]
+    assert cu == {"card_decisions": 1, "labels_from_the_browser": 0, "landmark_decisions": 1,
+                  "landmark_decisions_not_applied": 0}  # no clusters yet: nothing was tried
 
     from vpr_assets.core.evaluation_records import record_evaluation
 
