@@ -236,6 +236,9 @@ def test_a_card_moves_to_a_landmark_or_splits_off_from_its_page(client, vpr_home
                     follow_redirects=False)
     assert r.status_code == 303
     assert "The next landmark_clusters run applies it" in client.get(r.headers["location"]).text
+    # the curator's name is remembered (a cookie) and pre-fills every form of every page
+    assert 'name="who" value="ana"' in client.get("/landmarks/7").text
+    assert client.get(f"/cards/{b1[0]}").text.count('name="who" value="ana"') == 2
     assert client.post(f"/cards/{b1[2]}/landmark", data={"action": "split", "name": "Trocadéro", "who": "ana"},
                        follow_redirects=False).status_code == 303
     assert client.post(f"/cards/{b1[2]}/landmark", data={"action": "move", "target": "", "who": "a"}).status_code == 422

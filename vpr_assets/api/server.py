@@ -36,7 +36,7 @@ from typing import Optional
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -299,7 +299,6 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
 
     # -- collection browser (curators) ------------------------------------------------------------
 
-    from fastapi.responses import RedirectResponse
     from fastapi.staticfiles import StaticFiles
     from starlette.templating import Jinja2Templates
 
@@ -435,7 +434,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
                                                                     "next_url": next_url})
 
     @app.get("/cards/{scan_id}", response_class=HTMLResponse, tags=["pages"], summary="Collection browser: one card")
-    def card_page(request: Request, scan_id: str, done: str = "", who: str = ""):
+    def card_page(request: Request, scan_id: str, done: str = ""):
         try:
             card = full_record(scan_id)
         except ApiError as exc:
@@ -445,7 +444,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
             notice = (f"Recorded: {done}. The next landmark_clusters run applies it." if done.endswith("(landmark)") else
                       f"Recorded: {done}. The next scan_quality run of batch {card['batch']} applies it.")
         return templates.TemplateResponse(request, "card.html", {"card": card, "neighbours": card["neighbours"],
-                                                                  "notice": notice, "who": who,
+                                                                  "notice": notice, "who": _curator(request),
                                                                   "landmarks": landmark_list(cat)})
 
     @app.post("/cards/{scan_id}/decision", tags=["pages"], summary="Collection browser: record a curator action")
@@ -454,8 +453,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
             write_action(scan_id, action, who)
         except ApiError as exc:
             return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
-        q = urllib.parse.urlencode({"done": action, "who": who})
-        return RedirectResponse(f"/cards/{urllib.parse.quote(scan_id)}?{q}", status_code=303)
+        return _done(f"/cards/{urllib.parse.quote(scan_id)}", action, who)
 
     @app.post("/cards/{scan_id}/landmark", tags=["pages"], summary="Collection browser: move a card to a landmark, or split it off")
     def card_landmark(scan_id: str, action: str = Form(...), who: str = Form(...), target: str = Form(""),
@@ -474,17 +472,17 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
             return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
         except ValueError as exc:
             return HTMLResponse(render_page(error=str(exc)), status_code=422)
-        q = urllib.parse.urlencode({"done": f"{action} (landmark)", "who": who})
-        return RedirectResponse(f"/cards/{urllib.parse.quote(scan_id)}?{q}", status_code=303)
+        return _done(f"/cards/{urllib.parse.quote(scan_id)}", f"{action} (landmark)", who)
 
     @app.get("/landmarks/{cluster_id}", response_class=HTMLResponse, tags=["pages"],
              summary="Collection browser: one landmark (its cards, medoid, places, curator actions)")
-    def landmark_page(request: Request, cluster_id: int, done: str = "", who: str = ""):
+    def landmark_page(request: Request, cluster_id: int, done: str = ""):
         lm = landmark_record(cat, cluster_id)
         if lm is None:
             return HTMLResponse(render_page(error=f"no landmark cluster {cluster_id}"), status_code=404)
         notice = f"Recorded: {done}. The next landmark_clusters run applies it." if done else ""
-        return templates.TemplateResponse(request, "landmark.html", {"lm": _add_urls(lm), "notice": notice, "who": who})
+        return templates.TemplateResponse(request, "landmark.html", {"lm": _add_urls(lm), "notice": notice,
+                                                                      "who": _curator(request)})
 
     @app.post("/landmarks/{cluster_id}/decision", tags=["pages"], summary="Collection browser: a decision on a landmark")
     def landmark_decision(cluster_id: int, action: str = Form(...), who: str = Form(...), name: str = Form(""),
@@ -506,8 +504,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
             return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
         except ValueError as exc:  # lat/lon not numbers or out of range (pydantic errors are ValueErrors)
             return HTMLResponse(render_page(error=f"invalid location: {exc}"), status_code=422)
-        q = urllib.parse.urlencode({"done": action, "who": who})
-        return RedirectResponse(f"/landmarks/{cluster_id}?{q}", status_code=303)
+        return _done(f"/landmarks/{cluster_id}", action, who)
 
     @app.get("/map", response_class=HTMLResponse, tags=["pages"], summary="Collection browser: offline map")
     def map_page(request: Request):
@@ -518,6 +515,22 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
         return Response(status_code=204)
 
     return app
+
+
+CURATOR_COOKIE = "vpr_curator"
+
+
+def _done(page: str, action: str, who: str) -> Response:
+    """After a curator action: back to the page with a notice; the browser remembers who acted
+    (a cookie), so every form of every page is pre-filled with that name."""
+    r = RedirectResponse(f"{page}?{urllib.parse.urlencode({'done': action})}", status_code=303)
+    r.set_cookie(CURATOR_COOKIE, urllib.parse.quote(" ".join(who.split())[:80]), max_age=180 * 24 * 3600,
+                 httponly=True, samesite="lax")
+    return r
+
+
+def _curator(request: Request) -> str:
+    return urllib.parse.unquote(request.cookies.get(CURATOR_COOKIE, ""))[:80]
 
 
 def _float_or_none(text: str) -> Optional[float]:
