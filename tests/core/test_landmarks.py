@@ -110,3 +110,31 @@ def test_where_a_landmark_stands():
     assert landmark_location([eiffel, paris, france], None) == (48.85, 2.35, "city")
     assert landmark_location([france], None) == (46.0, 2.0, "country")
     assert landmark_location([eiffel], None) == (None, None, None)
+
+
+def test_a_landmark_decision_naming_several_cards_survives_one_leaving():
+    """Named by its medoid and other cards, a rename still finds its landmark when the medoid is no
+    longer clustered (set aside by curation), and applies to the cluster most of them are in."""
+    from vpr_assets.core.landmarks import ClusterDecision
+
+    rename = ClusterDecision("rename", " ".join([IDS[0], IDS[1], IDS[2][:10]]), name="Tower Bridge", line=2)
+    e = apply_decisions(IDS[1:], LABELS[1:], {}, [rename])  # IDS[0] is gone
+    assert e.names == {0: "Tower Bridge"} and not e.problems
+    one = ClusterDecision("rename", IDS[0], name="Tower Bridge", line=3)
+    assert apply_decisions(IDS[1:], LABELS[1:], {}, [one]).problems  # one anchor: lost with its card
+    # most anchors decide: two cards of cluster 1 outvote one of cluster 0
+    mixed = ClusterDecision("locate", " ".join([IDS[0], IDS[3], IDS[4]]), lat=1.0, lon=2.0, line=4)
+    assert apply_decisions(IDS, LABELS, {}, [mixed]).locations == {1: (1.0, 2.0)}
+    # a card-level action (split) takes the first card only
+    split = ClusterDecision("split", " ".join([IDS[4], IDS[0]]), name="Hall", line=5)
+    e = apply_decisions(IDS, LABELS, {}, [split])
+    assert e.labels[4] == 3 and e.labels[0] == 0
+
+
+def test_prefix_lookup_is_unique_or_nothing():
+    from vpr_assets.core.landmarks import ScanIds
+
+    ids = ScanIds(["abcdefgh1111", "abcdefgh2222", "bbbbbbbb0000"])
+    assert ids.find("bbbbbbbb") == "bbbbbbbb0000" and ids.find("abcdefgh1") == "abcdefgh1111"
+    assert ids.find("abcdefgh") is None and ids.find("bbbb") is None and ids.find("zzzzzzzz") is None
+    assert ids.find("abcdefgh2222") == "abcdefgh2222"

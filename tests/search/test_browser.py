@@ -187,7 +187,9 @@ def test_landmark_actions_from_the_page_and_the_api_reach_the_log_and_the_next_c
     rows = list(csv.DictReader((vpr_home / CURATION_LOG).open(encoding="utf-8")))
     assert [(r["action"], r["who"]) for r in rows] == [("rename", "ana"), ("locate", "ana"), ("merge", "bo"),
                                                         ("reject", "cy")]
-    assert rows[0]["scan_id"] == rows[1]["scan_id"] == b1[0] and rows[2]["other_scan_id"] == b2[0]
+    # page decisions name the medoid and other cards of the landmark (they survive one card leaving)
+    assert rows[0]["scan_id"] == rows[1]["scan_id"] and rows[0]["scan_id"].split()[0] == b1[0]  # the medoid first
+    assert sorted(rows[0]["scan_id"].split()) == sorted(b1) and rows[2]["other_scan_id"] == b2[0]
     assert rows[1]["lat"] == "48.8584" and all(r["when"] for r in rows)
 
     ids = b1 + b2
@@ -244,8 +246,8 @@ def test_a_card_moves_to_a_landmark_or_splits_off_from_its_page(client, vpr_home
     assert client.post(f"/cards/{b1[2]}/landmark", data={"action": "move", "target": "", "who": "a"}).status_code == 422
     assert client.post(f"/cards/{b1[2]}/landmark", data={"action": "reject", "who": "a"}).status_code == 422
     decisions, problems = read_cluster_decisions(vpr_home / CURATION_FILE)
-    assert [(d.action, d.scan_id, d.other_scan_id, d.name) for d in decisions] == [
-        ("move", b2[0], b1[0], ""), ("split", b1[2], "", "Trocadéro")] and not problems
+    assert [(d.action, d.scan_id, sorted(d.other_scan_id.split()), d.name) for d in decisions] == [
+        ("move", b2[0], sorted(b1), ""), ("split", b1[2], [], "Trocadéro")] and not problems
     e = apply_decisions(b1 + b2, [0] * len(b1) + [1] * len(b2), {}, decisions)
     assert e.labels == [0, 0, 2, 0] and e.names == {2: "Trocadéro"}  # b2's card joined 0; b1's third card split off
 
@@ -261,7 +263,7 @@ def test_decisions_that_cannot_apply_are_listed_on_the_map_and_prefixes_resolve(
     client.post("/api/landmark-decisions", json={"scan_id": b2[0], "action": "rename", "name": "Lost", "who": "ana"})
     assert 'id="unapplied"' not in client.get("/map").text  # every card named is clustered
     lm = client.get("/api/landmarks/7").json()
-    assert [(d["action"], d["scan_id"], d["name"]) for d in lm["decisions"]] == [("rename", b1[0], "Eiffel")]
+    assert [(d["action"], d["scan_ids"], d["name"]) for d in lm["decisions"]] == [("rename", [b1[0]], "Eiffel")]
     # a rejected cluster is not drawn but listed, so that a curator can restore it
     cat = Catalog(vpr_home)
     lc = cat.read("landmark_clusters")

@@ -136,12 +136,13 @@ class LandmarkAction(BaseModel):
     """A curator's decision on a landmark, anchored on one of its cards (cluster ids change between
     runs, scan ids do not)."""
 
-    scan_id: str = Field(description="a card of the landmark (any member; the page uses its medoid)")
+    scan_id: str = Field(description="a card of the landmark, or up to 8 separated by spaces (the decision applies to "
+                         "the cluster most of them are in; the page names the medoid and four others)")
     action: str = Field(description="rename (name), merge (other_scan_id: a card of the landmark that joins this one), "
                         "reject, restore, split (this card leaves for a new landmark, name), "
                         "move (this card joins the landmark of other_scan_id), locate (lat, lon)")
     who: str = Field(description="the curator's name or initials, recorded with the time")
-    other_scan_id: str = Field("", description="merge / move: a card of the other landmark")
+    other_scan_id: str = Field("", description="merge / move: a card (or several) of the other landmark")
     name: str = Field("", description="rename / split: the landmark's name")
     lat: Optional[float] = Field(None, ge=-90, le=90, description="locate: latitude (WGS84)")
     lon: Optional[float] = Field(None, ge=-180, le=180, description="locate: longitude (WGS84)")

@@ -314,7 +314,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
         scan_path,
     )
     from vpr_assets.core.curation.curator_files import DECISIONS_LOG, LABELS, LABELS_LOG, append_curator_action
-    from vpr_assets.core.landmarks import CURATION_LOG, append_cluster_decision
+    from vpr_assets.core.landmarks import CURATION_LOG, anchors, append_cluster_decision
     from vpr_assets.storage import Catalog
 
     here = Path(__file__).resolve().parent
@@ -385,9 +385,9 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
     def write_landmark_action(a: LandmarkAction) -> dict:
         if a.action == "move" and scan_path(cat, a.scan_id) is None:  # a card outside every cluster may join one
             raise ApiError(404, "not_found", f"no card with scan_id {a.scan_id[:80]!r}")
-        for sid in filter(None, (a.other_scan_id,) if a.action == "move" else (a.scan_id, a.other_scan_id)):
-            if not clustered(sid):
-                raise ApiError(404, "not_found", f"no landmark cluster holds scan_id {sid[:80]!r}")
+        for named in filter(None, (a.other_scan_id,) if a.action == "move" else (a.scan_id, a.other_scan_id)):
+            if not any(clustered(sid) for sid in anchors(named)):
+                raise ApiError(404, "not_found", f"no landmark cluster holds scan_id {named[:80]!r}")
         try:
             row = append_cluster_decision(home, a.action, a.scan_id, a.who, a.other_scan_id, a.name, a.lat, a.lon)
         except ValueError as exc:
@@ -467,7 +467,7 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
             if action == "move" and other is None:
                 raise ApiError(422, "invalid_parameter", "move: choose the landmark this card joins")
             write_landmark_action(LandmarkAction(scan_id=scan_id, action=action, who=who, name=name,
-                                                 other_scan_id=other["medoid"] if action == "move" else ""))
+                                                 other_scan_id=_anchor_cards(other) if action == "move" else ""))
         except ApiError as exc:
             return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
         except ValueError as exc:
@@ -497,8 +497,8 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
             if action == "merge" and other is None:
                 raise ApiError(422, "invalid_parameter", "merge: choose the landmark that joins this one")
             write_landmark_action(LandmarkAction(
-                scan_id=lm["medoid"], action=action, who=who, name=name,
-                other_scan_id=other["medoid"] if action == "merge" and other else "",
+                scan_id=_anchor_cards(lm), action=action, who=who, name=name,
+                other_scan_id=_anchor_cards(other) if action == "merge" and other else "",
                 lat=_float_or_none(lat), lon=_float_or_none(lon)))
         except ApiError as exc:
             return HTMLResponse(render_page(error=exc.detail), status_code=exc.status)
@@ -518,6 +518,13 @@ def create_app(home: Path, config: Optional[ApiConfig] = None) -> FastAPI:
 
 
 CURATOR_COOKIE = "vpr_curator"
+
+
+def _anchor_cards(lm: dict, n: int = 5) -> str:
+    """The cards a page's decision on landmark `lm` names: its medoid and up to four others, so the
+    decision still finds the landmark when one of them later leaves the clusters."""
+    others = [c["scan_id"] for c in lm["cards"] if c["scan_id"] != lm["medoid"]]
+    return " ".join([lm["medoid"], *others[: n - 1]])
 
 
 def _done(page: str, action: str, who: str) -> Response:

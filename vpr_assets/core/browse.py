@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpr_assets.core.csv_rows import read_rows
-from vpr_assets.core.landmarks import CURATION_FILE, CURATION_LOG, ClusterDecisionRow, landmark_location
+from vpr_assets.core.landmarks import (
+    CLUSTER_ACTIONS,
+    CURATION_FILE,
+    CURATION_LOG,
+    ClusterDecisionRow,
+    anchors,
+    landmark_location,
+)
 from vpr_assets.storage import Catalog
 
 PAGE_MAX = 200
@@ -240,7 +247,7 @@ def landmark_record(cat: Catalog, cluster_id: int) -> dict[str, Any] | None:
     rec["cards"] = list_cards(cat, CardFilter(landmark=str(int(cluster_id)), limit=PAGE_MAX))["cards"]
     rec["medoid_card"] = next((c for c in rec["cards"] if c["scan_id"] == rec["medoid"]), None)
     members = set(cat.query("SELECT scan_id FROM landmark_clusters WHERE cluster_id = ?", [int(cluster_id)]).scan_id)
-    rec["decisions"] = [d for d in landmark_decisions(cat) if d["scan_id"] in members or d["other_scan_id"] in members]
+    rec["decisions"] = [d for d in landmark_decisions(cat) if members.intersection(d["scan_ids"] + d["other_scan_ids"])]
     rec["others"] = [c for c in landmark_list(cat, status=None) if c["cluster_id"] != int(cluster_id)]
     return rec
 
@@ -257,7 +264,7 @@ def landmark_decisions(cat: Catalog) -> list[dict]:
     """The curators' landmark decisions, in the order they apply (who and when for the browser's log),
     with the scan-id prefixes of hand-edited rows resolved to full ids where one card has the prefix."""
     rows = [(rel, line, r) for rel in (CURATION_FILE, CURATION_LOG) for line, r in read_rows(cat.home / rel, ClusterDecisionRow)]
-    prefixes = sorted({sid for _, _, r in rows for sid in (r.scan_id, r.other_scan_id) if 8 <= len(sid) < 64})
+    prefixes = sorted({sid for _, _, r in rows for sid in (r.scan_id + " " + r.other_scan_id).split() if 8 <= len(sid) < 64})
     hits: dict[str, list[str]] = {}
     if prefixes and cat.has("raw_scans"):
         found = cat.query("""SELECT p.prefix, r.scan_id FROM (SELECT DISTINCT scan_id FROM raw_scans) r
@@ -266,11 +273,11 @@ def landmark_decisions(cat: Catalog) -> list[dict]:
         for prefix, sid in zip(found.prefix, found.scan_id):
             hits.setdefault(prefix, []).append(sid)
 
-    def full(sid: str) -> str:
-        return hits[sid][0] if len(hits.get(sid, [])) == 1 else sid
+    def full(field: str) -> list[str]:
+        return [hits[a][0] if len(hits.get(a, [])) == 1 else a for a in anchors(field)]
 
-    return [{"file": rel, "line": line, "action": r.action, "scan_id": full(r.scan_id),
-             "other_scan_id": full(r.other_scan_id), "name": r.name, "lat": r.lat, "lon": r.lon,
+    return [{"file": rel, "line": line, "action": r.action, "scan_ids": full(r.scan_id),
+             "other_scan_ids": full(r.other_scan_id), "name": r.name, "lat": r.lat, "lon": r.lon,
              "who": r.who, "when": r.when} for rel, line, r in rows]
 
 
@@ -280,10 +287,12 @@ def unapplied_landmark_decisions(cat: Catalog) -> list[dict]:
     clustered = set(cat.query("SELECT DISTINCT scan_id FROM landmark_clusters").scan_id)
     out = []
     for d in landmark_decisions(cat):
-        named = [d["other_scan_id"]] if d["action"] == "move" else [d["scan_id"], d["other_scan_id"]]
-        missing = [sid for sid in named if sid and sid not in clustered]
+        named = [d["other_scan_ids"]] if d["action"] == "move" else [d["scan_ids"], d["other_scan_ids"]]
+        if d["action"] not in CLUSTER_ACTIONS and d["action"] != "move":  # split: the card itself
+            named = [d["scan_ids"][:1]]
+        missing = [ids for ids in named if ids and not any(s in clustered for s in ids)]
         if missing:
-            out.append({**d, "missing": missing})
+            out.append({**d, "missing": [s for ids in missing for s in ids]})
     return out
 
 

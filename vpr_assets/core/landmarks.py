@@ -12,6 +12,10 @@ unique prefix of at least 8 characters) in `$VPR_HOME/curation/clusters.csv`:
     move,5d5d0c1e,9bc0e7a2,             (this scan joins the cluster holding other_scan_id)
     locate,3fa4c2d1,,,51.5055,-0.0754   (the landmark stands here: lat, lon; columns `lat,lon`)
 
+A decision on a whole landmark (rename, merge, reject, restore, locate) may name several of its
+cards, separated by spaces: it applies to the cluster most of them are in, so it stays in force
+when one of them later leaves the clusters. The browser names the medoid and four other cards.
+
 The collection browser (`vpr serve`) appends the same actions, with who and when, to
 `curation/clusters_log.csv` (header `action,scan_id,other_scan_id,name,lat,lon,who,when`).
 Every later run applies the hand-edited file in file order, then the log in its order; neither
@@ -24,6 +28,7 @@ monuments installs from the registries. `location_source` says which one a row c
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,10 +134,11 @@ def append_cluster_decision(home: Path, action: str, scan_id: str, who: str, oth
 
     from vpr_assets.core.csv_rows import append_row
 
-    for sid in (scan_id, other_scan_id):
-        if any(c in sid for c in ",\n\r\"") or len(sid) > 128:
-            raise ValueError(f"not a scan id: {sid[:40]!r}")
-    values = {"action": action, "scan_id": scan_id, "other_scan_id": other_scan_id,
+    for named in (scan_id, other_scan_id):
+        if any(c in named for c in ",\n\r\"") or any(len(a) > 128 for a in named.split()) \
+                or len(named.split()) > MAX_ANCHORS:
+            raise ValueError(f"not a scan id (or up to {MAX_ANCHORS} separated by spaces): {named[:40]!r}")
+    values = {"action": action, "scan_id": " ".join(scan_id.split()), "other_scan_id": " ".join(other_scan_id.split()),
               "name": " ".join(str(name or "").split())[:200], "lat": lat, "lon": lon,
               "who": " ".join(str(who or "unknown").split())[:80] or "unknown",
               "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -145,32 +151,63 @@ def append_cluster_decision(home: Path, action: str, scan_id: str, who: str, oth
     return row
 
 
-def _resolve(prefix: str, ids: Sequence[str]) -> str | None:
-    if len(prefix) < 8:
-        return None
-    hits = [s for s in ids if s.startswith(prefix)]
-    return hits[0] if len(hits) == 1 else None
+CLUSTER_ACTIONS = ("rename", "merge", "reject", "restore", "locate")  # act on a whole cluster
+MAX_ANCHORS = 8
+
+
+def anchors(field: str) -> list[str]:
+    """The scan ids (or prefixes) a decision names in one column: one, or several separated by spaces."""
+    return field.split()[:MAX_ANCHORS]
+
+
+class ScanIds:
+    """The clustered scans, found by full id or by a unique prefix of 8+ characters (binary search:
+    a decision costs O(log n) on a million cards)."""
+
+    def __init__(self, scan_ids: Sequence[str]):
+        self.pos = {s: i for i, s in enumerate(scan_ids)}
+        self._sorted = sorted(self.pos)
+
+    def find(self, prefix: str) -> str | None:
+        if prefix in self.pos:
+            return prefix
+        if len(prefix) < 8:
+            return None
+        i = bisect.bisect_left(self._sorted, prefix)
+        hits = [s for s in self._sorted[i:i + 2] if s.startswith(prefix)]
+        return hits[0] if len(hits) == 1 else None
+
+    def cluster(self, field: str, labels: Sequence[int]) -> tuple[str, int] | None:
+        """(first anchor found, the cluster most of the anchors found are in; -1 when none is in a
+        cluster), or None when no anchor is a clustered scan. Several anchors keep a landmark's decision
+        in force when one of its cards later leaves the clusters."""
+        found = [s for s in (self.find(a) for a in anchors(field)) if s is not None]
+        if not found:
+            return None
+        votes = Counter(labels[self.pos[s]] for s in found if labels[self.pos[s]] >= 0)
+        return found[0], (votes.most_common(1)[0][0] if votes else -1)
 
 
 def apply_decisions(scan_ids: Sequence[str], labels: list[int], names: dict[int, str],
                     decisions: Sequence[ClusterDecision]) -> ClusterEdits:
     """Apply curator decisions, in order, to cluster labels (-1 = noise)."""
     e = ClusterEdits(list(labels), dict(names), set(), {})
-    pos = {s: i for i, s in enumerate(scan_ids)}
+    ids = ScanIds(scan_ids)
     next_id = max([l for l in e.labels if l >= 0], default=-1) + 1
     for d in decisions:
-        sid = _resolve(d.scan_id, scan_ids)
-        if sid is None:
+        field = d.scan_id if d.action in CLUSTER_ACTIONS else (anchors(d.scan_id) or [""])[0]
+        hit = ids.cluster(field, e.labels)
+        if hit is None:
             e.problems.append(f"{d.where}: scan {d.scan_id!r} not found (or ambiguous) among clustered scans")
             continue
-        c = e.labels[pos[sid]]
+        sid, c = hit
         other = None
         if d.action in ("merge", "move"):
-            osid = _resolve(d.other_scan_id, scan_ids)
-            if osid is None:
+            other_hit = ids.cluster(d.other_scan_id, e.labels)
+            if other_hit is None:
                 e.problems.append(f"{d.where}: other scan {d.other_scan_id!r} not found")
                 continue
-            other = e.labels[pos[osid]]
+            other = other_hit[1]
         if d.action in ("rename", "locate") and c < 0:
             e.problems.append(f"{d.where}: scan {sid[:12]} is in no cluster")
             continue
@@ -195,14 +232,14 @@ def apply_decisions(scan_ids: Sequence[str], labels: list[int], names: dict[int,
             if other in e.rejected:
                 e.rejected.discard(other)
         elif d.action == "split":
-            e.labels[pos[sid]] = next_id
+            e.labels[ids.pos[sid]] = next_id
             e.names[next_id] = d.name or f"split of {e.names.get(c, c)}"
             next_id += 1
         elif d.action == "move":
             if other is None or other < 0:
                 e.problems.append(f"{d.where}: target scan is in no cluster")
                 continue
-            e.labels[pos[sid]] = other
+            e.labels[ids.pos[sid]] = other
         e.applied.append(f"{d.where}: {d.action} {sid[:12]}")
     return e
 
