@@ -73,20 +73,21 @@ class SearchEngine:
         """One query vector in the index's space. For a text-fused model the query's caption is read
         (the OCR of `ocr_text`) and fused as the index fused the collection's cards
         (`core.query_text`); a picture without text is fused with 'no text'."""
-        return self._embed(self._reader.read(image), image)
+        return self._embed(*self._read_query(image))
 
-    def _embed(self, im, source) -> np.ndarray:
-        """`im`: the decoded query (its caption is read from it); `source`: what was sent. A file or
-        bytes is decoded again as the collection's files were for embedding (JPEG at reduced scale,
-        `embedding_load_size`), so a card sent as a query gets its own index vector."""
-        from pathlib import Path
+    def _read_query(self, image):
+        """(full decode, embedder's decode) of a query: a file or bytes is decoded for the embedder as
+        the collection's files were (`embedding_load_size`), so a card sent as a query gets its own
+        index vector."""
+        from vpr_assets.core.vision.embedder import embedding_load_size
 
-        from vpr_assets.core.vision.embedder import embed_images, embedding_load_size
+        return self._reader.read_for_search(image, lambda: embedding_load_size(self.state().model.embedder))
+
+    def _embed(self, im, view) -> np.ndarray:
+        """`im`: the full decode (its caption is read from it); `view`: the embedder's decode."""
+        from vpr_assets.core.vision.embedder import embed_images
 
         st = self.state()
-        view = im
-        if isinstance(source, (bytes, bytearray, memoryview, str, Path)):
-            view = self._reader.read(source, draft_side=embedding_load_size(st.model.embedder))
         vec = embed_images(st.model.embedder, [view])
         if bool(st.index_row.get("fused_text")) and st.model.recognizer is not None:
             import torch
@@ -107,10 +108,10 @@ class SearchEngine:
     def search_image(self, image, k: int = 10) -> dict:
         """Nearest cards to a picture, and the landmark it shows (or `non-landmark`)."""
         k = self._check_k(k)
-        im = self._reader.read(image)  # decoded before the lock: a costly picture never holds up other searches
+        im, view = self._read_query(image)  # decoded before the lock: a costly picture never holds up other searches
         with self._lock:
             st = self.state()
-            q = self._embed(im, image)
+            q = self._embed(im, view)
             n = max(k, self.config.vote_neighbours)
             scores, ids = st.index.search(q, n)
             # the evaluation's rule (similarity + landmark score) decides landmark-or-not when there is one

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import threading
 from pathlib import Path
+from typing import Callable
 
 from vpr_assets.core.files import FileRefused, read_regular_file
 from vpr_assets.core.images.decode import ImageRejected, _to_8bit_rgb, decode_image, probe_image
@@ -48,17 +49,7 @@ class QueryImageReader:
                 raise cls(f"not a usable image ({exc.reason}): {exc.detail}" if exc.detail else
                           f"not a usable image ({exc.reason})", exc.reason) from None
         if isinstance(image, (str, Path)):
-            p = Path(image)
-            if not p.exists():
-                raise BadImageError(f"image file not found: {p}", "missing_file")
-            try:
-                data = read_regular_file(p, max_bytes=self.config.max_file_bytes)
-            except FileRefused as exc:
-                cls = ImageTooLargeError if exc.reason == "too_large" else BadImageError
-                raise cls(f"{p}: {exc.detail}", exc.reason) from None
-            except OSError as exc:
-                raise BadImageError(f"{p}: {type(exc).__name__}: {exc}", "unreadable") from None
-            return self.read(data, draft_side)
+            return self.read(self._file_bytes(Path(image)), draft_side)
         if isinstance(image, Image.Image):
             w, h = image.size
             if w * h > self.config.max_pixels:
@@ -67,6 +58,27 @@ class QueryImageReader:
                 raise BadImageError(f"empty image {w}x{h}", "unreadable")
             return _to_8bit_rgb(image)
         raise BadImageError(f"expected image bytes, a path or a PIL image, got {type(image).__name__}", "bad_type")
+
+    def read_for_search(self, image, draft_side: Callable[[], int]):
+        """A query read once, decoded twice: (the full decode, which the caption OCR and the landmark
+        score read; the decode the embedder sees, a JPEG at reduced scale as `embed_paths` decodes the
+        collection's files). A PIL image is already decoded: it serves as both. `draft_side` is asked
+        only once the picture has passed every check (a bad picture is refused before anything loads)."""
+        if isinstance(image, (str, Path)):
+            image = self._file_bytes(Path(image))
+        full = self.read(image)
+        return full, (self.read(image, draft_side()) if isinstance(image, (bytes, bytearray, memoryview)) else full)
+
+    def _file_bytes(self, p: Path) -> bytes:
+        if not p.exists():
+            raise BadImageError(f"image file not found: {p}", "missing_file")
+        try:
+            return read_regular_file(p, max_bytes=self.config.max_file_bytes)
+        except FileRefused as exc:
+            cls = ImageTooLargeError if exc.reason == "too_large" else BadImageError
+            raise cls(f"{p}: {exc.detail}", exc.reason) from None
+        except OSError as exc:
+            raise BadImageError(f"{p}: {type(exc).__name__}: {exc}", "unreadable") from None
 
 
 def image_bytes_of(image) -> bytes:
