@@ -106,3 +106,15 @@ def append_row(path: str | Path, header: Sequence[str], row: Mapping[str, str], 
                 w.writeheader()
             w.writerow(dict(row))
             fh.flush()
+
+
+def curator_name(who) -> str:
+    """A curator's name as the logs record it: one line, at most 80 characters, "unknown" when empty."""
+    return " ".join(str(who or "").split())[:80] or "unknown"
+
+
+def log_time() -> str:
+    """Now, as the logs record it (UTC, to the second, ISO 8601)."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -36,7 +36,7 @@ from typing import Mapping, Sequence
 
 from pydantic import Field, field_validator, model_validator
 
-from vpr_assets.core.csv_rows import CsvRow, read_rows
+from vpr_assets.core.csv_rows import CsvRow, append_row, curator_name, log_time, read_rows
 
 ACTIONS = ("rename", "merge", "reject", "restore", "split", "move", "locate")
 CURATION_FILE = "curation/clusters.csv"
@@ -128,11 +128,7 @@ def append_cluster_decision(home: Path, action: str, scan_id: str, who: str, oth
                             name: str = "", lat: float | None = None, lon: float | None = None) -> dict:
     """Validate one curator action on a landmark and append it, with who and when, to
     `clusters_log.csv` (append-only, under a file lock). Raises ValueError on a bad action."""
-    from datetime import datetime, timezone
-
     from pydantic import ValidationError
-
-    from vpr_assets.core.csv_rows import append_row
 
     for named in (scan_id, other_scan_id):
         if any(c in named for c in ",\n\r\"") or any(len(a) > 128 for a in named.split()) \
@@ -140,8 +136,7 @@ def append_cluster_decision(home: Path, action: str, scan_id: str, who: str, oth
             raise ValueError(f"not a scan id (or up to {MAX_ANCHORS} separated by spaces): {named[:40]!r}")
     values = {"action": action, "scan_id": " ".join(scan_id.split()), "other_scan_id": " ".join(other_scan_id.split()),
               "name": " ".join(str(name or "").split())[:200], "lat": lat, "lon": lon,
-              "who": " ".join(str(who or "unknown").split())[:80] or "unknown",
-              "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+              "who": curator_name(who), "when": log_time()}
     try:
         ClusterDecisionRow.model_validate(values)
     except ValidationError as exc:

@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
-from vpr_assets.core.csv_rows import CsvRow, append_row, read_rows
+from vpr_assets.core.csv_rows import CsvRow, append_row, curator_name, log_time, read_rows
 from vpr_assets.core.curation.landmark_classifier import parse_labels_csv
 
 DECISIONS_FILE = "curation/decisions.csv"
@@ -50,8 +50,6 @@ LABELS = ("landmark", "non_landmark", "low_interest")
 def append_curator_action(home: Path, log: str, scan_id: str, value: str, who: str) -> dict:
     """Append one curator action to `log` (DECISIONS_LOG or LABELS_LOG) under a file lock; the file
     is only ever appended to. Returns the row written."""
-    from datetime import datetime, timezone
-
     path = Path(home) / log
     header = LOG_HEADER[path.name]
     if not scan_id or any(c in scan_id for c in ",\n\r\"") or len(scan_id) > 128:
@@ -59,8 +57,7 @@ def append_curator_action(home: Path, log: str, scan_id: str, value: str, who: s
     allowed = DECISIONS if header[1] == "decision" else LABELS
     if value not in allowed and not (header[1] == "decision" and value.startswith("not_duplicate:")):
         raise ValueError(f"unknown {header[1]} {value!r}; one of {', '.join(allowed)}")
-    who = " ".join(str(who or "unknown").split())[:80] or "unknown"
-    row = dict(zip(header, (scan_id, value, who, datetime.now(timezone.utc).isoformat(timespec="seconds"))))
+    row = dict(zip(header, (scan_id, value, curator_name(who), log_time())))
     append_row(path, header, row)
     return row
 
