@@ -102,10 +102,12 @@ def _curation_status(cat) -> dict:
     from vpr_assets.core.curation.curator_files import DECISIONS_FILE, LABELS_LOG, read_decisions, read_log
 
     decisions = read_decisions(cat.home / DECISIONS_FILE)
+    on_landmarks = landmark_decisions(cat)
     return {"card_decisions": len(decisions.keep) + len(decisions.reject) + len(decisions.not_duplicates),
             "labels_from_the_browser": len(read_log(cat.home / LABELS_LOG)),
-            "landmark_decisions": len(landmark_decisions(cat)),
-            "landmark_decisions_not_applied": len(unapplied_landmark_decisions(cat)) if cat.has("landmark_clusters") else 0}
+            "landmark_decisions": len(on_landmarks),
+            "landmark_decisions_not_applied":
+                len(unapplied_landmark_decisions(cat, on_landmarks)) if cat.has("landmark_clusters") else 0}
 
 
 def _evaluation_status(cat) -> dict:

@@ -281,14 +281,18 @@ def landmark_decisions(cat: Catalog) -> list[dict]:
              "who": r.who, "when": r.when} for rel, line, r in rows]
 
 
-def unapplied_landmark_decisions(cat: Catalog) -> list[dict]:
-    """Landmark decisions the last clustering could not apply because a card they name is in no
-    cluster now (set aside by curation since, or never clustered): a curator should see them."""
+def unapplied_landmark_decisions(cat: Catalog, decisions: list[dict] | None = None) -> list[dict]:
+    """Landmark decisions (`landmark_decisions`, read here unless given) the last clustering could not
+    apply because the cards they name are in no cluster now (set aside by curation since, or never
+    clustered): a curator should see them."""
     clustered = set(cat.query("SELECT DISTINCT scan_id FROM landmark_clusters").scan_id)
     out = []
-    for d in landmark_decisions(cat):
-        named = [d["other_scan_ids"]] if d["action"] == "move" else [d["scan_ids"], d["other_scan_ids"]]
-        if d["action"] not in CLUSTER_ACTIONS and d["action"] != "move":  # split: the card itself
+    for d in landmark_decisions(cat) if decisions is None else decisions:
+        if d["action"] in CLUSTER_ACTIONS:  # a landmark, named by any of its cards (merge: and the one joining it)
+            named = [d["scan_ids"], d["other_scan_ids"]]
+        elif d["action"] == "move":  # the card may be outside every cluster; its target may not
+            named = [d["other_scan_ids"]]
+        else:  # split: the card itself
             named = [d["scan_ids"][:1]]
         missing = [ids for ids in named if ids and not any(s in clustered for s in ids)]
         if missing:
