@@ -277,3 +277,7 @@ def test_decisions_that_cannot_apply_are_listed_on_the_map_and_prefixes_resolve(
     cat.write_table("landmark_clusters", pa.Table.from_pandas(kept, preserve_index=False), schema=LANDMARK_CLUSTERS_SCHEMA)
     page = client.get("/map").text
     assert 'id="unapplied"' in page and f'href="/cards/{b2[0]}"' in page and "Lost" in page
+    from vpr_assets.cli import _curation_status
+
+    assert _curation_status(cat) == {"card_decisions": 0, "labels_from_the_browser": 0, "landmark_decisions": 2,
+                                     "landmark_decisions_not_applied": 1}  # what `vpr status` reports
