@@ -70,3 +70,25 @@ def test_text_embeddings_embed_each_distinct_text_once_and_reuse_earlier_vectors
     again = embed_batch_texts(scans, ocr, previous, encode, EMBED_DIM)
     assert again.embedded == 0 and again.reused == res.embedded and len(seen) == 1
     assert np.array_equal(again.vectors, res.vectors)
+
+
+def test_streams_read_the_same_rows_in_the_scans_order(tmp_path):
+    """Two cards at once (the batch default on a 2-core CPU) give the rows one at a time gives, in
+    the scans' order, and a bad scan among them is still its own error row."""
+    cards = sorted(POSTCARDS.glob("*.jpg"))[:4]
+    for i, card in enumerate(cards):
+        shutil.copy(card, tmp_path / f"{i}.jpg")
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    ids = ["c0", "c1", "bad", "c2", "c3"]
+    scans = pd.DataFrame({"scan_id": ids, "path": ["0.jpg", "1.jpg", "bad.jpg", "2.jpg", "3.jpg"]})
+    settings = OcrSettings()  # the second engine included: it too runs in both streams
+    warnings: list[str] = []
+    done: list[int] = []
+    one = read_batch_captions(scans, tmp_path, "b", settings, [], lambda: CaptionOCR(settings, gpu=False), gpu=False)
+    two = read_batch_captions(scans, tmp_path, "b", settings, [], lambda: CaptionOCR(settings, gpu=False, streams=2),
+                              gpu=False, progress=done.append, warn=warnings.append)
+    assert [r["scan_id"] for r in two.rows] == ids
+    for a, b in zip(one.rows, two.rows):
+        assert (a["text"], a["boxes"], a["error"] is None) == (b["text"], b["boxes"], b["error"] is None)
+    assert two.failed == 1 and two.rows[2]["error"] and len(warnings) == 1 and "bad.jpg" in warnings[0]
+    assert done == [1, 2, 3, 4, 5] and sum(bool(r["text"].strip()) for r in two.rows) >= 3

@@ -58,6 +58,7 @@ class CaptionOcrResource(dg.ConfigurableResource):
     # unset: from the environment at run time (vpr_assets.paths: $VPR_TESSERACT, $VPR_OCR_CACHE)
     tesseract: Optional[str] = None  # the second engine's command: a name on PATH or a path
     export_cache: Optional[str] = None  # folder of the ONNX exports
+    streams: int = 0  # cards read at once on a CPU; 0: one per core this process may use (same rows)
 
     @property
     def gpu(self) -> bool:
@@ -76,7 +77,9 @@ class CaptionOcrResource(dg.ConfigurableResource):
     def open(self, settings):
         from vpr_assets.core.text.ocr import CaptionOCR
 
-        return CaptionOCR(settings, gpu=self.gpu, tools=self.tools)
+        from vpr_assets.core.text.ocr_runtime import cpu_threads
+
+        return CaptionOCR(settings, gpu=self.gpu, tools=self.tools, streams=self.streams or cpu_threads())
 
 
 class TextEncoderResource(dg.ConfigurableResource):

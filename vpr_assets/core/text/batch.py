@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
@@ -134,7 +136,8 @@ def read_batch_captions(scans: pd.DataFrame, root: Path, batch: str, settings, p
                         tools: OcrTools | None = None) -> OcrBatch:
     """OCR rows for every scan (`scan_id`, `path` under `root`). `previous_rows`: the batch's earlier
     ocr_text rows; those read with the same settings and without error are kept unless `force`.
-    `open_reader()` returns the CaptionOCR; it is called only when some card must be read. `tools`:
+    `open_reader()` returns the CaptionOCR; it is called only when some card must be read, and
+    `reader.streams` cards are read at once (same rows, in the scans' order). `tools`:
     the reader's OcrTools (which Tesseract languages it has is part of the settings hash)."""
     from vpr_assets.core.images.decode import load_rgb
 
@@ -151,16 +154,26 @@ def read_batch_captions(scans: pd.DataFrame, root: Path, batch: str, settings, p
         reader = open_reader()
         load_s = time.perf_counter() - t0
         t_all = time.perf_counter()
-        for done, (sid, path) in enumerate(zip(todo.scan_id, todo.path), start=1):
+
+        def read_one(sid: str, path: str) -> tuple[dict, str | None]:
             t1 = time.perf_counter()
             try:
                 result = reader.read(load_rgb(Path(root) / path))
-                new_rows[sid] = ocr_row(sid, batch, result, engine, time.perf_counter() - t1)
+                return ocr_row(sid, batch, result, engine, time.perf_counter() - t1), None
             except Exception as exc:  # noqa: BLE001 - one bad scan never stops the batch
-                warn(f"scan {sid[:12]} ({path}) not read: {type(exc).__name__}: {exc}")
-                new_rows[sid] = ocr_error_row(sid, batch, shash, settings_json, engine, time.perf_counter() - t1,
-                                              f"{type(exc).__name__}: {exc}")
-            progress(len(scans) - len(todo) + done)  # cards of the batch done, the kept ones included
+                why = f"{type(exc).__name__}: {exc}"
+                return ocr_error_row(sid, batch, shash, settings_json, engine, time.perf_counter() - t1, why), \
+                    f"scan {sid[:12]} ({path}) not read: {why}"
+
+        streams = min(int(getattr(reader, "streams", 1) or 1), len(todo))
+        with ThreadPoolExecutor(streams, thread_name_prefix="ocr") if streams > 1 else nullcontext() as pool:
+            rows_in_order = (pool.map(read_one, todo.scan_id, todo.path) if pool is not None
+                             else map(read_one, todo.scan_id, todo.path))
+            for done, (sid, (row, problem)) in enumerate(zip(todo.scan_id, rows_in_order), start=1):
+                new_rows[sid] = row
+                if problem:
+                    warn(problem)  # from this thread: the caller's logger need not be thread-safe
+                progress(len(scans) - len(todo) + done)  # cards of the batch done, the kept ones included
         ocr_s = time.perf_counter() - t_all
     rows = [previous.get(s) or new_rows[s] for s in scans.scan_id]
     return OcrBatch(rows, len(new_rows), len(rows) - len(new_rows), sum(1 for r in rows if r.get("error")),

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .ocr_runtime import RUNTIMES, calibration_images, use_onnx
+from .ocr_runtime import RUNTIMES, calibration_images, cpu_threads, use_onnx
 from .scripts import distinctive_letters, text_script
 from .second_engine import SCRIPT_LANGUAGES, RegionReading, SecondEngineError, read_regions, usable_languages
 
@@ -56,6 +56,7 @@ class OcrTools:
 
     tesseract: str = "tesseract"
     export_cache: Path | None = None
+    tesseract_in_process: bool = True  # through the installed library when it is the command's own (same readings)
 
 
 @dataclass(frozen=True)
@@ -158,10 +159,11 @@ _READERS_LOCK = threading.Lock()
 
 
 def get_reader(langs: tuple[str, ...] = ("en",), gpu: bool | None = None, runtime: str = "torch",
-               int8_recognizer: bool = False, int8_detector: bool = False, export_cache: Path | None = None):
+               int8_recognizer: bool = False, int8_detector: bool = False, export_cache: Path | None = None,
+               threads: int | None = None):
     """One EasyOCR Reader per process, language set and runtime: loading costs ~2 s and ~100 MB.
-    runtime="onnx" swaps the CPU Reader's networks for ONNX Runtime sessions; on a GPU it is the
-    torch Reader (ONNX Runtime here is CPU only)."""
+    runtime="onnx" swaps the CPU Reader's networks for ONNX Runtime sessions (`threads` intra-op
+    threads each, default one per core); on a GPU it is the torch Reader (ONNX Runtime here is CPU only)."""
     import torch
 
     if runtime not in RUNTIMES:
@@ -169,7 +171,9 @@ def get_reader(langs: tuple[str, ...] = ("en",), gpu: bool | None = None, runtim
     if gpu is None:
         gpu = torch.cuda.is_available()
     onnx = runtime == "onnx" and not gpu
-    key = (tuple(langs), bool(gpu), "onnx" if onnx else "torch", onnx and int8_recognizer, onnx and int8_detector)
+    threads = (threads or cpu_threads()) if onnx else None
+    key = (tuple(langs), bool(gpu), "onnx" if onnx else "torch", onnx and int8_recognizer, onnx and int8_detector,
+           threads)
     with _READERS_LOCK:
         if key not in _READERS:
             import easyocr
@@ -180,7 +184,7 @@ def get_reader(langs: tuple[str, ...] = ("en",), gpu: bool | None = None, runtim
             )
             if onnx:
                 use_onnx(reader, Path(models_dir()), tuple(langs), quantize_recognizer=int8_recognizer,
-                         quantize_detector=int8_detector, directory=export_cache)
+                         quantize_detector=int8_detector, directory=export_cache, threads=threads)
             _READERS[key] = reader
         return _READERS[key]
 
@@ -245,13 +249,26 @@ def join_lines(boxes: list[OcrBox]) -> str:
 
 
 class CaptionOCR:
-    """Reads caption text from postcard images; the Reader is shared per process."""
+    """Reads caption text from postcard images; the Reader is shared per process.
 
-    def __init__(self, settings: OcrSettings | None = None, gpu: bool | None = None, tools: OcrTools | None = None):
+    `streams`: how many threads may call `read` at once (a batch on a CPU reads one card per core:
+    ONNX Runtime and Tesseract release the GIL, and the cores stay busy while one stream runs the
+    single-threaded parts). Each stream's networks then get cores/streams intra-op threads. One
+    image at a time (a search query) is read fastest with the default, 1: all cores on that image.
+    The readings do not depend on it. On a GPU it is 1."""
+
+    def __init__(self, settings: OcrSettings | None = None, gpu: bool | None = None, tools: OcrTools | None = None,
+                 streams: int = 1):
+        import torch
+
         self.settings = settings or OcrSettings()
         self.tools = tools or OcrTools()
         s = self.settings
-        self.reader = get_reader(s.langs, gpu, s.runtime, s.int8_recognizer, s.int8_detector, self.tools.export_cache)
+        if gpu is None:
+            gpu = torch.cuda.is_available()
+        self.streams = 1 if gpu else max(1, int(streams))
+        self.reader = get_reader(s.langs, gpu, s.runtime, s.int8_recognizer, s.int8_detector, self.tools.export_cache,
+                                 threads=max(1, cpu_threads() // self.streams))
         self.settings_dict = self.settings.as_dict(self.tools)
         self.settings_hash = self.settings.hash(self.tools)
         self.other_scripts = tuple(self.settings_dict["other_scripts_usable"])
@@ -394,7 +411,8 @@ class CaptionOCR:
             return []
         t0 = time.perf_counter()
         try:
-            readings = read_regions(self._crops(grey, rscale, boxes, idx), langs, command=self.tools.tesseract)
+            readings = read_regions(self._crops(grey, rscale, boxes, idx), langs, command=self.tools.tesseract,
+                                    in_process=self.tools.tesseract_in_process)
         except SecondEngineError as e:  # the card keeps its EasyOCR reading; the reason is logged
             timing["second_engine_error"] = str(e)
             readings = [None] * len(idx)

@@ -266,13 +266,14 @@ class OnnxRecognizer:
 
 
 def use_onnx(reader, model_dir: Path, langs: tuple[str, ...] = ("en",), quantize_recognizer: bool = False,
-             quantize_detector: bool = False, directory: Path | None = None) -> None:
-    """Swap a CPU Reader's detector and recogniser for ONNX Runtime sessions (same weights); the
-    Reader must be loaded with quantize=False, its float modules are what a cache miss exports."""
+             quantize_detector: bool = False, directory: Path | None = None, threads: int | None = None) -> None:
+    """Swap a CPU Reader's detector and recogniser for ONNX Runtime sessions (same weights, `threads`
+    intra-op threads each); the Reader must be loaded with quantize=False, its float modules are what
+    a cache miss exports. A session may be run by several threads at once."""
     quantize_detector = quantize_detector and bool(calibration_images())
     det, _ = onnx_model("detector", model_dir, langs, quantize=quantize_detector, module=reader.detector,
-                        directory=directory)
+                        directory=directory, threads=threads)
     rec, _ = onnx_model("recognizer", model_dir, langs, quantize=quantize_recognizer, module=reader.recognizer,
-                        directory=directory)
+                        directory=directory, threads=threads)
     reader.detector = OnnxDetector(det)
     reader.recognizer = OnnxRecognizer(rec)

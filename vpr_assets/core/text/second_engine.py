@@ -2,15 +2,16 @@
 
 The offline EasyOCR package ships English (Latin) weights only, so a Japanese, Chinese, Korean or
 Cyrillic caption comes out as symbol noise with a low confidence. `CaptionOCR` hands those regions
-(already found by CRAFT, which is script-agnostic) to Tesseract: every region is one page of one
-Tesseract run per language (`--psm 7`, a single text line), so each language model loads once per
-card, and each region keeps the reading whose mean word confidence is highest. The script of a
-region is the script of the text that won (`scripts.text_script`).
+(already found by CRAFT, which is script-agnostic) to Tesseract: every region is read as a single
+text line (`--psm 7`) in each language, and keeps the reading whose mean word confidence is
+highest. The script of a region is the script of the text that won (`scripts.text_script`).
 
 Tesseract is a Debian package (`tesseract-ocr` plus `tesseract-ocr-jpn`, `-chi-tra`, `-kor`, `-rus`, `-ukr`, `-bel`),
-installed by `scripts/setup_tesseract.sh`; it is called through its command line (the stable interface; no
-Python binding needed). Where it or a language is missing, `usable_languages` leaves it out and the
-OCR settings hash says so, so cards are read again once it is installed.
+installed by `scripts/setup_tesseract.sh`. It runs in this process through the installed library's C
+API (`tesseract_api`: each language loaded once per process) when that library is the command's own,
+and otherwise as the command (one run per language, every region a page of it). Both give the same
+readings. Where it or a language is missing, `usable_languages` leaves it out and the OCR settings
+hash says so, so cards are read again once it is installed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -65,16 +67,49 @@ def tesseract_binary(command: str = "tesseract") -> str | None:
 
 
 @lru_cache(maxsize=8)
-def installed_languages(command: str = "tesseract") -> frozenset[str]:
-    """Languages that Tesseract can load (empty without Tesseract)."""
+def _list_langs(command: str) -> tuple[str | None, frozenset[str]]:
+    """The command's tessdata folder and the languages it can load (None, empty without Tesseract)."""
     exe = tesseract_binary(command)
     if exe is None:
-        return frozenset()
+        return None, frozenset()
     try:
         out = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
-        return frozenset()
-    return frozenset(line.strip() for line in out.splitlines()[1:] if line.strip())
+        return None, frozenset()
+    lines = out.splitlines()
+    folder = re.search(r'"([^"]+)"', lines[0]) if lines else None  # List of available languages in "/usr/...":
+    return (folder.group(1) if folder else None), frozenset(line.strip() for line in lines[1:] if line.strip())
+
+
+def installed_languages(command: str = "tesseract") -> frozenset[str]:
+    """Languages that Tesseract can load (empty without Tesseract)."""
+    return _list_langs(command)[1]
+
+
+@lru_cache(maxsize=8)
+def command_version(command: str = "tesseract") -> str | None:
+    """"5.3.0" for `tesseract 5.3.0`, or None."""
+    exe = tesseract_binary(command)
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.match(r"tesseract\s+v?(\S+)", (out.stdout or out.stderr).strip())
+    return m.group(1) if m else None
+
+
+def in_process_tessdata(command: str = "tesseract") -> str | None:
+    """The tessdata folder to read in this process (tesseract_api) when the installed library is the
+    command's own (same version, the command's folder), else None: then the command is run."""
+    folder = _list_langs(command)[0]
+    if folder is None:
+        return None
+    from .tesseract_api import library_version
+
+    version = library_version()
+    return folder if version is not None and version == command_version(command) else None
 
 
 def usable_languages(langs: Sequence[str], command: str = "tesseract") -> tuple[str, ...]:
@@ -117,38 +152,59 @@ def _run(exe: str, list_path: str, lang: str, timeout: float) -> dict[int, list[
     return pages
 
 
-def read_regions(crops: Sequence[np.ndarray], langs: Sequence[str], *, command: str = "tesseract",
-                 timeout: float = 120.0) -> list[RegionReading | None]:
-    """Read each grey crop (one text line) with every language in `langs`; per crop, the reading
-    with the highest mean word confidence among those in their language's script (LANG_SCRIPTS),
-    or None when no language read anything there."""
+def _read_with_command(exe: str, lines: list[np.ndarray], lang: str, timeout: float) -> dict[int, list[tuple[str, float]]]:
+    """Each prepared line as one page of one run of the command."""
     import cv2
 
-    exe = tesseract_binary(command)
-    langs = usable_languages(langs, command)
-    if not crops or exe is None or not langs:
-        return [None] * len(crops)
-    best: list[RegionReading | None] = [None] * len(crops)
     with tempfile.TemporaryDirectory(prefix="vpr-tess-") as tmp:
         paths = []
-        for i, crop in enumerate(crops):
+        for i, line in enumerate(lines):
             path = os.path.join(tmp, f"{i:04d}.png")
-            cv2.imwrite(path, _prepare(crop))
+            cv2.imwrite(path, line)
             paths.append(path)
         list_path = os.path.join(tmp, "pages.txt")
         with open(list_path, "w") as f:
             f.write("\n".join(paths) + "\n")
-        for lang in langs:
-            for page, words in _run(exe, list_path, lang, timeout).items():
-                if not 0 <= page < len(crops) or not words:
-                    continue
-                conf = sum(c for _, c in words) / len(words)
-                text = join_tokens([w for w, _ in words])
-                script = text_script(text)
-                if lang in LANG_SCRIPTS and script not in LANG_SCRIPTS[lang]:
-                    continue
-                if len({c for c in text if c.isalpha()}) < 2:  # blank paper read as "ーー" or "I"
-                    continue
-                if best[page] is None or conf > best[page].confidence:
-                    best[page] = RegionReading(text, round(conf, 4), lang, script)
+        return _run(exe, list_path, lang, timeout)
+
+
+def _read_in_process(tessdata: str, lines: list[np.ndarray], lang: str) -> dict[int, list[tuple[str, float]]]:
+    """Each prepared line through the library (tesseract_api), the language loaded once per process."""
+    from .tesseract_api import TesseractLibraryError, line_reader
+
+    try:
+        with line_reader(tessdata, lang) as reader:
+            return {i: reader.words(line) for i, line in enumerate(lines)}
+    except TesseractLibraryError as e:
+        raise SecondEngineError(str(e)) from e
+
+
+def read_regions(crops: Sequence[np.ndarray], langs: Sequence[str], *, command: str = "tesseract",
+                 timeout: float = 120.0, in_process: bool = True) -> list[RegionReading | None]:
+    """Read each grey crop (one text line) with every language in `langs`; per crop, the reading
+    with the highest mean word confidence among those in their language's script (LANG_SCRIPTS),
+    or None when no language read anything there. `in_process`: through the installed library when
+    it is the command's own (the same readings, no process per language); `timeout` bounds a run
+    of the command only."""
+    exe = tesseract_binary(command)
+    langs = usable_languages(langs, command)
+    if not crops or exe is None or not langs:
+        return [None] * len(crops)
+    tessdata = in_process_tessdata(command) if in_process else None
+    lines = [_prepare(crop) for crop in crops]
+    best: list[RegionReading | None] = [None] * len(crops)
+    for lang in langs:
+        pages = _read_in_process(tessdata, lines, lang) if tessdata else _read_with_command(exe, lines, lang, timeout)
+        for page, words in pages.items():
+            if not 0 <= page < len(crops) or not words:
+                continue
+            conf = sum(c for _, c in words) / len(words)
+            text = join_tokens([w for w, _ in words])
+            script = text_script(text)
+            if lang in LANG_SCRIPTS and script not in LANG_SCRIPTS[lang]:
+                continue
+            if len({c for c in text if c.isalpha()}) < 2:  # blank paper read as "ーー" or "I"
+                continue
+            if best[page] is None or conf > best[page].confidence:
+                best[page] = RegionReading(text, round(conf, 4), lang, script)
     return best
