@@ -3,7 +3,7 @@ collection assets via a real Dagster instance, against the same core work called
 Dagster (the orchestration overhead), in the same run.
 
     .venv/bin/python bench/bench_end_to_end.py --n 40
-    .venv/bin/python bench/bench_end_to_end.py --n 60 --images ../shared/data/realsample data/geo_testset/images
+    .venv/bin/python bench/bench_end_to_end.py --n 150 --images ../shared/data/realsample data/geo_testset/images --before
 
 Without `--images` the batch is generated postcards; with it, `n` real pictures spread evenly over
 the sorted image files of those folders (copied, never modified).
@@ -23,14 +23,21 @@ from _common import ROOT, machine, make_scans, peak_rss_mb
 STAGES = ["raw_scans", "scan_rejects", "image_embeddings", "ocr_text", "geo_words", "text_embeddings", "scan_quality"]
 
 
-def direct(batch_dir: Path, home: Path) -> dict[str, float]:
-    """The same work without Dagster: ingest, embed, OCR, geo-words, text embeddings, quality."""
+def direct(batch_dir: Path, home: Path, ocr_before: bool = False) -> dict[str, float]:
+    """The same work without Dagster: ingest, embed, OCR, geo-words, text embeddings, quality.
+    `ocr_before`: OCR as it ran until 2026-12-01 (one card at a time, Tesseract as a command)."""
+    from dataclasses import replace
+
+    import pandas as pd
+
     from vpr_assets.core.active_model import active_model
     from vpr_assets.core.curation.quality import assess
     from vpr_assets.core.images.decode import load_rgb
     from vpr_assets.core.ingest import ingest_batch
     from vpr_assets.core.text.geowords import extract_geowords
-    from vpr_assets.core.text.ocr import CaptionOCR
+    from vpr_assets.core.text.batch import read_batch_captions
+    from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings
+    from vpr_assets.core.text.ocr_runtime import cpu_threads
     from vpr_assets.core.text.text_embeddings import card_text, embed_texts
     from vpr_assets.core.vision.embedder import embed_paths
     from vpr_assets.paths import ocr_tools
@@ -44,8 +51,14 @@ def direct(batch_dir: Path, home: Path) -> dict[str, float]:
     embed_paths(active_model(home, "pretrained:lite0_gem512").embedder, paths)
     t["image_embeddings"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ocr = CaptionOCR(tools=ocr_tools())  # $VPR_TESSERACT, $VPR_OCR_CACHE as the pipeline reads them
-    texts = [ocr.read(load_rgb(p)).text for p in paths]
+    tools = ocr_tools()  # $VPR_TESSERACT, $VPR_OCR_CACHE as the pipeline reads them
+    streams = cpu_threads()  # as CaptionOcrResource opens it on a CPU
+    if ocr_before:
+        tools, streams = replace(tools, tesseract_in_process=False), 1
+    scans = pd.DataFrame({"scan_id": [str(i) for i in range(len(paths))], "path": [str(p) for p in paths]})
+    batch = read_batch_captions(scans, Path("/"), "b", OcrSettings(), [],
+                                lambda: CaptionOCR(tools=tools, streams=streams), gpu=False, tools=tools)
+    texts = [r["text"] for r in batch.rows]
     t["ocr"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     for tx in texts:
@@ -59,7 +72,10 @@ def direct(batch_dir: Path, home: Path) -> dict[str, float]:
     return t
 
 
-def through_dagster(batch_dir: Path, home: Path, dhome: Path) -> dict[str, float]:
+OCR_BEFORE = {"resources": {"caption_ocr": {"config": {"streams": 1, "tesseract_in_process": False}}}}
+
+
+def through_dagster(batch_dir: Path, home: Path, dhome: Path, run_config: dict | None = None) -> dict[str, float]:
     import dagster as dg
 
     os.environ["VPR_HOME"], os.environ["DAGSTER_HOME"] = str(home), str(dhome)
@@ -70,7 +86,7 @@ def through_dagster(batch_dir: Path, home: Path, dhome: Path) -> dict[str, float
         instance.add_dynamic_partitions("scan_batches", ["b"])
     t = {}
     t0 = time.perf_counter()
-    materialize_partitions(STAGES, ["b"])
+    materialize_partitions(STAGES, ["b"], run_config=run_config)
     t["per_batch_assets"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     materialize_partitions(["landmark_clusters", "faiss_index"], [None])
@@ -94,6 +110,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--images", type=Path, nargs="*", default=None, help="folders of real images instead of generated scans")
+    ap.add_argument("--before", action="store_true", help="also run the direct work and the graph with the OCR "
+                    "as it ran until 2026-12-01 (one card at a time, Tesseract as a command), each before its now-run")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_e2e_"))
     try:
@@ -107,16 +125,39 @@ def main() -> None:
         dhome = tmp / "dagster_home"
         dhome.mkdir()
         shutil.copy(ROOT / "dagster_home" / "dagster.yaml", dhome / "dagster.yaml")
+        b = None
+        if args.before:  # models and both readers loaded first, so neither timed run pays the loads
+            warm = tmp / "warm"
+            warm.mkdir()
+            for p in sorted(scans.iterdir())[:2]:
+                shutil.copy(p, warm / p.name)
+            direct(warm, tmp / "home_warm_before", ocr_before=True)
+            direct(warm, tmp / "home_warm")
+            b = direct(scans, tmp / "home_before", ocr_before=True)
         d = direct(scans, tmp / "home_direct")
+        gb = None
+        if args.before:
+            dhome_b = tmp / "dagster_home_before"
+            dhome_b.mkdir()
+            shutil.copy(ROOT / "dagster_home" / "dagster.yaml", dhome_b / "dagster.yaml")
+            gb = through_dagster(scans, tmp / "home_dagster_before", dhome_b, OCR_BEFORE)
         g = through_dagster(scans, tmp / "home_dagster", dhome)
         total_d, total_g = sum(d.values()), sum(g.values())
         print(f"machine: {machine()}")
         print(f"scans: {what}")
+        for k, v in (b or {}).items():
+            print(f"  before {k:<18} {v:7.1f} s  ({1000 * v / args.n:7.0f} s per 1,000)")
         for k, v in d.items():
             print(f"  direct {k:<18} {v:7.1f} s  ({1000 * v / args.n:7.0f} s per 1,000)")
+        for k, v in (gb or {}).items():
+            print(f"  dagster, OCR as before {k:<17} {v:7.1f} s  ({1000 * v / args.n:7.0f} s per 1,000)")
         for k, v in g.items():
             print(f"  dagster {k:<17} {v:7.1f} s  ({1000 * v / args.n:7.0f} s per 1,000)")
+        if b:
+            print(f"direct, OCR as before:   {1000 * sum(b.values()) / args.n / 60:.1f} min per 1,000 scans")
         print(f"direct core work:        {1000 * total_d / args.n / 60:.1f} min per 1,000 scans")
+        if gb:
+            print(f"through Dagster, OCR as before: {1000 * sum(gb.values()) / args.n / 60:.1f} min per 1,000 scans")
         print(f"through Dagster (graph): {1000 * total_g / args.n / 60:.1f} min per 1,000 scans")
         print(f"ratio dagster/direct:    {total_g / total_d:.2f}x (orchestration, catalog writes, checks, clusters, index)")
         print(f"peak RSS:                {peak_rss_mb():.0f} MiB")

@@ -8,9 +8,12 @@ Two sets of real images:
 
 Candidates (`--candidates`): `baseline` (plain readtext, EasyOCR defaults), `torch` (CaptionOCR as it
 was: EasyOCR's torch modules, int8 recogniser on CPU, box by box), `torch-batch`, `onnx-f32` (ONNX
-Runtime, float weights, box by box), `onnx-f32-batch`, `onnx` (the default: int8 CRAFT, float
-recogniser, batched), `onnx-int8rec` (plus ONNX Runtime's dynamic int8 recogniser). All run image by
-image in turn, so load from other processes hits them alike. Per pipeline: images/s wall and per
+Runtime, float weights, box by box), `onnx-f32-batch`, `onnx-cli` (int8 CRAFT, float recogniser,
+batched, Tesseract run as a command per language: the default until 2026-12-01), `onnx` (the default:
+the same with Tesseract in this process), `onnx-int8rec` (plus ONNX Runtime's dynamic int8
+recogniser). All run image by image in turn, so load from other processes hits them alike.
+`--streams` then reads every image again with the default, one image at a time and one per core at
+once (as a batch reads on a CPU), and prints both throughputs and whether the texts are equal. Per pipeline: images/s wall and per
 CPU-second (all threads, Tesseract's child processes included), share of the truth's words, and
 `same` = share of the `torch` reference's words it also reads (how far the runtime changes the output).
 
@@ -46,6 +49,7 @@ CANDIDATES = {
     "torch-batch": dict(runtime="torch", batch_recognition=True, int8_detector=False),
     "onnx-f32": dict(runtime="onnx", batch_recognition=False, int8_detector=False),
     "onnx-f32-batch": dict(runtime="onnx", batch_recognition=True, int8_detector=False),
+    "onnx-cli": dict(runtime="onnx", batch_recognition=True, int8_detector=True, in_process=False),  # before 2026-12-01
     "onnx": dict(runtime="onnx", batch_recognition=True, int8_detector=True),  # the default
     "onnx-int8rec": dict(runtime="onnx", batch_recognition=True, int8_detector=True, int8_recognizer=True),
 }
@@ -93,6 +97,8 @@ def main() -> None:
     ap.add_argument("--det-max-side", type=int, default=OcrSettings.det_max_side)
     ap.add_argument("--strip-max-side", type=int, default=OcrSettings.strip_max_side)
     ap.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "realsample"))
+    ap.add_argument("--streams", action="store_true", help="also time the default one image at a time against "
+                    "one per core at once")
     args = ap.parse_args()
     names = args.candidates.split(",")
     if bad := [n for n in names if n != "baseline" and n not in CANDIDATES]:
@@ -116,8 +122,9 @@ def main() -> None:
             reader = get_reader()
             pipes[name] = lambda rgb, reader=reader: "\n".join(r[1] for r in reader.readtext(rgb))
         else:
-            ocr = CaptionOCR(replace(base, **CANDIDATES[name]), tools=ocr_tools())
-            pipes[name] = ocr
+            spec = dict(CANDIDATES[name])
+            tools = replace(ocr_tools(), tesseract_in_process=spec.pop("in_process", True))
+            pipes[name] = CaptionOCR(replace(base, **spec), tools=tools)
     print(f"readers ready in {time.time() - t0:.1f}s  cores={cpu_threads()}  load={os.getloadavg()[0]:.1f}  "
           f"images: {sum(k == 'postcard' for k, _, _ in cases)} postcards, {sum(k == 'photo' for k, _, _ in cases)} photos")
     warm_rgb = to_rgb_array(warm[0])
@@ -185,6 +192,27 @@ def main() -> None:
     for name in names:
         if parts[name]:
             print(f"{name} breakdown (sums): " + ", ".join(f"{k}={v:.1f}" for k, v in parts[name].items()))
+    if args.streams:
+        compare_streams([to_rgb_array(im) for _, im, _ in cases], base)
+
+
+def compare_streams(images: list, settings: OcrSettings) -> None:
+    """The default pipeline over every image: one at a time, then one per core at once (threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = {}
+    print()
+    for streams in (1, cpu_threads()):
+        ocr = CaptionOCR(settings, tools=ocr_tools(), streams=streams)
+        ocr.read(images[0])
+        w0, c0 = time.perf_counter(), cpu_s()
+        with ThreadPoolExecutor(streams) as pool:
+            texts[streams] = [r.text for r in pool.map(ocr.read, images)]
+        wall, cpu = time.perf_counter() - w0, cpu_s() - c0
+        print(f"streams {streams}: {len(images) / wall:.3f} img/s wall, {cpu / len(images):.2f} CPU-s/img, "
+              f"{wall / len(images):.3f} s/img")
+    print(f"same texts with {cpu_threads()} streams as with 1: {sum(a == b for a, b in zip(texts[1], texts[cpu_threads()]))}"
+          f"/{len(images)}")
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ class CaptionOcrResource(dg.ConfigurableResource):
     tesseract: Optional[str] = None  # the second engine's command: a name on PATH or a path
     export_cache: Optional[str] = None  # folder of the ONNX exports
     streams: int = 0  # cards read at once on a CPU; 0: one per core this process may use (same rows)
+    tesseract_in_process: bool = True  # false: run the second engine as a command per card (same readings, slower)
 
     @property
     def gpu(self) -> bool:
@@ -72,7 +73,7 @@ class CaptionOcrResource(dg.ConfigurableResource):
         from vpr_assets.paths import ocr_export_cache, tesseract_command
 
         return OcrTools(self.tesseract or tesseract_command(),
-                        Path(self.export_cache) if self.export_cache else ocr_export_cache())
+                        Path(self.export_cache) if self.export_cache else ocr_export_cache(), self.tesseract_in_process)
 
     def open(self, settings):
         from vpr_assets.core.text.ocr import CaptionOCR
