@@ -34,8 +34,8 @@ def direct(batch_dir: Path, home: Path, ocr_before: bool = False) -> dict[str, f
     from vpr_assets.core.curation.quality import assess
     from vpr_assets.core.images.decode import load_rgb
     from vpr_assets.core.ingest import ingest_batch
-    from vpr_assets.core.text.geowords import extract_geowords
     from vpr_assets.core.text.batch import read_batch_captions
+    from vpr_assets.core.text.geowords import extract_geowords
     from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings
     from vpr_assets.core.text.ocr_runtime import cpu_threads
     from vpr_assets.core.text.text_embeddings import card_text, embed_texts

@@ -77,7 +77,6 @@ class CaptionOcrResource(dg.ConfigurableResource):
 
     def open(self, settings):
         from vpr_assets.core.text.ocr import CaptionOCR
-
         from vpr_assets.core.text.ocr_runtime import cpu_threads
 
         return CaptionOCR(settings, gpu=self.gpu, tools=self.tools, streams=self.streams or cpu_threads())

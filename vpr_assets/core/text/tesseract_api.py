@@ -26,7 +26,6 @@ import csv
 import ctypes
 import ctypes.util
 import io
-import os
 import threading
 from contextlib import contextmanager
 from functools import lru_cache
