@@ -16,8 +16,6 @@ hash says so, so cards are read again once it is installed.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 import shutil
@@ -30,6 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from .scripts import join_tokens, text_script
+from .tesseract_api import tsv_pages
 
 LINE_HEIGHT = 64  # px: regions (text + margins) are rescaled to this height: ~40 px letters, where Tesseract reads best
 MAX_UPSCALE = 4.0
@@ -140,16 +139,7 @@ def _run(exe: str, list_path: str, lang: str, timeout: float) -> dict[int, list[
         raise SecondEngineError(f"tesseract -l {lang} took over {timeout:.0f} s") from e
     if proc.returncode != 0:
         raise SecondEngineError(f"tesseract -l {lang} failed: {proc.stderr.strip()[-300:]}")
-    pages: dict[int, list[tuple[str, float]]] = {}
-    for row in csv.DictReader(io.StringIO(proc.stdout), delimiter="\t", quoting=csv.QUOTE_NONE):
-        text = (row.get("text") or "").strip()
-        try:
-            conf = float(row.get("conf") or -1)
-        except ValueError:
-            continue
-        if text and conf >= 0:
-            pages.setdefault(int(row["page_num"]) - 1, []).append((text, conf / 100.0))
-    return pages
+    return tsv_pages(proc.stdout, header=True)
 
 
 def _read_with_command(exe: str, lines: list[np.ndarray], lang: str, timeout: float) -> dict[int, list[tuple[str, float]]]:

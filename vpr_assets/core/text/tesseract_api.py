@@ -17,6 +17,10 @@ The library is used only when it is the command's own (same version string, the 
 folder); otherwise `second_engine` keeps running the command. Debian builds it with OpenMP, whose
 teams cost more than they save on a line image (6x slower here), so reading runs with OpenMP
 serial (`serial_openmp`), as the command is run with `OMP_THREAD_LIMIT=1`.
+
+The trade: a crash inside the library would end the OCR process, where a crashed command only cost
+its card the second reading. Tesseract has not crashed on any region measured (it gets small, padded,
+8-bit line images); `OcrTools.tesseract_in_process=False` (`CaptionOcrResource`) runs the command again.
 """
 
 from __future__ import annotations
@@ -158,7 +162,7 @@ class LineReader:
             tsv = ctypes.string_at(ptr).decode("utf-8", "replace")
         finally:
             lib.TessDeleteText(ptr)
-        return tsv_words(tsv)
+        return tsv_pages(tsv).get(0, [])  # page_num 1: the one image set
 
     def close(self) -> None:
         if self._handle:
@@ -167,21 +171,22 @@ class LineReader:
             self._handle = None
 
 
-def tsv_words(tsv: str, header: bool = False) -> list[tuple[str, float]]:
-    """Words with a confidence (0-1) from Tesseract's TSV (the command prints a header line, the
-    library does not); rows without text or with conf -1 (blocks, lines) are left out."""
+def tsv_pages(tsv: str, header: bool = False) -> dict[int, list[tuple[str, float]]]:
+    """Page (0-based) -> words with a confidence (0-1), from Tesseract's TSV (the command prints a
+    header line, the library does not); rows without text or with conf -1 (blocks, lines) are left out."""
     rows = csv.DictReader(io.StringIO(tsv), fieldnames=None if header else TSV_FIELDS, delimiter="\t",
                           quoting=csv.QUOTE_NONE)
-    out = []
+    pages: dict[int, list[tuple[str, float]]] = {}
     for row in rows:
         text = (row.get("text") or "").strip()
         try:
             conf = float(row.get("conf") or -1)
+            page = int(row.get("page_num") or 1) - 1
         except ValueError:
             continue
         if text and conf >= 0:
-            out.append((text, conf / 100.0))
-    return out
+            pages.setdefault(page, []).append((text, conf / 100.0))
+    return pages
 
 
 _OPEN: list[LineReader] = []
