@@ -27,6 +27,7 @@ import sys
 import time
 import warnings
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +86,8 @@ def main() -> None:
     ap.add_argument("--cyrillic", help="folder with the rendered script_testset (build script --all DIR)")
     ap.add_argument("--shared", default=str(ROOT.parent / "shared" / "data" / "realsample"))
     ap.add_argument("--latin", type=int, default=40, help="number of committed geo_testset cards")
+    ap.add_argument("--tesseract-command", action="store_true",
+                    help="run Tesseract as a command per language (as before 2026-12-01) instead of in process")
     args = ap.parse_args()
     from PIL import Image
 
@@ -92,6 +95,8 @@ def main() -> None:
     if not todo:
         sys.exit("no cards found")
     tools = ocr_tools()  # $VPR_TESSERACT, $VPR_OCR_CACHE as the pipeline reads them
+    if args.tesseract_command:
+        tools = replace(tools, tesseract_in_process=False)
     langs = usable_languages(OcrSettings().other_scripts, tools.tesseract)
     print(f"second engine languages here: {', '.join(langs) or 'none (Tesseract missing)'}")
     modes = {"easyocr": CaptionOCR(OcrSettings(other_scripts=()), tools=tools), "easyocr+tesseract": CaptionOCR(tools=tools)}
