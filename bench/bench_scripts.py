@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import re
 import sys
 import time
@@ -76,7 +77,7 @@ def cases(args) -> list[tuple[str, Path, dict[str, str]]]:
                 out.append((r["script"], shared / r["file"], {"printed": r["printed"]}))
     with open(ROOT / "data/geo_testset/MANIFEST.tsv", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if r["committed"] == "yes"]
-    for r in rows[: args.latin]:
+    for r in rows[args.latin_from: args.latin_from + args.latin]:
         out.append(("latin", ROOT / "data/geo_testset" / r["file"], {"title": r["title"]}))
     return out
 
@@ -88,6 +89,10 @@ def main() -> None:
     ap.add_argument("--latin", type=int, default=40, help="number of committed geo_testset cards")
     ap.add_argument("--tesseract-command", action="store_true",
                     help="run Tesseract as a command per language (as before 2026-12-01) instead of in process")
+    ap.add_argument("--variant", help="also read every card with these OcrSettings changes (JSON), a third column: "
+                    "e.g. '{\"latin_competitor\": []}'")
+    ap.add_argument("--latin-from", type=int, default=0, help="skip this many committed geo_testset cards first "
+                    "(--latin-from 40 --latin 71: the committed cards the first 40 leave out)")
     args = ap.parse_args()
     from PIL import Image
 
@@ -100,6 +105,9 @@ def main() -> None:
     langs = usable_languages(OcrSettings().other_scripts, tools.tesseract)
     print(f"second engine languages here: {', '.join(langs) or 'none (Tesseract missing)'}")
     modes = {"easyocr": CaptionOCR(OcrSettings(other_scripts=()), tools=tools), "easyocr+tesseract": CaptionOCR(tools=tools)}
+    if args.variant:
+        changes = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.variant).items()}
+        modes["variant"] = CaptionOCR(replace(OcrSettings(), **changes), tools=tools)
     for ocr in modes.values():  # warm both (model loads) on the first card
         ocr.read(Image.open(todo[0][1]).convert("RGB"))
     found: dict = Counter()
@@ -119,8 +127,10 @@ def main() -> None:
                     found[script, mode, kind, "found"] += f
                     found[script, mode, kind, "wanted"] += w
             if mode != "easyocr":
-                scripts_seen.update(f"{script}->{b.script}" for b in res.boxes if b.engine != "easyocr")
-    print(f"\n{'set':9} {'cards':>5} {'truth':8} {'units':>5} {'EasyOCR':>8} {'+Tesseract':>10} {'s/card':>7} {'s/card+T':>8}")
+                scripts_seen.update(f"{mode}: {script}->{b.script}" for b in res.boxes if b.engine != "easyocr")
+    variant = "variant" in modes
+    print(f"\n{'set':9} {'cards':>5} {'truth':8} {'units':>5} {'EasyOCR':>8} {'+Tesseract':>10} {'s/card':>7} {'s/card+T':>8}"
+          + (f" {'variant':>8} {'s/card+V':>8}" if variant else ""))
     for script in n_cards:
         for kind in ("title", "printed"):
             w = found[script, "easyocr", kind, "wanted"]
@@ -129,8 +139,10 @@ def main() -> None:
             a = found[script, "easyocr", kind, "found"] / w
             b = found[script, "easyocr+tesseract", kind, "found"] / w
             n = n_cards[script]
+            v = (f" {found[script, 'variant', kind, 'found'] / w:8.2f} {secs[script, 'variant'] / n:8.2f}"
+                 if variant else "")
             print(f"{script:9} {n:5d} {kind:8} {w:5d} {a:8.2f} {b:10.2f} {secs[script, 'easyocr'] / n:7.2f} "
-                  f"{secs[script, 'easyocr+tesseract'] / n:8.2f}")
+                  f"{secs[script, 'easyocr+tesseract'] / n:8.2f}" + v)
     print("\nboxes read by the second engine (set -> script):", dict(scripts_seen))
 
 

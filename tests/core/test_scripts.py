@@ -122,3 +122,18 @@ def test_distinctive_letters_ignore_latin_lookalikes():
     assert distinctive_letters("хор ХОР", "cyrillic") == 0
     assert distinctive_letters("Москва", "cyrillic") == 2  # к, в; М, о, с, а have Latin look-alikes
     assert distinctive_letters("金剛山の展望", "japanese") == 6 and distinctive_letters("abc", "han") == 0
+
+
+@needs("rus", "eng")
+def test_latin_print_that_easyocr_reads_poorly_stays_latin():
+    """A real card printed "Hôtel de Ville / Rathaus / The Townhall": EasyOCR is unsure of the French
+    line, and the Cyrillic model reads it as "Нб+е! ае Уше". A Latin model reading the same region
+    (`latin_competitor`) is surer, so the region stays EasyOCR's."""
+    card = Path(__file__).resolve().parents[2] / "data" / "geo_testset" / "images" / "europosts" / "europosts-63.jpg"
+    im = Image.open(card).convert("RGB")
+    without = CaptionOCR(OcrSettings(latin_competitor=())).read(im)
+    with_it = CaptionOCR().read(im)
+    assert any(b.script == "cyrillic" for b in without.boxes)  # the failure the competitor prevents
+    assert not any(b.script not in (None, "latin") for b in with_it.boxes)
+    assert "Rathaus" in with_it.text and "Townhall" in with_it.text
+    assert OcrSettings(latin_competitor=()).hash() != OcrSettings().hash()
