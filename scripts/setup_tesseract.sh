@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The second OCR engine (vpr_assets/core/text/second_engine.py): Debian's Tesseract with the
 # language models for captions the offline EasyOCR weights cannot read (Japanese, Chinese
-# traditional, Korean, Russian, with Ukrainian and Belarusian for a card already known to be Cyrillic), and DejaVu fonts for the tests that render Cyrillic.
+# traditional, Korean, Russian, with Ukrainian and Belarusian for a card already known to be Cyrillic, and English
+# as the Latin competitor that keeps Latin print Latin), and DejaVu fonts for the tests that render Cyrillic.
 # Run as root (CI does, from .ci/run); idempotent and quick when already installed.
 # Without it the pipeline still runs: Latin captions are read as before, other scripts stay unread
 # (the OCR settings hash records which languages were usable, so cards are re-read once installed).
 set -euo pipefail
 
-PACKAGES=(tesseract-ocr tesseract-ocr-jpn tesseract-ocr-chi-tra tesseract-ocr-kor tesseract-ocr-rus tesseract-ocr-ukr tesseract-ocr-bel fonts-dejavu-core)
+PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn tesseract-ocr-chi-tra tesseract-ocr-kor tesseract-ocr-rus tesseract-ocr-ukr tesseract-ocr-bel fonts-dejavu-core)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
