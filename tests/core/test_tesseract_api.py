@@ -48,12 +48,17 @@ def _line(text: str) -> np.ndarray:
     return np.asarray(im)
 
 
-def test_in_process_reads_exactly_what_the_command_reads():
+def test_in_process_reads_exactly_what_the_command_reads(monkeypatch):
     crops = _real_regions()
     if DEJAVU.exists():
         crops.append(_line("Москва Кремль"))
     assert len(crops) >= 10
     command = second_engine.read_regions(crops, LANGS, in_process=False)
+
+    def no_command(*args, **kwargs):
+        raise AssertionError("the in-process path ran the command")
+
+    monkeypatch.setattr(second_engine, "_read_with_command", no_command)  # the library must do the reading
     library = second_engine.read_regions(crops, LANGS, in_process=True)
     assert library == command  # text, language, script and confidence, region by region
     assert sum(r is not None for r in library) >= 3  # the comparison is not of empty readings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -84,9 +85,17 @@ def test_streams_read_the_same_rows_in_the_scans_order(tmp_path):
     settings = OcrSettings()  # the second engine included: it too runs in both streams
     warnings: list[str] = []
     done: list[int] = []
+    threads: set[str] = set()
+
+    class Watched(CaptionOCR):
+        def read(self, image):
+            threads.add(threading.current_thread().name)
+            return super().read(image)
+
     one = read_batch_captions(scans, tmp_path, "b", settings, [], lambda: CaptionOCR(settings, gpu=False), gpu=False)
-    two = read_batch_captions(scans, tmp_path, "b", settings, [], lambda: CaptionOCR(settings, gpu=False, streams=2),
+    two = read_batch_captions(scans, tmp_path, "b", settings, [], lambda: Watched(settings, gpu=False, streams=2),
                               gpu=False, progress=done.append, warn=warnings.append)
+    assert len(threads) == 2 and all(t.startswith("ocr") for t in threads)  # two streams did read
     assert [r["scan_id"] for r in two.rows] == ids
     for a, b in zip(one.rows, two.rows):
         assert (a["text"], a["boxes"], a["error"] is None) == (b["text"], b["boxes"], b["error"] is None)
