@@ -4,11 +4,14 @@
 A small set of REAL photographs and scans whose printed text is in a
 non-Latin script, each with a title in the same script taken from the
 source's own metadata, to measure OCR word recall per script. What could be
-found in public repositories is Cyrillic only (see SOURCES.md): phone photos
-of Soviet and Belarusian postcards, envelopes and postal cards from a private
-collection site (zubr-collection/zubryby.github.io) and two printed Russian
-menus of 1874 from a museum-based CollectionBuilder site
-(AMitiukova/MenuCollectionBuilder).
+found in public repositories is Cyrillic and Japanese (see SOURCES.md): phone
+photos of Soviet and Belarusian postcards, envelopes and postal cards from a
+private collection site (zubr-collection/zubryby.github.io), two printed
+Russian menus of 1874 from a museum-based CollectionBuilder site
+(AMitiukova/MenuCollectionBuilder), and hand-coloured Meiji-Taisho picture
+postcards of Yokohama with printed Japanese captions from a university
+library's website (shu-saginoya/ferris-library). No Korean or Chinese source
+was found.
 
 The script reads the snapshots with ``git cat-file`` at pinned commits (no
 network), takes each item's title from the source's metadata file, verifies
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import re
 import sys
@@ -76,11 +80,24 @@ SOURCES = {
                 "non-commercial use only without written permission (repo LICENSE: MIT for the "
                 "CollectionBuilder code only)",
     ),
+    "ferris": Source(
+        key="ferris",
+        repo="shu-saginoya/ferris-library",
+        commit="01af523cef72b2d5fb94bf29ce1106f93c759bff",
+        license="none stated for this collection; no LICENSE file; sibling collections of the same "
+                "site say 無断転載や無断使用を禁じます (no reproduction or use without permission); scans "
+                "carry the stamp フェリス女学院大学附属図書館蔵 (Ferris University Library); the postcards "
+                "themselves (Meiji-Taisho) are public domain by age",
+    ),
 }
 
 # Where each source keeps its titles. zubr: JS modules src/data/<file>.js with
 # `things: [{ image: '<name>', year: ..., title: '<title>' ...}]`, pictures in
 # assets/pics/<pictureFolder>/<name>.jpg. menus: a CollectionBuilder CSV.
+# ferris: the Nuxt site's JSON list assets/json/digital-collection/
+# collection07.json, `[{"group01": [{"src": "/images/...jpg", "caption": ...}],
+# ...}]`; `src` is served from static/, so the file is static/<src>.
+FERRIS_JSON = "assets/json/digital-collection/collection07.json"
 ZUBR_FOLDERS = {"postcards": "postcards", "envelopes": "envelopes", "postal-cards": "postal-cards"}
 
 # (id, script, source, data file, item key, note); the sha256 of each original
@@ -169,6 +186,89 @@ ITEMS = [
     ("menus-coll007", "cyrillic", "menus", "_data/menu.csv", "coll007",
      "printed (pre-1918 orthography): 'ОБѢДЪ 14 МАЯ 1874 ГОДА.' and a Russian bill of fare; "
      "title is the curator's description 'Меню обеда 14 мая 1874 года ...'"),
+    # --- ferris: Yokohama hand-coloured picture postcards, Meiji-Taisho
+    # (assets/json/digital-collection/collection07.json). Most captions are
+    # printed right to left, which the notes say; every scan also carries the
+    # library's red stamp 'フェリス女学院大学附属図書館蔵' (overlay, not part of the card).
+    ("ferris-yokohama-group01-001", "japanese", "ferris", FERRIS_JSON, "group01_001",
+     "printed (right to left) '横濱本町通リ' = title; 'Main Street, Yokohama.'"),
+    ("ferris-yokohama-group01-012", "japanese", "ferris", FERRIS_JSON, "group01_012",
+     "printed (right to left) '横濱伊勢佐木町の賑ひ' = title; 'Theatre Street at "
+     "YOKOHAMA.'; shop signs"),
+    ("ferris-yokohama-group01-026", "japanese", "ferris", FERRIS_JSON, "group01_026",
+     "printed (right to left) '横濱山下町ヨリ元町藥師オ望ム' = title; 'YAKUSHI SHRINE AT "
+     "MOTOMACHI, YOKOHAMA.'"),
+    ("ferris-yokohama-group01-030", "japanese", "ferris", FERRIS_JSON, "group01_030",
+     "printed (left to right) '横濱佛國領事舘並ニ谷戸橋' (title writes 館); 'Entrance of "
+     "Yokohama Canal' ... 'French Consulate.'"),
+    ("ferris-yokohama-group01-052", "japanese", "ferris", FERRIS_JSON, "group01_052",
+     "printed (right to left) '横濱海岸通リオリエンタルホテル' = title; 'Oriental Hotel, "
+     "Yokohama.'"),
+    ("ferris-yokohama-group01-062", "japanese", "ferris", FERRIS_JSON, "group01_062",
+     "printed (right to left), small: '(横濱名所) 巨船常に輻輳せる横濱港の岸壁'; 'THE QUAY OF "
+     "YOKOHAMA HARBOUR GATHERING MANY GREAT SHIPS, YOKOHAMA.'"),
+    ("ferris-yokohama-group01-074", "japanese", "ferris", FERRIS_JSON, "group01_074",
+     "printed (right to left) '横濱港四號岸壁' (title has 海壁 for 岸壁); 'The Pier of "
+     "Yokohama'"),
+    ("ferris-yokohama-group01-083", "japanese", "ferris", FERRIS_JSON, "group01_083",
+     "printed (right to left) '横濱獨逸病院' = title; '(254) GERMANY HOSPITAL AT "
+     "YOKOHAMA.'; handwritten English message on the front"),
+    ("ferris-yokohama-group01-084", "japanese", "ferris", FERRIS_JSON, "group01_084",
+     "printed (right to left), small: '横濱南京街通リ' = title; 'CHINE STREET "
+     "YOKOHAMA'; Chinese shop signs"),
+    ("ferris-yokohama-group01-089", "japanese", "ferris", FERRIS_JSON, "group01_089",
+     "printed (right to left) '横濱西ノ橋川岸雪ノ景' (title has 海岸 for 川岸); 'Snow Scene "
+     "near Nishino-hashi, Yokohama.'"),
+    ("ferris-yokohama-group01-095", "japanese", "ferris", FERRIS_JSON, "group01_095",
+     "printed (right to left) '横濱港橋及市役所' = title; 'Minato bridge & City "
+     "Office, Yokohama'"),
+    ("ferris-yokohama-group01-097", "japanese", "ferris", FERRIS_JSON, "group01_097",
+     "printed (right to left) '横濱石川玉泉寺' = title; English caption; '(Y108)'"),
+    ("ferris-yokohama-group01-102", "japanese", "ferris", FERRIS_JSON, "group01_102",
+     "printed (right to left) '横濱掃部山井伊公銅像' = title; 'Monument of Iiko, "
+     "Yokohama'"),
+    ("ferris-yokohama-group01-106", "japanese", "ferris", FERRIS_JSON, "group01_106",
+     "printed (right to left), small, top: '(横濱名所) 林泉の美賞すべき野毛山公園'; 'THE "
+     "SCENERY OF NOGEYAMA PARK, YOKOHAMA.'"),
+    ("ferris-yokohama-group01-125", "japanese", "ferris", FERRIS_JSON, "group01_125",
+     "printed (right to left), small: '(横濱名所) 本牧八聖殿の美観'; 'THE HASSEI-DEN OR 8 "
+     "SAINTS TEMPLE AT HONMOKU, YOKOHAMA.'"),
+    ("ferris-yokohama-group02-1004", "japanese", "ferris", FERRIS_JSON, "group02_1004",
+     "printed (right to left) '横濱税關' = title; 'Custom House, Yokohama'"),
+    ("ferris-yokohama-group02-1010", "japanese", "ferris", FERRIS_JSON, "group02_1010",
+     "printed (right to left) '横濱大江橋ヨリ櫻木町驛ヲ望ム' = title; 'Railway Sakuragi-cho "
+     "Station, Yokohama.'"),
+    ("ferris-yokohama-group02-1069", "japanese", "ferris", FERRIS_JSON, "group02_1069",
+     "printed (right to left), small, top: '(横濱名所) 最新の設計に成る横濱驛'; 'THE RAILWAY "
+     "STATION, YOKOHAMA.'"),
+    ("ferris-yokohama-group02-1088", "japanese", "ferris", FERRIS_JSON, "group02_1088",
+     "portrait card; printed (right to left) '横濱正金銀行' = title; '(241) YOKOHAMA "
+     "SPECIE BANK, YOKOHAMA JAPAN.'"),
+    ("ferris-yokohama-group02-1094", "japanese", "ferris", FERRIS_JSON, "group02_1094",
+     "printed (right to left) '横濱南京町' = title; 'TOWN CHINA OF YOKOHAMA.'; "
+     "Chinese and English shop signs"),
+    ("ferris-yokohama-group02-1128", "japanese", "ferris", FERRIS_JSON, "group02_1128",
+     "printed (right to left) '横濱山手英國海軍病院' = title; 'British Naval Hospital, "
+     "Bluff Yokohama.'"),
+    ("ferris-yokohama-group02-1158", "japanese", "ferris", FERRIS_JSON, "group02_1158",
+     "printed (right to left) '洲崎の晴嵐 照天姫の松葉いぶし島' = title; 'View of Kanazawa'; "
+     "two lines of fine print (publisher) at the left"),
+    ("ferris-yokohama-group02-1160", "japanese", "ferris", FERRIS_JSON, "group02_1160",
+     "printed (right to left) '武州金澤全景' = title; 'Whole view of Kanazawa, "
+     "Bushu.'"),
+    ("ferris-yokohama-group02-1180", "japanese", "ferris", FERRIS_JSON, "group02_1180",
+     "printed (right to left) '川崎大師本堂' = title; 'Temple of Daishi, Kawasaki.'"),
+    ("ferris-yokohama-group03-2013", "japanese", "ferris", FERRIS_JSON, "group03_2013",
+     "printed (right to left) '横濱築港入口' = title; 'The Breakwater, Yokohama.'; a "
+     "handwritten Japanese line lower left"),
+    ("ferris-yokohama-group03-2065", "japanese", "ferris", FERRIS_JSON, "group03_2065",
+     "printed (right to left) '横濱公園の噴水' = title; 'YOKOHAMA PARK.'"),
+    ("ferris-yokohama-group03-2073", "japanese", "ferris", FERRIS_JSON, "group03_2073",
+     "printed (right to left) '改築の横濱公園' = title; '(Y422) The Park at "
+     "Yokohama.'"),
+    ("ferris-yokohama-group03-2085", "japanese", "ferris", FERRIS_JSON, "group03_2085",
+     "printed (right to left) '横濱野毛山招魂社' = title; 'Cherry Blossom at Noge Hill "
+     "Yokohama.'"),
 ]
 
 _JS_STR = r"'((?:[^'\\]|\\.)*)'"
@@ -184,6 +284,17 @@ def zubr_titles(git: Git, folder: str) -> dict[str, str]:
         m = _THING.search(chunk)
         if m:
             out.setdefault(m.group(1), m.group(2).replace("\\'", "'"))
+    return out
+
+
+def ferris_captions(git: Git, path: str) -> dict[str, tuple[str, str]]:
+    """{file stem: (path in the repository, caption)} from the collection07 JSON list."""
+    out: dict[str, tuple[str, str]] = {}
+    for groups in json.loads(git.show(path).decode("utf-8")):
+        for entries in groups.values():
+            for e in entries:
+                src = e["src"]
+                out.setdefault(src.rsplit("/", 1)[-1].rsplit(".", 1)[0], ("static" + src, e["caption"]))
     return out
 
 
@@ -208,6 +319,7 @@ def build(mirror: Path, render_all: Path | None):
     gits = {k: Git(mirror, s) for k, s in SOURCES.items()}
     zubr_cache: dict[str, dict[str, str]] = {}
     menus_cache: dict[str, dict[str, dict]] = {}
+    ferris_cache: dict[str, dict[str, tuple[str, str]]] = {}
     rows, files, problems = [], {}, []
     for iid, script, skey, data, key, note in ITEMS:
         src, git = SOURCES[skey], gits[skey]
@@ -218,6 +330,13 @@ def build(mirror: Path, render_all: Path | None):
                 continue
             path = f"assets/pics/{ZUBR_FOLDERS[data]}/{key}.jpg"
             title, title_source = titles[key], f"src/data/{data}.js: things[image='{key}'].title"
+        elif skey == "ferris":
+            captions = ferris_cache.setdefault(data, ferris_captions(git, data))
+            if key not in captions:
+                problems.append(f"{iid}: no entry {key!r} in {data}")
+                continue
+            path, title = captions[key]
+            title_source = f"{data}: {key.split('_')[0]}[src=.../{key}.jpg].caption"
         else:
             rows_by_id = menus_cache.setdefault(data, menu_rows(git, data))
             r = rows_by_id.get(key)
