@@ -86,3 +86,26 @@ def test_without_calibration_cards_the_hash_says_float_detector(monkeypatch):
     monkeypatch.setattr(ocr_module, "calibration_images", lambda: [])
     assert OcrSettings().as_dict()["int8_detector_usable"] is False
     assert OcrSettings().hash() != with_cards
+
+
+# committed real cards: no printed text anywhere / a caption printed in the middle, none in the bands
+TEXT_FREE = "europosts/europosts-72.jpg"
+MIDDLE_CAPTION = "europosts/europosts-60.jpg"
+
+
+def test_the_middle_of_a_card_is_read_only_when_the_probe_finds_text_there():
+    """The cheap low-resolution probe skips the middle of a card with no text at all, and still
+    reads a caption printed in the middle exactly as reading it unconditionally does."""
+    plain = dict(other_scripts=())
+    probed, always = CaptionOCR(OcrSettings(**plain), gpu=False), CaptionOCR(OcrSettings(middle_probe_side=0, **plain), gpu=False)
+    assert probed.settings_hash != always.settings_hash
+    blank = Image.open(CARDS / TEXT_FREE).convert("RGB")
+    r, ref = probed.read(blank), always.read(blank)
+    assert r.extra.get("middle_probed") and not r.extra.get("middle")  # probed, not read at full size
+    assert ref.extra.get("middle") and not ref.extra.get("middle_probed")
+    assert r.text == ref.text == ""
+    card = Image.open(CARDS / MIDDLE_CAPTION).convert("RGB")
+    r, ref = probed.read(card), always.read(card)
+    assert r.extra.get("middle_probed") and r.extra.get("middle")
+    assert r.text == ref.text
+    assert {"kaiser", "franz", "maria"} <= set(_tokens(r.text))

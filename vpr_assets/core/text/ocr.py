@@ -3,7 +3,8 @@
 Why not a plain `reader.readtext` loop: on CPU the CRAFT detector dominates (seconds per photo at
 full size). Postcard captions are large and sit in a band at the top or bottom, so we detect on a
 downscaled copy, the two bands first (one stacked CRAFT call, ~45% of the pixels) and the middle
-only when the bands hold no caption (`caption_first=False` always reads everything); a band is
+only when the bands hold no caption and a cheap low-resolution pass finds text there (most cards
+whose bands hold nothing are text-free photos; `caption_first=False` always reads everything); a band is
 re-detected at a higher resolution only when the cheap pass found small print there, and crops
 are recognised from a higher-resolution grey copy (recognition rescales them to 64 px anyway). Memory grows
 per call with each new tensor shape (EasyOCR #211, #815): `LRU_CACHE_CAPACITY` is capped before
@@ -68,6 +69,11 @@ class OcrSettings:
     rec_max_side: int = 1600  # recognition crops are cut from the image capped at this side
     caption_first: bool = True  # read the top/bottom bands first; the middle only if they hold no caption
     caption_min_confidence: float = 0.5  # a band box this sure, with 4+ letters, counts as a caption
+    # the middle of a card without a caption is read at det_max_side only when CRAFT finds text there at
+    # this side, with these lower thresholds (a quarter of the cost; 0 always reads it)
+    middle_probe_side: int = 320
+    middle_probe_text_threshold: float = 0.5
+    middle_probe_low_text: float = 0.3
     strip_frac: float = 0.22  # height share of the top and bottom caption bands
     strip_max_side: int = 1280  # band re-detection width; 0 disables band refinement
     small_text_px: int = 14  # a band is re-detected when it holds boxes lower than this (det px)
@@ -282,11 +288,13 @@ class CaptionOCR:
         self._calls = 0
 
     # -- detection -------------------------------------------------------------------------
-    def _detect(self, rgb: np.ndarray, scale: float) -> tuple[list, list]:
-        """CRAFT boxes on `rgb` resized by `scale`, returned in `rgb` pixel coordinates."""
+    def _detect(self, rgb: np.ndarray, scale: float, thresholds: tuple[float, float] | None = None) -> tuple[list, list]:
+        """CRAFT boxes on `rgb` resized by `scale`, returned in `rgb` pixel coordinates; `thresholds`
+        (text, low text) replace the settings' pair."""
         import cv2
 
         s = self.settings
+        text_threshold, low_text = thresholds or (s.text_threshold, s.low_text)
         h, w = rgb.shape[:2]
         small = rgb
         if scale < 0.999:
@@ -294,7 +302,7 @@ class CaptionOCR:
         else:
             scale = 1.0
         hor, free = self.reader.detect(
-            small, min_size=s.min_size, text_threshold=s.text_threshold, low_text=s.low_text,
+            small, min_size=s.min_size, text_threshold=text_threshold, low_text=low_text,
             link_threshold=s.link_threshold, canvas_size=max(small.shape[:2]), mag_ratio=1.0,
             reformat=False,
         )
@@ -302,7 +310,8 @@ class CaptionOCR:
         free = [[[p[0] / scale, p[1] / scale] for p in b] for b in free[0]]
         return hor, free
 
-    def _detect_rows(self, rgb: np.ndarray, spans: list[tuple[int, int]], scale: float, timing: dict):
+    def _detect_rows(self, rgb: np.ndarray, spans: list[tuple[int, int]], scale: float, timing: dict,
+                     thresholds: tuple[float, float] | None = None):
         """Detect in horizontal slices stacked into one image (one CRAFT call); boxes in full-image
         coordinates, keeping only boxes centred inside a slice."""
         gap = 24  # flat rows between slices so CRAFT never links text across them
@@ -313,7 +322,7 @@ class CaptionOCR:
             y += (y1 - y0) + gap
             parts.append(np.full((gap, rgb.shape[1], 3), 128, np.uint8))
         t0 = time.perf_counter()
-        hor, free = self._detect(np.concatenate(parts[:-1]), scale)
+        hor, free = self._detect(np.concatenate(parts[:-1]), scale, thresholds)
         timing["detect_s"] = timing.get("detect_s", 0.0) + time.perf_counter() - t0
 
         def place(yc: float) -> int | None:
@@ -474,6 +483,20 @@ class CaptionOCR:
                                 engine=f"tesseract:{r.lang}")
         return out
 
+    def _middle_may_hold_text(self, rgb: np.ndarray, span: tuple[int, int], inner: tuple[int, int], scale: float,
+                              timing: dict) -> bool:
+        """Whether the middle is worth reading at `scale`: CRAFT at `middle_probe_side`, with lower
+        thresholds, finds a box centred in `inner` rows. On 150 real pictures, 59 of the 64 middles read
+        held no box at all; the probe found 4 of the 5 that did, and both that held words."""
+        s = self.settings
+        probe = min(1.0, s.middle_probe_side / max(rgb.shape[:2])) if s.middle_probe_side > 0 else scale
+        if probe >= 0.75 * scale:  # hardly cheaper than reading it
+            return True
+        hor, free = self._detect_rows(rgb, [span], probe, timing, (s.middle_probe_text_threshold, s.middle_probe_low_text))
+        timing["middle_probed"] = 1
+        y0, y1 = inner
+        return any(y0 <= (b[2] + b[3]) / 2 < y1 for b in hor) or any(y0 <= np.mean([p[1] for p in b]) < y1 for b in free)
+
     def _is_caption(self, boxes: list[OcrBox]) -> bool:
         s = self.settings
         return any(b.confidence >= s.caption_min_confidence and sum(c.isalpha() for c in b.text) >= 4 for b in boxes)
@@ -495,9 +518,11 @@ class CaptionOCR:
             hor, free = self._detect_rows(rgb, bands, scale, timing)
             hor, free = self._sharpen_bands(rgb, hor, free, bands, scale, timing)
             out = self._read_boxes(rgb, grey, rscale, hor, free, timing)
-            if not self._is_caption(out):  # no caption in the bands: read the middle as well
-                margin = int(h * 0.03)
-                mh, mf = self._detect_rows(rgb, [(band - margin, h - band + margin)], scale, timing)
+            margin = int(h * 0.03)
+            middle = (band - margin, h - band + margin)
+            # no caption in the bands: read the middle as well, if it holds any text
+            if not self._is_caption(out) and self._middle_may_hold_text(rgb, middle, (band, h - band), scale, timing):
+                mh, mf = self._detect_rows(rgb, [middle], scale, timing)
                 keep_h = [b for b in mh if band <= (b[2] + b[3]) / 2 < h - band]
                 keep_f = [b for b in mf if band <= np.mean([p[1] for p in b]) < h - band]
                 out += self._read_boxes(rgb, grey, rscale, keep_h, keep_f, timing)

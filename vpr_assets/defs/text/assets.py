@@ -80,6 +80,7 @@ class OcrConfig(dg.Config):
     det_max_side: int = 640  # detection on the scan downscaled to this longest side
     rec_max_side: int = 1600  # recognition crops from the scan capped at this side
     caption_first: bool = True  # read the top/bottom bands first, the middle only without a caption
+    middle_probe_side: int = 320  # ... and only when CRAFT at this side finds text there; 0 always reads it
     min_confidence: float = 0.15  # boxes below are dropped
     # Tesseract languages for regions EasyOCR's Latin weights cannot read; [] turns the second engine off
     other_scripts: list[str] = ["jpn", "chi_tra", "kor", "rus"]
@@ -118,7 +119,8 @@ def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: Cata
     cat = catalog.catalog
     scans = _batch_scans(cat, batch, ["scan_id", "path"])
     settings = OcrSettings(det_max_side=config.det_max_side, rec_max_side=config.rec_max_side,
-                           caption_first=config.caption_first, min_confidence=config.min_confidence,
+                           caption_first=config.caption_first, middle_probe_side=config.middle_probe_side,
+                           min_confidence=config.min_confidence,
                            other_scripts=tuple(config.other_scripts))
     previous = cat.arrow("ocr_text", batch).to_pylist() if cat.has("ocr_text", batch) else []
     res = read_batch_captions(scans, catalog.root, batch, settings, previous, lambda: caption_ocr.open(settings),
