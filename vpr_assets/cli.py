@@ -174,13 +174,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     import contextlib
 
     from vpr_assets.core.search import SearchConfig, SearchEngine
-    from vpr_assets.paths import ocr_tools, vpr_home
+    from vpr_assets.paths import embedder_export_cache, ocr_tools, vpr_home
 
     image = Path(args.image)
     if not image.is_file():
         raise FileNotFoundError(f"no such image file: {image}")
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the answer
-        engine = SearchEngine(vpr_home(), SearchConfig(threshold=args.threshold, ocr_tools=ocr_tools()))
+        engine = SearchEngine(vpr_home(), SearchConfig(threshold=args.threshold, ocr_tools=ocr_tools(),
+                                                       embedder_cache=embedder_export_cache()))
         res = engine.search_image(image, k=args.k)  # read with the engine's byte cap, never whole
     if args.json:
         _print_json(res)
@@ -368,12 +369,12 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from vpr_assets.api.server import ApiConfig, serve
     from vpr_assets.core.search import SearchConfig
-    from vpr_assets.paths import vpr_home
+    from vpr_assets.paths import embedder_export_cache, vpr_home
 
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}: anyone who can reach it can search and upload", file=sys.stderr)
     cfg = ApiConfig(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels,
-                    search=SearchConfig(threshold=args.threshold))
+                    search=SearchConfig(threshold=args.threshold, embedder_cache=embedder_export_cache()))
     home = vpr_home()
     print(f"vpr serve: data root {home}; open http://{args.host}:{args.port}/", file=sys.stderr)
     serve(home, args.host, args.port, cfg, log_level=args.log_level)

@@ -1,5 +1,6 @@
 """Where data and tools live: one data root (VPR_HOME), one Dagster instance (DAGSTER_HOME), the
-OCR's outside tools (VPR_TESSERACT, VPR_OCR_CACHE) and the gazetteer cache (VPR_CACHE_DIR).
+OCR's outside tools (VPR_TESSERACT, VPR_OCR_CACHE), the embedder's ONNX exports (VPR_EMBEDDER_CACHE)
+and the gazetteer cache (VPR_CACHE_DIR).
 
 This module and `definitions.py` are the only places the environment is read; core takes these as
 arguments. The data roots honour it so that several isolated stores can live side by side (tests
@@ -39,6 +40,13 @@ def ocr_export_cache(home: Path | None = None) -> Path:
     """Folder of the OCR's ONNX exports: `$VPR_OCR_CACHE`, else `<data root>/cache/ocr`."""
     env = os.environ.get("VPR_OCR_CACHE")
     return Path(env).expanduser() if env else (home or vpr_home()) / "cache" / "ocr"
+
+
+def embedder_export_cache(home: Path | None = None) -> Path:
+    """Folder of the image embedder's ONNX exports (one file per model weights): `$VPR_EMBEDDER_CACHE`,
+    else `<data root>/cache/embedder`."""
+    env = os.environ.get("VPR_EMBEDDER_CACHE")
+    return Path(env).expanduser() if env else (home or vpr_home()) / "cache" / "embedder"
 
 
 def tesseract_command() -> str:

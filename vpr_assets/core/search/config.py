@@ -4,6 +4,7 @@ picture or name must respect."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS
@@ -34,6 +35,8 @@ class SearchConfig:
     max_landmarks: int = 10  # landmarks returned by a name search
     read_captions: bool = True  # text-fused models: read the query's printed caption and fuse it, as the index was built
     ocr_tools: OcrTools | None = None  # OcrTools for that caption (None: Tesseract on PATH, user cache)
+    embedding_runtime: str = "onnx"  # as `image_embeddings` embeds on a CPU (embedder.embed_paths `runtime`)
+    embedder_cache: Path | None = None  # folder of the embedder's ONNX exports (None: this user's cache)
     # refused from the header before any decoding, outside the search lock: memory a decode costs
     # (pixels x bytes per pixel of the file's mode + the RGB copy; see decode.ImageHeader)
     max_decode_bytes: int = 256 * 1024 * 1024

@@ -88,7 +88,8 @@ class SearchEngine:
         from vpr_assets.core.vision.embedder import embed_images
 
         st = self.state()
-        vec = embed_images(st.model.embedder, [view])
+        vec = embed_images(st.model.embedder, [view], runtime=self.config.embedding_runtime,
+                           onnx_cache=self.config.embedder_cache)
         if bool(st.index_row.get("fused_text")) and st.model.recognizer is not None:
             import torch
 

@@ -55,9 +55,11 @@ def reusable_vectors(previous: pa.Table | None, model_version: str) -> dict[str,
 
 def embed_batch(scans: pd.DataFrame, root: Path, embedder, model_version: str, previous: pa.Table | None = None,
                 image_size: int | None = None, batch_size: int = 16, num_workers: int | None = None,
-                progress: Callable[[int, int], None] | None = None) -> BatchEmbeddings:
+                progress: Callable[[int, int], None] | None = None, runtime: str = "torch",
+                onnx_cache: Path | None = None) -> BatchEmbeddings:
     """Vectors for `scans` (scan_id, path under `root`) with `embedder`, reusing `previous` rows made
-    by the same `model_version`. `progress(done, total)` after every chunk (about 10% of the work)."""
+    by the same `model_version`. `progress(done, total)` after every chunk (about 10% of the work).
+    `runtime`, `onnx_cache`: as `embed_paths` ("onnx": ONNX Runtime on a CPU, the same vectors)."""
     from vpr_assets.core.vision.embedder import embed_paths
 
     reused = reusable_vectors(previous, model_version)
@@ -69,7 +71,8 @@ def embed_batch(scans: pd.DataFrame, root: Path, embedder, model_version: str, p
     for start in range(0, len(todo), chunk):
         part = todo.iloc[start : start + chunk]
         result = embed_paths(embedder, [Path(root) / p for p in part.path], image_size=image_size,
-                             batch_size=batch_size, num_workers=num_workers)
+                             batch_size=batch_size, num_workers=num_workers, runtime=runtime,
+                             onnx_cache=onnx_cache)
         for i, sid in enumerate(part.scan_id):
             if result.ok[i]:
                 new_vecs[sid] = result.vectors[i]

@@ -21,6 +21,7 @@ class ImageEmbeddingConfig(dg.Config):
     batch_size: int = 16
     num_workers: int = -1  # -1 = decide from the machine
     model_version: str = ""  # "" = champion, else pretrained; or an explicit registry version
+    runtime: str = "onnx"  # on a CPU: "onnx" (ONNX Runtime, the same vectors, ~3x cheaper) or "torch"
 
 
 @dg.asset(
@@ -38,6 +39,7 @@ class ImageEmbeddingConfig(dg.Config):
 def image_embeddings(context: dg.AssetExecutionContext, config: ImageEmbeddingConfig, catalog: CatalogResource,
                      model_registry: ModelRegistryResource):
     from vpr_assets.core.vision.batch import embed_batch
+    from vpr_assets.paths import embedder_export_cache
 
     batch = context.partition_key
     cat = catalog.catalog
@@ -49,6 +51,7 @@ def image_embeddings(context: dg.AssetExecutionContext, config: ImageEmbeddingCo
         previous=cat.arrow("image_embeddings", batch) if cat.has("image_embeddings", batch) else None,
         image_size=config.image_size or None, batch_size=config.batch_size,
         num_workers=None if config.num_workers < 0 else config.num_workers,
+        runtime=config.runtime, onnx_cache=embedder_export_cache(catalog.root),
         progress=lambda done, total: context.log.info(f"image_embeddings {batch}: {done}/{total} scans embedded"),
     )
     cat.write_partition("image_embeddings", batch, res.table(batch))
@@ -60,6 +63,7 @@ def image_embeddings(context: dg.AssetExecutionContext, config: ImageEmbeddingCo
             "dagster/row_count": len(res.scan_ids),
             "model_version": model.version,
             "model_source": model.source,
+            "runtime": config.runtime,
             "dim": model.embedder.embedding_dim,
             "embedded_now": res.embedded_now,
             "reused": res.reused,
