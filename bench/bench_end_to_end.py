@@ -7,6 +7,17 @@ Dagster (the orchestration overhead), in the same run.
 
 Without `--images` the batch is generated postcards; with it, `n` real pictures spread evenly over
 the sorted image files of those folders (copied, never modified).
+
+`--before NAME` also runs the direct work and the graph as the pipeline ran before a change, each
+before its now-run, in the same process (models and readers loaded first, so neither pays the loads):
+- `previous` (the default of a bare `--before`): until the second change of 2026-12-01: the middle of
+  every card without a caption read at full size (no probe), the image embedder's forward in torch;
+- `ocr-series`: until the first change of 2026-12-01, as `previous` and the OCR one card at a time
+  with Tesseract run as a command (the baseline of the rows of that day in docs/benchmarks.md).
+
+`--fixed` also runs the graph on a batch of 4 of the same pictures in a fresh data root, and splits
+the graph's time into a fixed cost per run and a marginal cost per scan: per 1,000 scans in batches
+of 1,000 is fixed + 1,000 x marginal.
 """
 
 from __future__ import annotations
@@ -23,9 +34,9 @@ from _common import ROOT, machine, make_scans, peak_rss_mb
 STAGES = ["raw_scans", "scan_rejects", "image_embeddings", "ocr_text", "geo_words", "text_embeddings", "scan_quality"]
 
 
-def direct(batch_dir: Path, home: Path, ocr_before: bool = False) -> dict[str, float]:
+def direct(batch_dir: Path, home: Path, before: str | None = None) -> dict[str, float]:
     """The same work without Dagster: ingest, embed, OCR, geo-words, text embeddings, quality.
-    `ocr_before`: OCR as it ran until 2026-12-01 (one card at a time, Tesseract as a command)."""
+    `before`: as the pipeline ran before a change (BEFORE)."""
     from dataclasses import replace
 
     import pandas as pd
@@ -40,7 +51,7 @@ def direct(batch_dir: Path, home: Path, ocr_before: bool = False) -> dict[str, f
     from vpr_assets.core.text.ocr_runtime import cpu_threads
     from vpr_assets.core.text.text_embeddings import card_text, embed_texts
     from vpr_assets.core.vision.embedder import embed_paths
-    from vpr_assets.paths import ocr_tools
+    from vpr_assets.paths import embedder_export_cache, ocr_tools
 
     t = {}
     t0 = time.perf_counter()
@@ -48,15 +59,18 @@ def direct(batch_dir: Path, home: Path, ocr_before: bool = False) -> dict[str, f
     t["ingest"] = time.perf_counter() - t0
     paths = [home / r["path"] for r in res.scans]
     t0 = time.perf_counter()
-    embed_paths(active_model(home, "pretrained:lite0_gem512").embedder, paths)
+    # as `image_embeddings` embeds on a CPU (before: the torch forward, as until 2026-12-01)
+    embed_paths(active_model(home, "pretrained:lite0_gem512").embedder, paths,
+                runtime="torch" if before else "onnx", onnx_cache=embedder_export_cache(home))
     t["image_embeddings"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     tools = ocr_tools()  # $VPR_TESSERACT, $VPR_OCR_CACHE as the pipeline reads them
     streams = cpu_threads()  # as CaptionOcrResource opens it on a CPU
-    if ocr_before:
+    if before == "ocr-series":
         tools, streams = replace(tools, tesseract_in_process=False), 1
+    settings = OcrSettings(middle_probe_side=0) if before else OcrSettings()
     scans = pd.DataFrame({"scan_id": [str(i) for i in range(len(paths))], "path": [str(p) for p in paths]})
-    batch = read_batch_captions(scans, Path("/"), "b", OcrSettings(), [],
+    batch = read_batch_captions(scans, Path("/"), "b", settings, [],
                                 lambda: CaptionOCR(tools=tools, streams=streams), gpu=False, tools=tools)
     texts = [r["text"] for r in batch.rows]
     t["ocr"] = time.perf_counter() - t0
@@ -72,7 +86,12 @@ def direct(batch_dir: Path, home: Path, ocr_before: bool = False) -> dict[str, f
     return t
 
 
-OCR_BEFORE = {"resources": {"caption_ocr": {"config": {"streams": 1, "tesseract_in_process": False}}}}
+_PREVIOUS = {"ops": {"ocr_text": {"config": {"middle_probe_side": 0}},
+                     "image_embeddings": {"config": {"runtime": "torch"}}}}
+BEFORE = {  # run config of the graph as it ran before a change
+    "previous": _PREVIOUS,
+    "ocr-series": {**_PREVIOUS, "resources": {"caption_ocr": {"config": {"streams": 1, "tesseract_in_process": False}}}},
+}
 
 
 def through_dagster(batch_dir: Path, home: Path, dhome: Path, run_config: dict | None = None) -> dict[str, float]:
@@ -110,8 +129,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--images", type=Path, nargs="*", default=None, help="folders of real images instead of generated scans")
-    ap.add_argument("--before", action="store_true", help="also run the direct work and the graph with the OCR "
-                    "as it ran until 2026-12-01 (one card at a time, Tesseract as a command), each before its now-run")
+    ap.add_argument("--before", nargs="?", const="previous", choices=sorted(BEFORE),
+                    help="also run the direct work and the graph as the pipeline ran before a change (see above)")
+    ap.add_argument("--fixed", action="store_true", help="also run the graph on 4 scans: fixed cost per run, "
+                    "marginal cost per scan")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_e2e_"))
     try:
@@ -131,17 +152,27 @@ def main() -> None:
             warm.mkdir()
             for p in sorted(scans.iterdir())[:2]:
                 shutil.copy(p, warm / p.name)
-            direct(warm, tmp / "home_warm_before", ocr_before=True)
+            direct(warm, tmp / "home_warm_before", before=args.before)
             direct(warm, tmp / "home_warm")
-            b = direct(scans, tmp / "home_before", ocr_before=True)
+            b = direct(scans, tmp / "home_before", before=args.before)
         d = direct(scans, tmp / "home_direct")
         gb = None
         if args.before:
             dhome_b = tmp / "dagster_home_before"
             dhome_b.mkdir()
             shutil.copy(ROOT / "dagster_home" / "dagster.yaml", dhome_b / "dagster.yaml")
-            gb = through_dagster(scans, tmp / "home_dagster_before", dhome_b, OCR_BEFORE)
+            gb = through_dagster(scans, tmp / "home_dagster_before", dhome_b, BEFORE[args.before])
         g = through_dagster(scans, tmp / "home_dagster", dhome)
+        small = None
+        if args.fixed:
+            few = tmp / "few"
+            few.mkdir()
+            for p in sorted(scans.iterdir())[:: max(1, args.n // 4)][:4]:
+                shutil.copy(p, few / p.name)
+            dhome_s = tmp / "dagster_home_few"
+            dhome_s.mkdir()
+            shutil.copy(ROOT / "dagster_home" / "dagster.yaml", dhome_s / "dagster.yaml")
+            small = (len(list(few.iterdir())), through_dagster(few, tmp / "home_dagster_few", dhome_s))
         total_d, total_g = sum(d.values()), sum(g.values())
         print(f"machine: {machine()}")
         print(f"scans: {what}")
@@ -150,15 +181,21 @@ def main() -> None:
         for k, v in d.items():
             print(f"  direct {k:<18} {v:7.1f} s  ({1000 * v / args.n:7.0f} s per 1,000)")
         for k, v in (gb or {}).items():
-            print(f"  dagster, OCR as before {k:<17} {v:7.1f} s  ({1000 * v / args.n:7.0f} s per 1,000)")
+            print(f"  dagster, before {k:<17} {v:7.1f} s  ({1000 * v / args.n:7.0f} s per 1,000)")
         for k, v in g.items():
             print(f"  dagster {k:<17} {v:7.1f} s  ({1000 * v / args.n:7.0f} s per 1,000)")
         if b:
-            print(f"direct, OCR as before:   {1000 * sum(b.values()) / args.n / 60:.1f} min per 1,000 scans")
+            print(f"direct, before ({args.before}): {1000 * sum(b.values()) / args.n / 60:.1f} min per 1,000 scans")
         print(f"direct core work:        {1000 * total_d / args.n / 60:.1f} min per 1,000 scans")
         if gb:
-            print(f"through Dagster, OCR as before: {1000 * sum(gb.values()) / args.n / 60:.1f} min per 1,000 scans")
+            print(f"through Dagster, before ({args.before}): {1000 * sum(gb.values()) / args.n / 60:.1f} min per 1,000 scans")
         print(f"through Dagster (graph): {1000 * total_g / args.n / 60:.1f} min per 1,000 scans")
+        if small:
+            n_few, t_few = small[0], sum(small[1].values())
+            marginal = (total_g - t_few) / (args.n - n_few)
+            fixed = t_few - n_few * marginal
+            print(f"  graph on {n_few} scans: {t_few:.1f} s -> fixed {fixed:.1f} s per run, marginal {marginal:.3f} s per scan")
+            print(f"through Dagster, in batches of 1,000: {(fixed + 1000 * marginal) / 60:.1f} min per 1,000 scans")
         print(f"ratio dagster/direct:    {total_g / total_d:.2f}x (orchestration, catalog writes, checks, clusters, index)")
         print(f"peak RSS:                {peak_rss_mb():.0f} MiB")
     finally:
