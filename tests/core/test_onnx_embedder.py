@@ -66,3 +66,23 @@ def test_one_export_per_weights_reused_and_made_again(tmp_path, lite0, monkeypat
         other.neck[0].weight.mul_(1.01)  # other weights: another file
     assert onnx_embedder.onnx_embedder(other, tmp_path).path != first.path
     assert len(list(tmp_path.glob("embedder-*.onnx"))) == 2
+
+
+def test_curation_backbone_through_onnx_gives_the_torch_features(tmp_path, monkeypatch):
+    """scan_quality's backbone pass (card-back features, landmark prior) is the same through ONNX Runtime."""
+    from PIL import Image
+
+    from vpr_assets.core.curation.landmark_classifier import backbone
+
+    bb = backbone()
+    images = [Image.open(p).convert("RGB") for p in CARDS]
+    feats, probs = bb.embed(images)
+    bb.embed(images[:1], runtime="onnx", onnx_cache=tmp_path)  # the export traces the torch forward once
+    monkeypatch.setattr(bb.model, "forward_features", _no_torch_forward)
+    f2, p2 = bb.embed(images, runtime="onnx", onnx_cache=tmp_path)
+    assert np.abs(f2 - feats).max() < 1e-3 * max(1.0, float(np.abs(feats).max()))
+    assert np.abs(p2 - probs).max() < 1e-5
+    assert (p2.argmax(1) == probs.argmax(1)).all()
+    assert [p.name.split("-")[0] for p in tmp_path.glob("*.onnx")] == ["backbone"]
+    with pytest.raises(ValueError):
+        bb.embed(images[:1], runtime="tensorflow")

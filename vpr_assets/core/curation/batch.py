@@ -60,6 +60,7 @@ class CurationSettings:
     no_landmark_below: float = 0.5  # trained classifier only: a lower score adds reason no_landmark
     workers: int = 1  # threads measuring scans (OpenCV and PIL release the GIL)
     learned_backs: bool = True  # card backs decided by the shipped learned model (False: the OpenCV heuristic alone)
+    backbone_runtime: str = "onnx"  # on a CPU: the backbone pass through ONNX Runtime (same features, ~3x cheaper) or "torch"
 
 
 @dataclass
@@ -148,9 +149,11 @@ def fit_landmark_classifier(cat: Catalog, info: Log | None = None, warn: Log | N
 
 def curate_batch(cat: Catalog, batch: str, settings: CurationSettings | None = None,
                  info: Log | None = None, warn: Log | None = None,
-                 tables: tuple[str, ...] = ("scan_quality", "derived_scans")) -> CurationResult:
+                 tables: tuple[str, ...] = ("scan_quality", "derived_scans"),
+                 onnx_cache: Path | None = None) -> CurationResult:
     """Curate `batch` of `raw_scans` and write its partitions of `tables` (both by default; a subset
-    run writes only what it selected).
+    run writes only what it selected). `onnx_cache`: folder of the backbone's ONNX export
+    (`settings.backbone_runtime`; None: this user's cache).
 
     Raises LookupError when the batch has no raw_scans partition. Curator-file problems are passed
     to `warn` and counted, never fatal."""
@@ -179,7 +182,7 @@ def curate_batch(cat: Catalog, batch: str, settings: CurationSettings | None = N
 
     # landmark score: one backbone pass over the batch (crops included)
     with_input = [i for i, a in enumerate(assessed) if a.model_input is not None]
-    feats, probs = embed([assessed[i].model_input for i in with_input])
+    feats, probs = embed([assessed[i].model_input for i in with_input], settings.backbone_runtime, onnx_cache)
     back_model = shipped_card_back_model() if settings.learned_backs else None
     if back_model is not None and (back_model.backbone, back_model.image_size) != (BACKBONE_NAME, bb.image_size):
         warn(f"card-back model reads {back_model.backbone}@{back_model.image_size}, the backbone is "

@@ -39,9 +39,10 @@ PRE_LABEL_SCORER = "landmark_probe"  # `landmark_scorer` of a scan scored before
 
 
 
-def embed(images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+def embed(images: Sequence[Image.Image], runtime: str = "torch",
+          onnx_cache: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     bb = backbone()
-    return bb.embed(list(images))
+    return bb.embed(list(images), runtime=runtime, onnx_cache=onnx_cache)
 
 
 def landmark_scores(embeddings: np.ndarray, imagenet_probs: np.ndarray,
