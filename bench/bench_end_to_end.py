@@ -11,7 +11,8 @@ the sorted image files of those folders (copied, never modified).
 `--before NAME` also runs the direct work and the graph as the pipeline ran before a change, each
 before its now-run, in the same process (models and readers loaded first, so neither pays the loads):
 - `previous` (the default of a bare `--before`): until the second change of 2026-12-01: the middle of
-  every card without a caption read at full size (no probe), the image embedder's forward in torch;
+  every card without a caption read at full size (no probe), the image embedder's and the curation
+  backbone's forward passes in torch;
 - `ocr-series`: until the first change of 2026-12-01, as `previous` and the OCR one card at a time
   with Tesseract run as a command (the baseline of the rows of that day in docs/benchmarks.md).
 
@@ -42,8 +43,8 @@ def direct(batch_dir: Path, home: Path, before: str | None = None) -> dict[str, 
     import pandas as pd
 
     from vpr_assets.core.active_model import active_model
-    from vpr_assets.core.curation.quality import assess
-    from vpr_assets.core.images.decode import load_rgb
+    from vpr_assets.core.curation.assessment import assess_scans
+    from vpr_assets.core.curation.landmark_scoring import embed as backbone_embed
     from vpr_assets.core.ingest import ingest_batch
     from vpr_assets.core.text.batch import read_batch_captions
     from vpr_assets.core.text.geowords import extract_geowords
@@ -71,7 +72,7 @@ def direct(batch_dir: Path, home: Path, before: str | None = None) -> dict[str, 
     settings = OcrSettings(middle_probe_side=0) if before else OcrSettings()
     scans = pd.DataFrame({"scan_id": [str(i) for i in range(len(paths))], "path": [str(p) for p in paths]})
     batch = read_batch_captions(scans, Path("/"), "b", settings, [],
-                                lambda: CaptionOCR(tools=tools, streams=streams), gpu=False, tools=tools)
+                                lambda: CaptionOCR(settings, tools=tools, streams=streams), gpu=False, tools=tools)
     texts = [r["text"] for r in batch.rows]
     t["ocr"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -79,15 +80,17 @@ def direct(batch_dir: Path, home: Path, before: str | None = None) -> dict[str, 
         extract_geowords(tx, None)
     embed_texts([card_text(tx, None) for tx in texts])
     t["text"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for p in paths:
-        assess(load_rgb(p))
+    t0 = time.perf_counter()  # what curate_scans computes (duplicate grouping and writes aside)
+    assessed = assess_scans(home, pd.DataFrame(res.scans), workers=2)
+    backbone_embed([a.model_input for a in assessed if a.model_input is not None], "torch" if before else "onnx",
+                   embedder_export_cache(home))
     t["quality"] = time.perf_counter() - t0
     return t
 
 
 _PREVIOUS = {"ops": {"ocr_text": {"config": {"middle_probe_side": 0}},
-                     "image_embeddings": {"config": {"runtime": "torch"}}}}
+                     "image_embeddings": {"config": {"runtime": "torch"}},
+                     "curate_scans": {"config": {"backbone_runtime": "torch"}}}}
 BEFORE = {  # run config of the graph as it ran before a change
     "previous": _PREVIOUS,
     "ocr-series": {**_PREVIOUS, "resources": {"caption_ocr": {"config": {"streams": 1, "tesseract_in_process": False}}}},

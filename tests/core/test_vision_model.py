@@ -227,6 +227,8 @@ def test_machine_settings():
     assert emb.available_cpus() >= 1
     assert emb.default_num_workers() <= 2  # on a CPU, workers take the model's cores
     assert emb.default_num_workers("cpu") <= 2
+    # on 2 cores or fewer, worker processes cost more than they save: the main process decodes
+    assert emb.default_num_workers("cpu") == (0 if emb.available_cpus() <= 2 else 2)
     assert emb.default_num_workers("cuda") >= 2  # on a GPU the feed is the limit: more decoders
     assert emb.default_device().type in ("cpu", "cuda")
 
