@@ -12,7 +12,7 @@ the sorted image files of those folders (copied, never modified).
 before its now-run, in the same process (models and readers loaded first, so neither pays the loads):
 - `previous` (the default of a bare `--before`): until the second change of 2026-12-01: the middle of
   every card without a caption read at full size (no probe), the image embedder's and the curation
-  backbone's forward passes in torch;
+  backbone's forward passes in torch, two decode workers for the embedder on a 2-core CPU;
 - `ocr-series`: until the first change of 2026-12-01, as `previous` and the OCR one card at a time
   with Tesseract run as a command (the baseline of the rows of that day in docs/benchmarks.md).
 
@@ -61,7 +61,7 @@ def direct(batch_dir: Path, home: Path, before: str | None = None) -> dict[str, 
     paths = [home / r["path"] for r in res.scans]
     t0 = time.perf_counter()
     # as `image_embeddings` embeds on a CPU (before: the torch forward, as until 2026-12-01)
-    embed_paths(active_model(home, "pretrained:lite0_gem512").embedder, paths,
+    embed_paths(active_model(home, "pretrained:lite0_gem512").embedder, paths, num_workers=2 if before else None,
                 runtime="torch" if before else "onnx", onnx_cache=embedder_export_cache(home))
     t["image_embeddings"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -89,7 +89,7 @@ def direct(batch_dir: Path, home: Path, before: str | None = None) -> dict[str, 
 
 
 _PREVIOUS = {"ops": {"ocr_text": {"config": {"middle_probe_side": 0}},
-                     "image_embeddings": {"config": {"runtime": "torch"}},
+                     "image_embeddings": {"config": {"runtime": "torch", "num_workers": 2}},
                      "curate_scans": {"config": {"backbone_runtime": "torch"}}}}
 BEFORE = {  # run config of the graph as it ran before a change
     "previous": _PREVIOUS,
