@@ -91,6 +91,7 @@ def test_without_calibration_cards_the_hash_says_float_detector(monkeypatch):
 # committed real cards: no printed text anywhere / a caption printed in the middle, none in the bands
 TEXT_FREE = "europosts/europosts-72.jpg"
 MIDDLE_CAPTION = "europosts/europosts-60.jpg"
+BANDS_WITHOUT_CAPTION = "memorias_postaleras/memorias_postaleras-059.jpg"
 
 
 def test_the_middle_of_a_card_is_read_only_when_the_probe_finds_text_there():
@@ -109,3 +110,8 @@ def test_the_middle_of_a_card_is_read_only_when_the_probe_finds_text_there():
     assert r.extra.get("middle_probed") and r.extra.get("middle")
     assert r.text == ref.text
     assert {"kaiser", "franz", "maria"} <= set(_tokens(r.text))
+    # bands with boxes but no caption (here only digits): the card has text, its middle is read unprobed
+    digits = Image.open(CARDS / BANDS_WITHOUT_CAPTION).convert("RGB")
+    r, ref = probed.read(digits), always.read(digits)
+    assert r.extra.get("middle") and not r.extra.get("middle_probed")
+    assert r.text == ref.text
