@@ -137,3 +137,34 @@ def test_latin_print_that_easyocr_reads_poorly_stays_latin():
     assert not any(b.script not in (None, "latin") for b in with_it.boxes)
     assert "Rathaus" in with_it.text and "Townhall" in with_it.text
     assert OcrSettings(latin_competitor=()).hash() != OcrSettings().hash()
+
+
+def _latin_line(text: str, size: int = 34) -> np.ndarray:
+    return _cyrillic_line(text, size)  # DejaVu draws both scripts
+
+
+@needs("rus", "jpn", "eng")
+@pytest.mark.skipif(not DEJAVU.exists(), reason="fonts-dejavu-core not installed")
+def test_a_region_the_latin_model_reads_surely_skips_the_other_scripts(monkeypatch):
+    """`first` languages read first; a crop one of them reads at `settle_at` or surer is not given
+    to the others, while a Cyrillic line (which the English model reads poorly) still is."""
+    crops = [_latin_line("Hotel de Ville"), _cyrillic_line("Москва Кремль")]
+    calls: list[tuple[str, int]] = []
+    real = second_engine._read_in_process
+
+    def counting(tessdata, lines, lang):
+        calls.append((lang, len(lines)))
+        return real(tessdata, lines, lang)
+
+    monkeypatch.setattr(second_engine, "_read_in_process", counting)
+    if not second_engine.in_process_tessdata("tesseract"):
+        pytest.skip("the installed libtesseract is not the command's own")
+    got = second_engine.read_regions(crops, ["jpn", "rus", "eng"], first=("eng",), settle_at=0.85)
+    assert calls[0] == ("eng", 2)  # the Latin model reads first, every crop
+    assert calls[1:] == [("jpn", 1), ("rus", 1)]  # then only the unsettled Cyrillic line
+    assert got[0].lang == "eng" and got[0].confidence >= 0.85
+    assert got[1].lang == "rus" and "Москва" in got[1].text
+    calls.clear()
+    again = second_engine.read_regions(crops, ["jpn", "rus", "eng"])  # no `first`: every language reads every crop
+    assert sorted(calls) == [("eng", 2), ("jpn", 2), ("rus", 2)]
+    assert again[1].text == got[1].text

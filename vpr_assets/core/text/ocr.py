@@ -100,6 +100,9 @@ class OcrSettings:
     # a Latin model reads the unsure regions too; where it is the surest, the region stays EasyOCR's
     # (Latin print read as Cyrillic: "Hôtel de Ville" -> "Нб+е! ае Уше"); () turns it off
     latin_competitor: tuple[str, ...] = ("eng",)
+    # ... read first: a region it reads this surely is Latin print, and the other scripts skip it
+    # (on 150 real pictures a quarter of the unsure regions; none would have been read better)
+    latin_settles_at: float = 0.85
     other_scripts_max_regions: int = 32  # largest regions first
     version: str = OCR_PIPELINE_VERSION
 
@@ -421,13 +424,14 @@ class CaptionOCR:
             crops.append(grey[max(0, int(y0 - m)):min(gh, int(y1 + m) + 1), max(0, int(x0 - m)):min(gw, int(x1 + m) + 1)])
         return crops
 
-    def _second_pass(self, grey, rscale, boxes, idx, langs, timing) -> list:
+    def _second_pass(self, grey, rscale, boxes, idx, langs, timing, first: tuple[str, ...] = ()) -> list:
         if not idx or not langs:
             return []
         t0 = time.perf_counter()
         try:
             readings = read_regions(self._crops(grey, rscale, boxes, idx), langs, command=self.tools.tesseract,
-                                    in_process=self.tools.tesseract_in_process)
+                                    in_process=self.tools.tesseract_in_process, first=first,
+                                    settle_at=self.settings.latin_settles_at if first else None)
         except SecondEngineError as e:  # the card keeps its EasyOCR reading; the reason is logged
             timing["second_engine_error"] = str(e)
             readings = [None] * len(idx)
@@ -457,7 +461,8 @@ class CaptionOCR:
                 : s.other_scripts_max_regions]
 
         todo = largest([i for i, b in enumerate(boxes) if b.confidence < s.other_scripts_below and readable(b)])
-        readings = self._second_pass(grey, rscale, boxes, todo, self.other_scripts + self.latin_competitor, timing)
+        readings = self._second_pass(grey, rscale, boxes, todo, self.other_scripts + self.latin_competitor, timing,
+                                     first=self.latin_competitor)
         sure_letters: dict[str, int] = {}  # a script is sure on a card with 3+ letters no Latin print explains
         for r in readings:
             if r is not None and r.confidence >= s.other_scripts_min_confidence and r.script not in (None, "latin"):

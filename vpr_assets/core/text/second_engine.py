@@ -170,21 +170,30 @@ def _read_in_process(tessdata: str, lines: list[np.ndarray], lang: str) -> dict[
 
 
 def read_regions(crops: Sequence[np.ndarray], langs: Sequence[str], *, command: str = "tesseract",
-                 timeout: float = 120.0, in_process: bool = True) -> list[RegionReading | None]:
+                 timeout: float = 120.0, in_process: bool = True, first: Sequence[str] = (),
+                 settle_at: float | None = None) -> list[RegionReading | None]:
     """Read each grey crop (one text line) with every language in `langs`; per crop, the reading
     with the highest mean word confidence among those in their language's script (LANG_SCRIPTS),
     or None when no language read anything there. `in_process`: through the installed library when
     it is the command's own (the same readings, no process per language); `timeout` bounds a run
-    of the command only."""
+    of the command only. The languages of `first` read before the others; a crop one of them reads
+    at `settle_at` or surer is settled, and the other languages skip it (each costs 10-20 ms a line)."""
     exe = tesseract_binary(command)
     langs = usable_languages(langs, command)
     if not crops or exe is None or not langs:
         return [None] * len(crops)
+    langs = [lang for lang in first if lang in langs] + [lang for lang in langs if lang not in first]
     tessdata = in_process_tessdata(command) if in_process else None
     lines = [_prepare(crop) for crop in crops]
     best: list[RegionReading | None] = [None] * len(crops)
+    settled: set[int] = set()
     for lang in langs:
-        pages = _read_in_process(tessdata, lines, lang) if tessdata else _read_with_command(exe, lines, lang, timeout)
+        todo = [i for i in range(len(lines)) if i not in settled]
+        if not todo:
+            break
+        sub = [lines[i] for i in todo]
+        pages = _read_in_process(tessdata, sub, lang) if tessdata else _read_with_command(exe, sub, lang, timeout)
+        pages = {todo[p]: words for p, words in pages.items() if 0 <= p < len(todo)}
         for page, words in pages.items():
             if not 0 <= page < len(crops) or not words:
                 continue
@@ -197,4 +206,6 @@ def read_regions(crops: Sequence[np.ndarray], langs: Sequence[str], *, command: 
                 continue
             if best[page] is None or conf > best[page].confidence:
                 best[page] = RegionReading(text, round(conf, 4), lang, script)
+            if lang in first and settle_at is not None and conf >= settle_at:
+                settled.add(page)
     return best
