@@ -62,8 +62,10 @@ def test_one_export_per_weights_reused_and_made_again(tmp_path, lite0, monkeypat
     with torch.inference_mode():
         assert np.abs(again(x) - lite0(torch.from_numpy(x)).numpy()).max() < 1e-4
     other = build_embedder("lite0_gem512", pretrained=True).eval()
+    before = onnx_embedder.weights_key(other, "w")
     with torch.no_grad():
-        other.neck[0].weight.mul_(1.01)  # other weights: another file
+        other.neck[0].weight.mul_(1.01)  # weights changed in place: another key (it is kept per module), another file
+    assert onnx_embedder.weights_key(other, "w") != before
     assert onnx_embedder.onnx_embedder(other, tmp_path).path != first.path
     assert len(list(tmp_path.glob("embedder-*.onnx"))) == 2
 

@@ -34,9 +34,29 @@ _SESSIONS: dict[tuple[str, int], object] = {}
 _LOCK = threading.Lock()
 
 
+_KEYS: dict[int, tuple[tuple, str]] = {}  # id(module) -> (fingerprint, key)
+
+
+def _fingerprint(module, what: str) -> tuple:
+    """Cheap identity of a module's current weights: each tensor's storage and in-place version
+    counter (bumped by every in-place change), so a key is hashed once per weights, not per query."""
+    return (what,) + tuple((name, t.data_ptr(), t._version, tuple(t.shape)) for name, t in module.state_dict().items())
+
+
 def weights_key(module, what: str) -> str:
     """What the exported file depends on: every tensor of the state dict (name, dtype, shape,
-    bytes), `what` the module is (its config and outputs), the recipe, torch and onnxruntime versions."""
+    bytes), `what` the module is (its config and outputs), the recipe, torch and onnxruntime versions.
+    Hashing 20 MB of weights takes ~50 ms, so the key is kept per module while its weights are unchanged."""
+    fp = _fingerprint(module, what)
+    hit = _KEYS.get(id(module))
+    if hit is not None and hit[0] == fp:
+        return hit[1]
+    key = _weights_key(module, what)
+    _KEYS[id(module)] = (fp, key)
+    return key
+
+
+def _weights_key(module, what: str) -> str:
     import onnxruntime
     import torch
 
