@@ -3,8 +3,8 @@
 Why not a plain `reader.readtext` loop: on CPU the CRAFT detector dominates (seconds per photo at
 full size). Postcard captions are large and sit in a band at the top or bottom, so we detect on a
 downscaled copy, the two bands first (one stacked CRAFT call, ~45% of the pixels) and the middle
-only when the bands hold no caption and a cheap low-resolution pass finds text there (most cards
-whose bands hold nothing are text-free photos; `caption_first=False` always reads everything); a band is
+only when the bands hold no caption; when they hold no box at all (mostly text-free photos), a cheap
+low-resolution pass must first find text there (`caption_first=False` always reads everything); a band is
 re-detected at a higher resolution only when the cheap pass found small print there, and crops
 are recognised from a higher-resolution grey copy (recognition rescales them to 64 px anyway). Memory grows
 per call with each new tensor shape (EasyOCR #211, #815): `LRU_CACHE_CAPACITY` is capped before
@@ -69,8 +69,8 @@ class OcrSettings:
     rec_max_side: int = 1600  # recognition crops are cut from the image capped at this side
     caption_first: bool = True  # read the top/bottom bands first; the middle only if they hold no caption
     caption_min_confidence: float = 0.5  # a band box this sure, with 4+ letters, counts as a caption
-    # the middle of a card without a caption is read at det_max_side only when CRAFT finds text there at
-    # this side, with these lower thresholds (a quarter of the cost; 0 always reads it)
+    # the middle of a card whose bands hold no box at all is read at det_max_side only when CRAFT finds
+    # text there at this side, with these lower thresholds (a quarter of the cost; 0 always reads it)
     middle_probe_side: int = 320
     middle_probe_text_threshold: float = 0.5
     middle_probe_low_text: float = 0.3

@@ -80,7 +80,7 @@ class OcrConfig(dg.Config):
     det_max_side: int = 640  # detection on the scan downscaled to this longest side
     rec_max_side: int = 1600  # recognition crops from the scan capped at this side
     caption_first: bool = True  # read the top/bottom bands first, the middle only without a caption
-    middle_probe_side: int = 320  # ... and only when CRAFT at this side finds text there; 0 always reads it
+    middle_probe_side: int = 320  # ... and, if the bands hold no box, only when CRAFT at this side finds text there; 0: always
     min_confidence: float = 0.15  # boxes below are dropped
     # Tesseract languages for regions EasyOCR's Latin weights cannot read; [] turns the second engine off
     other_scripts: list[str] = ["jpn", "chi_tra", "kor", "rus"]
