@@ -198,7 +198,9 @@ def _quantize_detector(src: Path, dst: Path) -> None:
 _LOCK = threading.Lock()
 
 
-def _session(path: Path, threads: int):
+def cpu_session(path: Path, threads: int):
+    """An ONNX Runtime CPU session: `threads` intra-op threads, one inter-op, every graph optimisation
+    (the OCR's networks and the image embedder's, core/vision/onnx_embedder.py)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -222,14 +224,14 @@ def onnx_model(kind: str, model_dir: Path, langs: tuple[str, ...] = ("en",), qua
     with _LOCK:
         if target.exists():
             try:
-                return _session(target, threads), target
+                return cpu_session(target, threads), target
             except Exception as e:  # truncated or corrupt: export again below
                 log.warning("OCR ONNX cache file %s unreadable (%s); exporting again", target, e)
         if module is None:
             det, rec = _float_models(Path(model_dir), tuple(langs))
             module = det if kind == "detector" else rec
         _export(kind, module, target, quantize)
-        return _session(target, threads), target
+        return cpu_session(target, threads), target
 
 
 # -- drop-in modules for an easyocr.Reader --------------------------------------------------------

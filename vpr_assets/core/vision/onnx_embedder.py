@@ -85,17 +85,6 @@ def _export(module, target: Path, size: int, outputs: tuple[str, ...]) -> None:
                               dynamic_axes=axes, opset_version=OPSET, dynamo=False)
 
 
-def _session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
 class OnnxModule:
     """`module(x)` for a normalised float image batch (B x 3 x H x W, numpy): its outputs, in order."""
 
@@ -126,7 +115,7 @@ def exported(module, what: str, size: int, outputs: tuple[str, ...], prefix: str
              threads: int | None = None):
     """(file, session) of `module` exported with input "x" (B x 3 x size x size at export; batch and
     sides dynamic) and `outputs`, into `directory` as `<prefix>-<weights_key>.onnx`."""
-    from vpr_assets.core.text.ocr_runtime import cpu_threads
+    from vpr_assets.core.text.ocr_runtime import cpu_session, cpu_threads
 
     threads = threads or cpu_threads()
     target = Path(directory or user_cache_dir() / "embedder") / f"{prefix}-{weights_key(module, what)}.onnx"
@@ -137,11 +126,11 @@ def exported(module, what: str, size: int, outputs: tuple[str, ...], prefix: str
         session = None
         if target.exists():
             try:
-                session = _session(target, threads)
+                session = cpu_session(target, threads)
             except Exception as e:  # truncated or corrupt: export again below
                 log.warning("ONNX cache file %s unreadable (%s); exporting again", target, e)
         if session is None:
             _export(module, target, size, outputs)
-            session = _session(target, threads)
+            session = cpu_session(target, threads)
         _SESSIONS[key] = session
         return target, session
