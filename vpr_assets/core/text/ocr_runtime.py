@@ -168,7 +168,7 @@ def _detector_input(path: Path, side: int = 640) -> np.ndarray:
 
 
 def _quantize_detector(src: Path, dst: Path) -> None:
-    """Static int8 CRAFT (QDQ, per-channel weights, reduce_range for AVX2 without VNNI), activation
+    """Static int8 CRAFT (QDQ, per-channel weights, reduce_range so that CPUs without VNNI do not saturate), activation
     ranges from min/max over the calibration cards."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
