@@ -46,10 +46,10 @@ def direct(batch_dir: Path, home: Path, before: str | None = None) -> dict[str, 
     from vpr_assets.core.curation.assessment import assess_scans
     from vpr_assets.core.curation.landmark_scoring import embed as backbone_embed
     from vpr_assets.core.ingest import ingest_batch
+    from vpr_assets.core.onnx_sessions import available_cpus
     from vpr_assets.core.text.batch import read_batch_captions
     from vpr_assets.core.text.geowords import extract_geowords
     from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings
-    from vpr_assets.core.text.ocr_runtime import cpu_threads
     from vpr_assets.core.text.text_embeddings import card_text, embed_texts
     from vpr_assets.core.vision.embedder import embed_paths
     from vpr_assets.paths import embedder_export_cache, ocr_tools
@@ -66,7 +66,7 @@ def direct(batch_dir: Path, home: Path, before: str | None = None) -> dict[str, 
     t["image_embeddings"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     tools = ocr_tools()  # $VPR_TESSERACT, $VPR_OCR_CACHE as the pipeline reads them
-    streams = cpu_threads()  # as CaptionOcrResource opens it on a CPU
+    streams = available_cpus()  # as CaptionOcrResource opens it on a CPU
     if before == "ocr-series":
         tools, streams = replace(tools, tesseract_in_process=False), 1
     settings = OcrSettings(middle_probe_side=0) if before else OcrSettings()

@@ -39,8 +39,8 @@ warnings.filterwarnings("ignore")
 
 from PIL import Image  # noqa: E402
 
+from vpr_assets.core.onnx_sessions import available_cpus  # noqa: E402
 from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings, get_reader, to_rgb_array  # noqa: E402
-from vpr_assets.core.text.ocr_runtime import cpu_threads  # noqa: E402
 from vpr_assets.core.text.synth import synthetic_set  # noqa: E402
 from vpr_assets.paths import ocr_tools  # noqa: E402
 
@@ -125,7 +125,7 @@ def main() -> None:
             spec = dict(CANDIDATES[name])
             tools = replace(ocr_tools(), tesseract_in_process=spec.pop("in_process", True))
             pipes[name] = CaptionOCR(replace(base, **spec), tools=tools)
-    print(f"readers ready in {time.time() - t0:.1f}s  cores={cpu_threads()}  load={os.getloadavg()[0]:.1f}  "
+    print(f"readers ready in {time.time() - t0:.1f}s  cores={available_cpus()}  load={os.getloadavg()[0]:.1f}  "
           f"images: {sum(k == 'postcard' for k, _, _ in cases)} postcards, {sum(k == 'photo' for k, _, _ in cases)} photos")
     warm_rgb = to_rgb_array(warm[0])
     for p in pipes.values():  # first calls pay one-off allocations; keep them out of the timings
@@ -171,7 +171,7 @@ def main() -> None:
         line.append(repr(texts[names[-1]].replace("\n", " | ")[:50]))
         print("  ".join(line), flush=True)
 
-    print(f"\nload average at the end {os.getloadavg()[0]:.1f} on {cpu_threads()} cores")
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f} on {available_cpus()} cores")
     for s in sets:
         print(f"\n[{s}]")
         for name in names:
@@ -202,7 +202,7 @@ def compare_streams(images: list, settings: OcrSettings) -> None:
 
     texts = {}
     print()
-    for streams in (1, cpu_threads()):
+    for streams in (1, available_cpus()):
         ocr = CaptionOCR(settings, tools=ocr_tools(), streams=streams)
         ocr.read(images[0])
         w0, c0 = time.perf_counter(), cpu_s()
@@ -211,7 +211,7 @@ def compare_streams(images: list, settings: OcrSettings) -> None:
         wall, cpu = time.perf_counter() - w0, cpu_s() - c0
         print(f"streams {streams}: {len(images) / wall:.3f} img/s wall, {cpu / len(images):.2f} CPU-s/img, "
               f"{wall / len(images):.3f} s/img")
-    print(f"same texts with {cpu_threads()} streams as with 1: {sum(a == b for a, b in zip(texts[1], texts[cpu_threads()]))}"
+    print(f"same texts with {available_cpus()} streams as with 1: {sum(a == b for a, b in zip(texts[1], texts[available_cpus()]))}"
           f"/{len(images)}")
 
 

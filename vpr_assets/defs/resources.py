@@ -76,10 +76,10 @@ class CaptionOcrResource(dg.ConfigurableResource):
                         Path(self.export_cache) if self.export_cache else ocr_export_cache(), self.tesseract_in_process)
 
     def open(self, settings):
+        from vpr_assets.core.onnx_sessions import available_cpus
         from vpr_assets.core.text.ocr import CaptionOCR
-        from vpr_assets.core.text.ocr_runtime import cpu_threads
 
-        return CaptionOCR(settings, gpu=self.gpu, tools=self.tools, streams=self.streams or cpu_threads())
+        return CaptionOCR(settings, gpu=self.gpu, tools=self.tools, streams=self.streams or available_cpus())
 
 
 class TextEncoderResource(dg.ConfigurableResource):

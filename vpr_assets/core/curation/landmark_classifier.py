@@ -129,8 +129,10 @@ class ImageNetBackbone:
               onnx_cache: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
         """`runtime="onnx"`: on a CPU, through ONNX Runtime (`core/vision/onnx_embedder.py`, exported once
         into `onnx_cache`): the same features to 1e-6, about 3x cheaper."""
-        if runtime not in ("torch", "onnx"):
-            raise ValueError(f"unknown backbone runtime {runtime!r}; one of ('torch', 'onnx')")
+        from vpr_assets.core.onnx_sessions import RUNTIMES
+
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown backbone runtime {runtime!r}; one of {RUNTIMES}")
         onnx = self._onnx(onnx_cache) if runtime == "onnx" and self.device.type == "cpu" else None
         feats, probs = [], []
         with self.torch.inference_mode():

@@ -42,7 +42,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .ocr_runtime import RUNTIMES, calibration_images, cpu_threads, use_onnx
+from vpr_assets.core.onnx_sessions import RUNTIMES, available_cpus
+
+from .ocr_runtime import calibration_images, use_onnx
 from .scripts import distinctive_letters, text_script
 from .second_engine import SCRIPT_LANGUAGES, RegionReading, SecondEngineError, read_regions, usable_languages
 
@@ -185,7 +187,7 @@ def get_reader(langs: tuple[str, ...] = ("en",), gpu: bool | None = None, runtim
     if gpu is None:
         gpu = torch.cuda.is_available()
     onnx = runtime == "onnx" and not gpu
-    threads = (threads or cpu_threads()) if onnx else None
+    threads = (threads or available_cpus()) if onnx else None
     key = (tuple(langs), bool(gpu), "onnx" if onnx else "torch", onnx and int8_recognizer, onnx and int8_detector,
            threads)
     with _READERS_LOCK:
@@ -231,6 +233,12 @@ def _resize(arr: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return cv2.resize(arr, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _centred_in(hor: list, free: list, y0: float, y1: float) -> tuple[list, list]:
+    """The detector's boxes (horizontal x0, x1, y0, y1; free-form point lists) centred in rows [y0, y1)."""
+    return ([b for b in hor if y0 <= (b[2] + b[3]) / 2 < y1],
+            [b for b in free if y0 <= np.mean([p[1] for p in b]) < y1])
 
 
 def reading_order(boxes: list[OcrBox]) -> list[OcrBox]:
@@ -282,7 +290,7 @@ class CaptionOCR:
             gpu = torch.cuda.is_available()
         self.streams = 1 if gpu else max(1, int(streams))
         self.reader = get_reader(s.langs, gpu, s.runtime, s.int8_recognizer, s.int8_detector, self.tools.export_cache,
-                                 threads=max(1, cpu_threads() // self.streams))
+                                 threads=max(1, available_cpus() // self.streams))
         self.settings_dict = self.settings.as_dict(self.tools)
         self.settings_hash = self.settings.hash(self.tools)
         self.other_scripts = tuple(self.settings_dict["other_scripts_usable"])
@@ -501,8 +509,8 @@ class CaptionOCR:
             return True
         hor, free = self._detect_rows(rgb, [span], probe, timing, (s.middle_probe_text_threshold, s.middle_probe_low_text))
         timing["middle_probed"] = 1
-        y0, y1 = inner
-        return any(y0 <= (b[2] + b[3]) / 2 < y1 for b in hor) or any(y0 <= np.mean([p[1] for p in b]) < y1 for b in free)
+        hor, free = _centred_in(hor, free, *inner)
+        return bool(hor or free)
 
     def _is_caption(self, boxes: list[OcrBox]) -> bool:
         s = self.settings
@@ -533,8 +541,7 @@ class CaptionOCR:
             if not self._is_caption(out) and (hor or free or self._middle_may_hold_text(rgb, middle, (band, h - band),
                                                                                        scale, timing)):
                 mh, mf = self._detect_rows(rgb, [middle], scale, timing)
-                keep_h = [b for b in mh if band <= (b[2] + b[3]) / 2 < h - band]
-                keep_f = [b for b in mf if band <= np.mean([p[1] for p in b]) < h - band]
+                keep_h, keep_f = _centred_in(mh, mf, band, h - band)
                 out += self._read_boxes(rgb, grey, rscale, keep_h, keep_f, timing)
                 timing["middle"] = 1
         else:

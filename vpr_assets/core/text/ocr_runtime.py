@@ -18,9 +18,7 @@ whole file.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
-import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,20 +26,10 @@ from typing import Any
 import numpy as np
 
 from vpr_assets.core import PROJECT_ROOT, user_cache_dir
-
-log = logging.getLogger(__name__)
+from vpr_assets.core.onnx_sessions import available_cpus, cached_session
 
 EXPORT_VERSION = "onnx-export-1"  # bump when the export recipe below changes what the file holds
 OPSET = 17
-RUNTIMES = ("torch", "onnx")
-
-
-def cpu_threads() -> int:
-    """Intra-op threads: the cores this process may use (sched affinity, not the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _file_sha(path: Path) -> str:
@@ -195,22 +183,6 @@ def _quantize_detector(src: Path, dst: Path) -> None:
         pre.unlink(missing_ok=True)
 
 
-_LOCK = threading.Lock()
-
-
-def cpu_session(path: Path, threads: int):
-    """An ONNX Runtime CPU session: `threads` intra-op threads, one inter-op, every graph optimisation
-    (the OCR's networks and the image embedder's, core/vision/onnx_embedder.py)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
 def onnx_model(kind: str, model_dir: Path, langs: tuple[str, ...] = ("en",), quantize: bool = False,
                threads: int | None = None, directory: Path | None = None, module=None):
     """An ONNX Runtime session for "detector" or "recognizer", exported into the cache on first use
@@ -220,18 +192,16 @@ def onnx_model(kind: str, model_dir: Path, langs: tuple[str, ...] = ("en",), qua
     if tuple(langs) != ("en",):
         raise ValueError(f"the ONNX runtime covers the offline English weights only, not {langs}")
     target = Path(directory or user_cache_dir() / "ocr") / f"{kind}-{export_key(kind, weights, quantize)}.onnx"
-    threads = threads or cpu_threads()
-    with _LOCK:
-        if target.exists():
-            try:
-                return cpu_session(target, threads), target
-            except Exception as e:  # truncated or corrupt: export again below
-                log.warning("OCR ONNX cache file %s unreadable (%s); exporting again", target, e)
-        if module is None:
+    threads = threads or available_cpus()
+
+    def export(path: Path) -> None:
+        m = module
+        if m is None:
             det, rec = _float_models(Path(model_dir), tuple(langs))
-            module = det if kind == "detector" else rec
-        _export(kind, module, target, quantize)
-        return cpu_session(target, threads), target
+            m = det if kind == "detector" else rec
+        _export(kind, m, path, quantize)
+
+    return cached_session(target, threads, export), target
 
 
 # -- drop-in modules for an easyocr.Reader --------------------------------------------------------

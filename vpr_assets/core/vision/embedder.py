@@ -14,8 +14,6 @@ Why it is shaped like this:
 
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -27,6 +25,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 
 from vpr_assets.core.images.decode import DEFAULT_MAX_PIXELS, ImageRejected, _to_8bit_rgb, decode_image
+from vpr_assets.core.onnx_sessions import RUNTIMES, available_cpus
 
 from .models import LandmarkEmbedder
 from .preprocess import DEFAULT_RESIZE, RESIZE_MODES, resize_pixels
@@ -52,21 +51,6 @@ class EmbeddingResult:
 
 
 # --- machine settings --------------------------------------------------------------------------
-
-
-def available_cpus() -> int:
-    """CPUs this process may use: affinity mask, capped by a cgroup v2 CPU quota if any."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        n = os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            n = min(n, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, n)
 
 
 def configure_torch_threads(num_threads: int | None = None) -> int:
@@ -169,9 +153,6 @@ def _forward(model: LandmarkEmbedder, x: torch.Tensor, base_size: int, scales: S
             e = model(xs).float()
         total = e if total is None else total + e
     return F.normalize(total, dim=-1)
-
-
-RUNTIMES = ("torch", "onnx")
 
 
 def _onnx_forward(model: LandmarkEmbedder, device: torch.device, scales: Sequence[float], amp: bool, runtime: str,

@@ -16,7 +16,6 @@ processes exporting at once both end up with a whole file).
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 import warnings
 from pathlib import Path
@@ -24,8 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vpr_assets.core import user_cache_dir
-
-log = logging.getLogger(__name__)
+from vpr_assets.core.onnx_sessions import available_cpus, cached_session
 
 EXPORT_VERSION = "embedder-onnx-1"  # bump when the export below changes what the file holds
 OPSET = 17
@@ -115,22 +113,10 @@ def exported(module, what: str, size: int, outputs: tuple[str, ...], prefix: str
              threads: int | None = None):
     """(file, session) of `module` exported with input "x" (B x 3 x size x size at export; batch and
     sides dynamic) and `outputs`, into `directory` as `<prefix>-<weights_key>.onnx`."""
-    from vpr_assets.core.text.ocr_runtime import cpu_session, cpu_threads
-
-    threads = threads or cpu_threads()
+    threads = threads or available_cpus()
     target = Path(directory or user_cache_dir() / "embedder") / f"{prefix}-{weights_key(module, what)}.onnx"
     with _LOCK:
         key = (str(target), threads)
-        if key in _SESSIONS and target.exists():
-            return target, _SESSIONS[key]
-        session = None
-        if target.exists():
-            try:
-                session = cpu_session(target, threads)
-            except Exception as e:  # truncated or corrupt: export again below
-                log.warning("ONNX cache file %s unreadable (%s); exporting again", target, e)
-        if session is None:
-            _export(module, target, size, outputs)
-            session = cpu_session(target, threads)
-        _SESSIONS[key] = session
-        return target, session
+        if key not in _SESSIONS or not target.exists():
+            _SESSIONS[key] = cached_session(target, threads, lambda path: _export(module, path, size, outputs))
+        return target, _SESSIONS[key]
