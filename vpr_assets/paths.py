@@ -36,17 +36,20 @@ def ensure_dagster_home_env() -> Path:
     return home
 
 
+def _export_cache(env_var: str, name: str, home: Path | None) -> Path:
+    env = os.environ.get(env_var)
+    return Path(env).expanduser() if env else (home or vpr_home()) / "cache" / name
+
+
 def ocr_export_cache(home: Path | None = None) -> Path:
     """Folder of the OCR's ONNX exports: `$VPR_OCR_CACHE`, else `<data root>/cache/ocr`."""
-    env = os.environ.get("VPR_OCR_CACHE")
-    return Path(env).expanduser() if env else (home or vpr_home()) / "cache" / "ocr"
+    return _export_cache("VPR_OCR_CACHE", "ocr", home)
 
 
 def embedder_export_cache(home: Path | None = None) -> Path:
     """Folder of the image embedder's ONNX exports (one file per model weights): `$VPR_EMBEDDER_CACHE`,
     else `<data root>/cache/embedder`."""
-    env = os.environ.get("VPR_EMBEDDER_CACHE")
-    return Path(env).expanduser() if env else (home or vpr_home()) / "cache" / "embedder"
+    return _export_cache("VPR_EMBEDDER_CACHE", "embedder", home)
 
 
 def tesseract_command() -> str:

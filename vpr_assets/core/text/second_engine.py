@@ -195,7 +195,7 @@ def read_regions(crops: Sequence[np.ndarray], langs: Sequence[str], *, command: 
         pages = _read_in_process(tessdata, sub, lang) if tessdata else _read_with_command(exe, sub, lang, timeout)
         pages = {todo[p]: words for p, words in pages.items() if 0 <= p < len(todo)}
         for page, words in pages.items():
-            if not 0 <= page < len(crops) or not words:
+            if not words:
                 continue
             conf = sum(c for _, c in words) / len(words)
             text = join_tokens([w for w, _ in words])
