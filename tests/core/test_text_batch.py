@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import threading
 from pathlib import Path
@@ -86,10 +87,12 @@ def test_streams_read_the_same_rows_in_the_scans_order(tmp_path):
     warnings: list[str] = []
     done: list[int] = []
     threads: set[str] = set()
+    frozen: list[int] = []
 
     class Watched(CaptionOCR):
         def read(self, image):
             threads.add(threading.current_thread().name)
+            frozen.append(gc.get_freeze_count())  # the heap older than the batch: full collections skip it
             return super().read(image)
 
     one = read_batch_captions(scans, tmp_path, "b", settings, [], lambda: CaptionOCR(settings, gpu=False), gpu=False)
@@ -101,3 +104,4 @@ def test_streams_read_the_same_rows_in_the_scans_order(tmp_path):
         assert (a["text"], a["boxes"], a["error"] is None) == (b["text"], b["boxes"], b["error"] is None)
     assert two.failed == 1 and two.rows[2]["error"] and len(warnings) == 1 and "bad.jpg" in warnings[0]
     assert done == [1, 2, 3, 4, 5] and sum(bool(r["text"].strip()) for r in two.rows) >= 3
+    assert len(frozen) == 4 and min(frozen) > 0 and gc.get_freeze_count() == 0  # frozen while reading (the bad scan never reaches read), not after

@@ -94,10 +94,10 @@ def back_features(image: Image.Image) -> dict[str, float]:
     k = max(15, (min(h, w) // 12) | 1)
     bg = cv2.medianBlur(g, k).astype(np.int16)
     lab = cv2.cvtColor(c, cv2.COLOR_RGB2LAB).astype(np.int16)
-    bg_lab = np.stack([cv2.medianBlur(np.ascontiguousarray(lab[..., i]).astype(np.uint8), k) for i in range(3)], -1)
-    bg_lab = bg_lab.astype(np.int16)
+    # ... and of the paper's colour (a*, b*; its lightness is `bg`)
+    bg_a, bg_b = (cv2.medianBlur(np.ascontiguousarray(lab[..., i]).astype(np.uint8), k).astype(np.int16) for i in (1, 2))
     dark = (bg - g.astype(np.int16)) > 30
-    colour_dev = np.abs(lab[..., 1] - bg_lab[..., 1]) + np.abs(lab[..., 2] - bg_lab[..., 2])
+    colour_dev = np.abs(lab[..., 1] - bg_a) + np.abs(lab[..., 2] - bg_b)
     ink = dark | (colour_dev > 30)
     # local texture: gradient magnitude where the pixel is neither paper nor a clean stroke
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)

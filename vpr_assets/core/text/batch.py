@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from vpr_assets.core.heap import batch_heap
+
 if TYPE_CHECKING:
     from vpr_assets.core.text.ocr import OcrTools
 
@@ -166,7 +168,8 @@ def read_batch_captions(scans: pd.DataFrame, root: Path, batch: str, settings, p
                     f"scan {sid[:12]} ({path}) not read: {why}"
 
         streams = min(int(getattr(reader, "streams", 1) or 1), len(todo))
-        with ThreadPoolExecutor(streams, thread_name_prefix="ocr") if streams > 1 else nullcontext() as pool:
+        with batch_heap(), \
+                ThreadPoolExecutor(streams, thread_name_prefix="ocr") if streams > 1 else nullcontext() as pool:
             rows_in_order = (pool.map(read_one, todo.scan_id, todo.path) if pool is not None
                              else map(read_one, todo.scan_id, todo.path))
             for done, (sid, (row, problem)) in enumerate(zip(todo.scan_id, rows_in_order), start=1):

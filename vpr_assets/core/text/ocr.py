@@ -552,5 +552,7 @@ class CaptionOCR:
         out = reading_order([b for b in out if b.confidence >= s.min_confidence])
         self._calls += 1
         if self._calls % 50 == 0:
-            gc.collect()  # crop arrays and DataLoaders are cyclic garbage; keep RSS flat on long runs
+            # crop arrays and DataLoaders are cyclic garbage; keep RSS flat on long runs (in a batch the
+            # heap older than it is frozen, core/heap.py: this walks only what the batch made)
+            gc.collect()
         return OcrResult(join_lines(out), out, self.settings_dict, self.settings_hash, w, h, timing)
