@@ -10,8 +10,11 @@ private collection site (zubr-collection/zubryby.github.io), two printed
 Russian menus of 1874 from a museum-based CollectionBuilder site
 (AMitiukova/MenuCollectionBuilder), and hand-coloured Meiji-Taisho picture
 postcards of Yokohama with printed Japanese captions from a university
-library's website (shu-saginoya/ferris-library). No Korean or Chinese source
-was found.
+library's website (shu-saginoya/ferris-library), and phone photographs of
+printed Chinese leaflets and booklets of 1966-1967 whose printed heading is
+the document's title, from a volunteer archive of Cultural Revolution
+documents (banned-historical-archives/banned-historical-archives21). No
+Korean source was found.
 
 The script reads the snapshots with ``git cat-file`` at pinned commits (no
 network), takes each item's title from the source's metadata file, verifies
@@ -89,6 +92,15 @@ SOURCES = {
                 "carry the stamp フェリス女学院大学附属図書館蔵 (Ferris University Library); the postcards "
                 "themselves (Meiji-Taisho) are public domain by age",
     ),
+    "bha21": Source(
+        key="bha21",
+        repo="banned-historical-archives/banned-historical-archives21",
+        commit="6ff12ae10f50341068cce5ca761501c0518b0388",
+        license="none stated: no LICENSE file in this repository or in the site repository "
+                "banned-historical-archives/banned-historical-archives.github.io; contributors' "
+                "phone photographs of printed leaflets and booklets of 1966-1967 (works of "
+                "organisations and editorial groups)",
+    ),
 }
 
 # Where each source keeps its titles. zubr: JS modules src/data/<file>.js with
@@ -98,6 +110,11 @@ SOURCES = {
 # collection07.json, `[{"group01": [{"src": "/images/...jpg", "caption": ...}],
 # ...}]`; `src` is served from static/, so the file is static/<src>.
 FERRIS_JSON = "assets/json/digital-collection/collection07.json"
+# bha21: the pictures are on the branch `main` (<uuid>/<page>.jpg); each
+# document's metadata, a TypeScript module <uuid>.ts with
+# `export default { entity: { id, name: '<title>', type: 'img', files: [...] },
+# parser_option: ... }`, is on the branch `config`, pinned here.
+BHA21_META_COMMIT = "2367f414c92ed8c0ed12ea3ca1e27d75f6ef737f"
 ZUBR_FOLDERS = {"postcards": "postcards", "envelopes": "envelopes", "postal-cards": "postal-cards"}
 
 # (id, script, source, data file, item key, note); the sha256 of each original
@@ -269,6 +286,68 @@ ITEMS = [
     ("ferris-yokohama-group03-2085", "japanese", "ferris", FERRIS_JSON, "group03_2085",
      "printed (right to left) '横濱野毛山招魂社' = title; 'Cherry Blossom at Noge Hill "
      "Yokohama.'"),
+    # --- bha21: printed Chinese leaflets and booklets of 1966-1967, phone photos of
+    # the first page (<uuid>/1.jpg on `main`); title = entity.name of <uuid>.ts on
+    # `config` (BHA21_META_COMMIT). Simplified titles; the print often uses
+    # traditional forms, which the notes give. Every page also has dense body text.
+    ("bha21-0859a0b0", "chinese", "bha21", "0859a0b0-aaa5-4e50-a7af-fb5e6c39e3ae.ts", "0859a0b0-aaa5-4e50-a7af-fb5e6c39e3ae",
+     "heading '陶鑄同志的講話' = title in traditional forms (鑄, 講話); dense body text below"),
+    ("bha21-0cca0258", "chinese", "bha21", "0cca0258-1a9d-4625-8a60-d7ac9fed12f1.ts", "0cca0258-1a9d-4625-8a60-d7ac9fed12f1",
+     "heading '周恩来总理給西安工业学院造反队二十四位同学的电話' (title leaves out 給; print has 話); dense body text"),
+    ("bha21-28b46a95", "chinese", "bha21", "28b46a95-8ce9-4e2c-84a2-3082268e4268.ts", "28b46a95-8ce9-4e2c-84a2-3082268e4268",
+     "heading '陈毅副总理的講話' (= title, 講話 traditional), at the right '八月卅日', below '（記录不全，仅作参考）'"),
+    ("bha21-375ddbec", "chinese", "bha21", "375ddbec-9bac-445e-82f8-39b22b7ea999.ts", "375ddbec-9bac-445e-82f8-39b22b7ea999",
+     "red print, small line '在接見外地来京革命师生大会上', large '林彪同志的讲话' = title (見 traditional); red body text"),
+    ("bha21-3dc45a6e", "chinese", "bha21", "3dc45a6e-e73a-4a42-ba68-bcec86e40b98.ts", "3dc45a6e-e73a-4a42-ba68-bcec86e40b98",
+     "heading '紅卫兵要沿着正确的方向胜利地前进！' = title (紅 traditional); small dense body text"),
+    ("bha21-41dd3e23", "chinese", "bha21", "41dd3e23-4eed-4be8-bafa-b589b14b7ad0.ts", "41dd3e23-4eed-4be8-bafa-b589b14b7ad0",
+     "green paper, two-line heading '在社会主义的中国' / '《怀疑一切》决不是无产阶級的战斗口号' = title (plus 《》, 級); boxed line '毛主席没有叫咱怀疑一切'"),
+    ("bha21-49c8ec91", "chinese", "bha21", "49c8ec91-7587-45b2-b837-4df9b86e9f28.ts", "49c8ec91-7587-45b2-b837-4df9b86e9f28",
+     "red print: a quotation block at the top, then large '联合紧急通令' = title"),
+    ("bha21-4e24d1d6", "chinese", "bha21", "4e24d1d6-8c5c-4de5-9433-2eeeae1d4c14.ts", "4e24d1d6-8c5c-4de5-9433-2eeeae1d4c14",
+     "two-line heading '党的阶级路线是什么' / '訪中共中央接待站' = title without the dash (訪 traditional)"),
+    ("bha21-567180a4", "chinese", "bha21", "567180a4-4f3c-4676-9b94-c76d8ef62fe6.ts", "567180a4-4f3c-4676-9b94-c76d8ef62fe6",
+     "heading '張春桥、关鋒同志的講話' = title in partly traditional forms; then '十月七日接見福建省部分革命同学（中南海）', '張春桥同志的講話'"),
+    ("bha21-56b509b6", "chinese", "bha21", "56b509b6-59eb-4ca0-9739-7807925d0ecc.ts", "56b509b6-59eb-4ca0-9739-7807925d0ecc",
+     "heading '張春桥同志接見我們时的談話摘录' = title in partly traditional forms"),
+    ("bha21-632f38b6", "chinese", "bha21", "632f38b6-f159-42bc-ab83-6a5f4175a543.ts", "632f38b6-f159-42bc-ab83-6a5f4175a543",
+     "top '最高指示' and a quotation, then large '“狂人”日記' = title (記 traditional)"),
+    ("bha21-70961adb", "chinese", "bha21", "70961adb-0844-4219-aba4-c4508fb98687.ts", "70961adb-0844-4219-aba4-c4508fb98687",
+     "red print: '照办。毛泽东' at the top, then '中共中央、国务院、中央軍委、中央文革' and large '布告' = title (軍 traditional); creased sheet"),
+    ("bha21-76f69fed", "chinese", "bha21", "76f69fed-bb8d-4529-9f7d-f25288131f8f.ts", "76f69fed-bb8d-4529-9f7d-f25288131f8f",
+     "heading '中央文化革命小組成員' = title (組, 員 traditional), then a list of names and posts"),
+    ("bha21-7f5af46c", "chinese", "bha21", "7f5af46c-8087-4181-accc-2a57462ad3e3.ts", "7f5af46c-8087-4181-accc-2a57462ad3e3",
+     "heading '張平化同志八月二十五日講話' = title (張, 講話 traditional), subtitle '（接見湖南赴京及北京一部分革命师生）'"),
+    ("bha21-84ee66f6", "chinese", "bha21", "84ee66f6-c115-4aca-ae3e-16be74c87158.ts", "84ee66f6-c115-4aca-ae3e-16be74c87158",
+     "three-line heading '六六年十月七日王任重同志在北京飯店 / 接見华中师范学院物理系6201班七位 / 工农同学的講話' = title in partly traditional forms, plus '＜記录整理的＞'"),
+    ("bha21-8aefd4e0", "chinese", "bha21", "8aefd4e0-51f0-4f5f-959f-4d78da1e6d1a.ts", "8aefd4e0-51f0-4f5f-959f-4d78da1e6d1a",
+     "heading '揭穿資本家代理人刘少奇的反动面目' / '——刘少奇在东亚毛紡厂罪行的调查' = title (資, 紡 traditional); line of authors below"),
+    ("bha21-8de94f14", "chinese", "bha21", "8de94f14-f516-4a62-8114-b58ba82333af.ts", "8de94f14-f516-4a62-8114-b58ba82333af",
+     "heading '毛主席、林彪、陈伯达同志关于反对右傾机会主义的論述' = title (傾, 論 traditional)"),
+    ("bha21-90026db3", "chinese", "bha21", "90026db3-c08e-4178-8ba8-9dd862963597.ts", "90026db3-c08e-4178-8ba8-9dd862963597",
+     "torn sheet: '最高指示' and a quotation between dashed rules, then heading '給各級造反組織的几項建議' = title in traditional forms"),
+    ("bha21-91ab8b47", "chinese", "bha21", "91ab8b47-a487-4e92-8cee-58a1d4e54f1c.ts", "91ab8b47-a487-4e92-8cee-58a1d4e54f1c",
+     "red print: '最高指示', a quotation, then large '第一号紧急通令' = title; text of the reverse shows through"),
+    ("bha21-9341c6f0", "chinese", "bha21", "9341c6f0-cf38-42b6-8acc-b44be8bed812.ts", "9341c6f0-cf38-42b6-8acc-b44be8bed812",
+     "red print: small line '在接見外地来京革命师生大会上', large '周恩来同志的讲话' = title (見 traditional); torn left edge"),
+    ("bha21-b310162f", "chinese", "bha21", "b310162f-3f09-4798-b6f5-94cfbf9a0269.ts", "b310162f-3f09-4798-b6f5-94cfbf9a0269",
+     "heading '陈毅副总理的講話' over a wavy rule = title (講話 traditional); body '亲爱的紅卫兵同志們：'"),
+    ("bha21-b62dc453", "chinese", "bha21", "b62dc453-2d7d-44b0-8802-b8682950192a.ts", "b62dc453-2d7d-44b0-8802-b8682950192a",
+     "two-line heading '一九六六年九月十日在外出串联誓师大会上' / '周恩来总理的講話' = title (講話 traditional)"),
+    ("bha21-c0600345", "chinese", "bha21", "c0600345-0734-45e8-9630-874b72da7b99.ts", "c0600345-0734-45e8-9630-874b72da7b99",
+     "cover, large '为捍卫毛主席的无产阶級' / '革命路綫而奋战終生'; the title has '二奋斗终身' where the print has '而奋战終生'; the contents list repeats it as item 六, '东方紅报評論員' at the foot"),
+    ("bha21-c1373104", "chinese", "bha21", "c1373104-54ab-4b13-b21b-2b9927821011.ts", "c1373104-54ab-4b13-b21b-2b9927821011",
+     "heading '訪問“紅旗”杂志編輯部紀要' = title in traditional forms, then '《一九六六年十月十七日》'"),
+    ("bha21-c2156ce7", "chinese", "bha21", "c2156ce7-375a-4525-a1d8-0b04436733e2.ts", "c2156ce7-375a-4525-a1d8-0b04436733e2",
+     "red print, large '告全國革命公民书' = title (國 traditional)"),
+    ("bha21-d093d7ac", "chinese", "bha21", "d093d7ac-4767-4e1b-be3e-d444380c98ef.ts", "d093d7ac-4767-4e1b-be3e-d444380c98ef",
+     "heading '給毛主席的致敬信' = title (給 traditional); blurred, smudged body text"),
+    ("bha21-d0e5f3df", "chinese", "bha21", "d0e5f3df-6528-4adb-9aad-9d68c9556eca.ts", "d0e5f3df-6528-4adb-9aad-9d68c9556eca",
+     "heading '（三）砸烂刘邓反革命专政，跟着毛主席干一辈子革命！' / '——陈里宁在清华大学井冈山兵团红教工召开的' / '“控诉刘邓反革命专政大会”上的发言' = title plus '（三）', then '（一九六七年一月三十日）'"),
+    ("bha21-d106aabf", "chinese", "bha21", "d106aabf-7562-4574-a8bb-dfabdf5e4a64.ts", "d106aabf-7562-4574-a8bb-dfabdf5e4a64",
+     "two-line heading '叶劍英同志' / '在接見联络总站工作人員的講話' = title in partly traditional forms"),
+    ("bha21-fc846088", "chinese", "bha21", "fc846088-9621-4371-818e-373be48942e3.ts", "fc846088-9621-4371-818e-373be48942e3",
+     "green paper, heading '再論紅卫兵要沿着正确的方向胜利地前进！' / '——“怀疑一切万岁”是反动的' = title (論, 紅 traditional)"),
 ]
 
 _JS_STR = r"'((?:[^'\\]|\\.)*)'"
@@ -298,6 +377,17 @@ def ferris_captions(git: Git, path: str) -> dict[str, tuple[str, str]]:
     return out
 
 
+_TS_NAME = re.compile(r"""\bname["']?\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""")
+
+
+def bha21_title(git: Git, path: str) -> str:
+    """entity.name of a banned-historical-archives <uuid>.ts module (the first `name:`)."""
+    m = _TS_NAME.search(git.show(path).decode("utf-8"))
+    if not m:
+        raise ValueError(f"no entity name in {path}")
+    return (m.group(1) if m.group(1) is not None else m.group(2)).replace("\\'", "'")
+
+
 def menu_rows(git: Git, path: str) -> dict[str, dict]:
     text = git.show(path).decode("utf-8")
     return {r["objectid"]: r for r in csv.DictReader(io.StringIO(text))}
@@ -320,6 +410,7 @@ def build(mirror: Path, render_all: Path | None):
     zubr_cache: dict[str, dict[str, str]] = {}
     menus_cache: dict[str, dict[str, dict]] = {}
     ferris_cache: dict[str, dict[str, tuple[str, str]]] = {}
+    bha21_meta: Git | None = None
     rows, files, problems = [], {}, []
     for iid, script, skey, data, key, note in ITEMS:
         src, git = SOURCES[skey], gits[skey]
@@ -337,6 +428,15 @@ def build(mirror: Path, render_all: Path | None):
                 continue
             path, title = captions[key]
             title_source = f"{data}: {key.split('_')[0]}[src=.../{key}.jpg].caption"
+        elif skey == "bha21":
+            if bha21_meta is None:
+                bha21_meta = Git(mirror, Source(key="bha21-config", repo=src.repo,
+                                                commit=BHA21_META_COMMIT, license=""))
+            if data not in bha21_meta.names:
+                problems.append(f"{iid}: no {data} at {BHA21_META_COMMIT}")
+                continue
+            path, title = f"{key}/1.jpg", bha21_title(bha21_meta, data)
+            title_source = f"{data} @ {BHA21_META_COMMIT} (branch config): entity.name"
         else:
             rows_by_id = menus_cache.setdefault(data, menu_rows(git, data))
             r = rows_by_id.get(key)
