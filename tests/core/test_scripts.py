@@ -168,3 +168,37 @@ def test_a_region_the_latin_model_reads_surely_skips_the_other_scripts(monkeypat
     again = second_engine.read_regions(crops, ["jpn", "rus", "eng"])  # no `first`: every language reads every crop
     assert sorted(calls) == [("eng", 2), ("jpn", 2), ("rus", 2)]
     assert again[1].text == got[1].text
+
+
+@needs("jpn", "chi_tra", "kor")
+def test_small_japanese_print_is_kept_at_the_lower_cjk_bar(realsample_dir):
+    """A real Korean-era card (Mount Kumgang) with a block of small Japanese print at the top right:
+    Tesseract reads its lines with a mean confidence near 0.4, under the 0.6 bar of other scripts.
+    Han and kana readings count from `cjk_min_confidence` (0.4), so they are kept."""
+    path = realsample_dir / "mount_kumgang__pc2.jpg"
+    if not path.exists():
+        pytest.skip("realsample card not available")
+    im = Image.open(path).convert("RGB")
+    printed = set("淡の潭八上るむ極を奇怪態変町五十蜒蜿し立聳に右左帶峯ばれる入を足に谷")  # the first two lines, by eye
+    strict = CaptionOCR(OcrSettings(cjk_min_confidence=0.6)).read(im)
+    kept = CaptionOCR().read(im)
+    assert OcrSettings().cjk_min_confidence < OcrSettings().other_scripts_min_confidence
+    assert not any(b.script in ("han", "japanese") for b in strict.boxes)  # the loss the lower bar mends
+    cjk = "".join(b.text for b in kept.boxes if b.script in ("han", "japanese"))
+    assert len(printed & set(cjk)) >= 8  # of the 34 distinct characters printed
+    assert "SAIKA" in kept.text  # the English caption stays EasyOCR's
+
+
+@needs("kor", "eng")
+def test_a_hangul_reading_with_lone_jamo_is_not_kept(monkeypatch):
+    """A real card captioned "Innsbruck gegen Süden" in a script EasyOCR reads as "Jnnsbauch oLGEN SUDEN"
+    (0.16): Tesseract's Korean model spells the region as "바 115680 대ㅁㄷㅁ타 10103 내" at 0.42. Printed
+    Korean sets composed syllables, so a reading with stand-alone jamo is not a reading."""
+    card = Path(__file__).resolve().parents[2] / "data" / "geo_testset" / "images" / "europosts" / "europosts-21.jpg"
+    im = Image.open(card).convert("RGB")
+    guarded = CaptionOCR().read(im)
+    assert not any(b.script == "hangul" for b in guarded.boxes)
+    monkeypatch.setattr(second_engine, "LONE_JAMO", frozenset())
+    unguarded = CaptionOCR().read(im)
+    hangul = [b.text for b in unguarded.boxes if b.script == "hangul"]
+    assert hangul and any(c in "ㅁㄷㅠ" for t in hangul for c in t)  # the failure the guard prevents

@@ -18,6 +18,7 @@ _PREFIXES = (
     ("HEBREW", "hebrew"), ("DEVANAGARI", "devanagari"), ("THAI", "thai"),
 )
 CJK_LETTERS = frozenset({"han", "kana", "hangul"})  # char_script labels of scripts written without spaces
+CJK_SCRIPTS = frozenset({"han", "japanese", "hangul"})  # text_script labels of the same scripts
 
 
 def char_script(ch: str) -> str | None:

@@ -60,6 +60,11 @@ class RegionReading:
     script: str | None
 
 
+# Hangul compatibility jamo (ㄱ ... ㆎ): printed Korean sets composed syllables, so a reading with a
+# letter standing alone is Tesseract's Korean model spelling out something else (seen on Latin cards)
+LONE_JAMO = frozenset(chr(c) for c in range(0x3131, 0x318F))
+
+
 def tesseract_binary(command: str = "tesseract") -> str | None:
     """The executable `command` names (a name on PATH or a path), or None."""
     return shutil.which(command)
@@ -203,6 +208,8 @@ def read_regions(crops: Sequence[np.ndarray], langs: Sequence[str], *, command: 
             if lang in LANG_SCRIPTS and script not in LANG_SCRIPTS[lang]:
                 continue
             if len({c for c in text if c.isalpha()}) < 2:  # blank paper read as "ーー" or "I"
+                continue
+            if script == "hangul" and any(c in LONE_JAMO for c in text):  # "대ㅁㄷㅁ타": Latin print or texture
                 continue
             if best[page] is None or conf > best[page].confidence:
                 best[page] = RegionReading(text, round(conf, 4), lang, script)
