@@ -191,7 +191,7 @@ def test_small_japanese_print_is_kept_at_the_lower_cjk_bar(realsample_dir):
 
 @needs("kor", "eng")
 def test_a_hangul_reading_with_lone_jamo_is_not_kept(monkeypatch):
-    """A real card captioned "Innsbruck gegen Süden" in a script EasyOCR reads as "Jnnsbauch oLGEN SUDEN"
+    """A real card titled "Innsbruck gegen Süden", whose caption EasyOCR reads as "Jnnsbauch oLGEN SUDEN"
     (0.16): Tesseract's Korean model spells the region as "바 115680 대ㅁㄷㅁ타 10103 내" at 0.42. Printed
     Korean sets composed syllables, so a reading with stand-alone jamo is not a reading."""
     card = Path(__file__).resolve().parents[2] / "data" / "geo_testset" / "images" / "europosts" / "europosts-21.jpg"

@@ -474,6 +474,7 @@ class CaptionOCR:
         todo = largest([i for i, b in enumerate(boxes) if b.confidence < s.other_scripts_below and readable(b)])
         readings = self._second_pass(grey, rscale, boxes, todo, self.other_scripts + self.latin_competitor, timing,
                                      first=self.latin_competitor)
+
         def min_confidence(script: str | None) -> float:
             return s.cjk_min_confidence if script in CJK_SCRIPTS else s.other_scripts_min_confidence
 
