@@ -3,6 +3,7 @@ ONNX Runtime, and keeps one export per weights (reused, made again when corrupt;
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,11 @@ def test_one_export_per_weights_reused_and_made_again(tmp_path, lite0, monkeypat
     assert onnx_embedder.weights_key(other, "w") != before
     assert onnx_embedder.onnx_embedder(other, tmp_path).path != first.path
     assert len(list(tmp_path.glob("embedder-*.onnx"))) == 2
+    assert other in onnx_embedder._KEYS
+    held = len(onnx_embedder._KEYS)
+    del other
+    gc.collect()
+    assert len(onnx_embedder._KEYS) == held - 1  # a key dies with its module: never handed to a later one
 
 
 def test_curation_backbone_through_onnx_gives_the_torch_features(tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,9 @@ _SESSIONS: dict[tuple[str, int], object] = {}
 _LOCK = threading.Lock()
 
 
-_KEYS: dict[int, tuple[tuple, str]] = {}  # id(module) -> (fingerprint, key)
+# module -> (fingerprint, key); weak, so a key dies with its module and never passes to a later
+# module that reuses its address (and could reuse its tensors' addresses and version counters too)
+_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _fingerprint(module, what: str) -> tuple:
@@ -46,11 +49,11 @@ def weights_key(module, what: str) -> str:
     bytes), `what` the module is (its config and outputs), the recipe, torch and onnxruntime versions.
     Hashing 20 MB of weights takes ~50 ms, so the key is kept per module while its weights are unchanged."""
     fp = _fingerprint(module, what)
-    hit = _KEYS.get(id(module))
+    hit = _KEYS.get(module)
     if hit is not None and hit[0] == fp:
         return hit[1]
     key = _weights_key(module, what)
-    _KEYS[id(module)] = (fp, key)
+    _KEYS[module] = (fp, key)
     return key
 
 
