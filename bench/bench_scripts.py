@@ -15,6 +15,10 @@ Tesseract languages), alternating card by card:
   Character recall for both.
 - latin: the committed cards of data/geo_testset against the curators' titles (a check that the
   second engine costs no Latin words), `--latin N` of them.
+- korean (rendered): no real Korean set was found in four searches (data/script_testset/SOURCES.md), so
+  `--korean N` renders N Hangul place captions of the period with the Nanum fonts (Debian's fonts-nanum,
+  installed by scripts/setup_tesseract.sh) onto the real landmark photos of ../shared, as bench_ocr
+  renders Latin ones: a check that Korean print is read at all, not a figure for real cards.
 
 Word recall: share of the truth's words (folded, 3+ letters) found among the OCR words; for Han,
 kana and Hangul, which are written without spaces, the share of the truth's characters found, and
@@ -23,6 +27,7 @@ of a title's characters anyway (the Chinese leaflets).
 
     .venv/bin/python bench/bench_scripts.py --rendered /tmp/script_testset_all --latin 40
     .venv/bin/python bench/bench_scripts.py --rendered /tmp/script_testset_all --only japanese --latin 0
+    .venv/bin/python bench/bench_scripts.py --korean 24 --only korean --latin 0
 """
 
 from __future__ import annotations
@@ -80,7 +85,36 @@ def printed_text(notes: str) -> str:
     return " ".join(re.findall(r"'([^']+)'", notes.split(";")[0]))
 
 
-def cases(args) -> list[tuple[str, Path, dict[str, str]]]:
+NANUM = Path("/usr/share/fonts/truetype/nanum")
+NANUM_FONTS = ("NanumMyeongjoBold.ttf", "NanumGothic.ttf", "NanumMyeongjo.ttf", "NanumGothicBold.ttf")
+HANGUL_CAPTIONS = ("경성 남대문", "평양 대동문", "부산 해운대 해수욕장", "금강산 구룡폭포", "서울 경복궁 근정전",
+                   "경주 불국사", "인천 제물포 항구", "수원 화성 팔달문", "대구 달성공원", "개성 선죽교",
+                   "목포 유달산", "전주 풍남문")
+
+
+def korean_rendered(shared: Path, n: int) -> list:
+    """n Hangul captions rendered onto real landmark photos: fonts, sizes, positions (under, over,
+    on the picture), sepia and noise cycle as in bench_ocr's Latin set."""
+    from PIL import Image
+
+    from vpr_assets.core.text.synth import render_caption
+
+    fonts = [NANUM / f for f in NANUM_FONTS if (NANUM / f).exists()]
+    photos = sorted(p for p in shared.glob("*.jpg") if "__pc" not in p.name and not p.name.startswith("none"))
+    if not fonts or not photos:
+        sys.exit("--korean needs fonts-nanum (scripts/setup_tesseract.sh) and the realsample photos")
+    out = []
+    for i in range(n):
+        cap = HANGUL_CAPTIONS[i % len(HANGUL_CAPTIONS)]
+        im = render_caption(Image.open(photos[i % len(photos)]).convert("RGB"), cap, font_path=str(fonts[i % len(fonts)]),
+                            size_frac=(0.04, 0.05, 0.06)[i % 3], position=("bottom", "top", "over")[(i // 3) % 3],
+                            sepia_strength=(0.0, 0.7)[i % 2], noise=(3.0, 8.0)[(i // 2) % 2], seed=i)
+        out.append(("korean (rendered)", im, {"title": cap}))
+    return out
+
+
+def cases(args) -> list[tuple]:
+    """(set, image path or rendered image, {truth kind: text}) per card."""
     out = []
     only = set(args.only.split(",")) if args.only else None
     if args.rendered:
@@ -98,6 +132,8 @@ def cases(args) -> list[tuple[str, Path, dict[str, str]]]:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if r["committed"] == "yes"]
     for r in rows[args.latin_from: args.latin_from + args.latin]:
         out.append(("latin", ROOT / "data/geo_testset" / r["file"], {"title": r["title"]}))
+    if args.korean:
+        out += korean_rendered(shared, args.korean)
     return out
 
 
@@ -114,8 +150,13 @@ def main() -> None:
                     "e.g. '{\"latin_competitor\": []}'")
     ap.add_argument("--latin-from", type=int, default=0, help="skip this many committed geo_testset cards first "
                     "(--latin-from 40 --latin 71: the committed cards the first 40 leave out)")
+    ap.add_argument("--korean", type=int, default=0, help="also N Hangul captions rendered onto real photos "
+                    "(no real Korean set exists here); `--only korean` for these alone")
     args = ap.parse_args()
     from PIL import Image
+
+    def load(source):
+        return source if isinstance(source, Image.Image) else Image.open(source).convert("RGB")
 
     todo = cases(args)
     if not todo:
@@ -130,13 +171,13 @@ def main() -> None:
         changes = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.variant).items()}
         modes["variant"] = CaptionOCR(replace(OcrSettings(), **changes), tools=tools)
     for ocr in modes.values():  # warm both (model loads) on the first card
-        ocr.read(Image.open(todo[0][1]).convert("RGB"))
+        ocr.read(load(todo[0][1]))
     found: dict = Counter()
     secs: dict = Counter()
     n_cards: dict = Counter()
     scripts_seen: dict = Counter()
     for script, path, truths in todo:
-        im = Image.open(path).convert("RGB")
+        im = load(path)
         n_cards[script] += 1
         for mode, ocr in modes.items():
             t0 = time.perf_counter()

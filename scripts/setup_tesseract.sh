@@ -2,13 +2,14 @@
 # The second OCR engine (vpr_assets/core/text/second_engine.py): Debian's Tesseract with the
 # language models for captions the offline EasyOCR weights cannot read (Japanese, Chinese
 # traditional, Korean, Russian, with Ukrainian and Belarusian for a card already known to be Cyrillic, and English
-# as the Latin competitor that keeps Latin print Latin), and DejaVu fonts for the tests that render Cyrillic.
+# as the Latin competitor that keeps Latin print Latin), DejaVu fonts for the tests that render Cyrillic, and
+# the Nanum fonts for the tests and the bench that render Hangul (no real Korean set was found).
 # Run as root (CI does, from .ci/run); idempotent and quick when already installed.
 # Without it the pipeline still runs: Latin captions are read as before, other scripts stay unread
 # (the OCR settings hash records which languages were usable, so cards are re-read once installed).
 set -euo pipefail
 
-PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn tesseract-ocr-chi-tra tesseract-ocr-kor tesseract-ocr-rus tesseract-ocr-ukr tesseract-ocr-bel fonts-dejavu-core)
+PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn tesseract-ocr-chi-tra tesseract-ocr-kor tesseract-ocr-rus tesseract-ocr-ukr tesseract-ocr-bel fonts-dejavu-core fonts-nanum)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -13,6 +13,7 @@ from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings, OcrTools
 from vpr_assets.core.text.scripts import char_script, join_tokens, text_script
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+NANUM = Path("/usr/share/fonts/truetype/nanum/NanumMyeongjoBold.ttf")
 
 
 def needs(*langs: str):
@@ -37,8 +38,8 @@ def test_char_script_and_joining():
     assert join_tokens(["Москва.", "", "Кремль"]) == "Москва. Кремль"
 
 
-def _cyrillic_line(text: str, size: int = 34) -> np.ndarray:
-    font = ImageFont.truetype(str(DEJAVU), size)
+def _cyrillic_line(text: str, size: int = 34, font_path: Path = DEJAVU) -> np.ndarray:
+    font = ImageFont.truetype(str(font_path), size)
     w = int(font.getlength(text)) + 20
     im = Image.new("L", (w, size + 16), 235)
     ImageDraw.Draw(im).text((10, 6), text, fill=20, font=font)
@@ -199,6 +200,40 @@ def test_a_hangul_reading_with_lone_jamo_is_not_kept(monkeypatch):
     guarded = CaptionOCR().read(im)
     assert not any(b.script == "hangul" for b in guarded.boxes)
     monkeypatch.setattr(second_engine, "LONE_JAMO", frozenset())
-    unguarded = CaptionOCR().read(im)
+    unguarded = CaptionOCR(OcrSettings(cjk_gate="")).read(im)  # Korean reads every region, as before the gate
     hangul = [b.text for b in unguarded.boxes if b.script == "hangul"]
     assert hangul and any(c in "ㅁㄷㅠ" for t in hangul for c in t)  # the failure the guard prevents
+
+
+@needs("jpn", "chi_tra", "kor", "rus", "eng")
+@pytest.mark.skipif(not (DEJAVU.exists() and NANUM.exists()), reason="fonts-dejavu-core or fonts-nanum not installed")
+def test_chinese_and_korean_read_only_where_japanese_sees_cjk_letters(monkeypatch):
+    """Chinese and Korean models (22 ms a region each) read only the regions where Japanese, read
+    before them, finds a Han, kana or Hangul letter: it reads Hangul print as Han-like strokes, so a
+    Hangul line still reaches Korean, while Latin and Cyrillic print do not reach either."""
+    if not second_engine.in_process_tessdata("tesseract"):
+        pytest.skip("the installed libtesseract is not the command's own")
+    crops = [_latin_line("Hotel de Vilie 1905"), _cyrillic_line("Москва Кремль"),
+             _cyrillic_line("경성 남대문", font_path=NANUM)]
+    calls: list[tuple[str, int]] = []
+    real = second_engine._read_in_process
+
+    def counting(tessdata, lines, lang):
+        calls.append((lang, len(lines)))
+        return real(tessdata, lines, lang)
+
+    monkeypatch.setattr(second_engine, "_read_in_process", counting)
+    langs = ["jpn", "chi_tra", "kor", "rus"]
+    gated = second_engine.read_regions(crops, langs, cjk_gate="jpn", gated=("chi_tra", "kor"))
+    assert calls[0] == ("jpn", 3)
+    assert dict(calls)["kor"] == 1 and dict(calls)["chi_tra"] == 1  # the Hangul line only
+    assert dict(calls)["rus"] == 3  # ungated languages read every region
+    assert gated[2] is not None and gated[2].lang == "kor" and "남대문" in gated[2].text
+    assert gated[1].lang == "rus" and "Москва" in gated[1].text
+    calls.clear()
+    every = second_engine.read_regions(crops, langs)  # no gate: every language reads every region
+    assert sorted(calls) == [("chi_tra", 3), ("jpn", 3), ("kor", 3), ("rus", 3)]
+    assert [r.text if r else None for r in every] == [r.text if r else None for r in gated]
+    calls.clear()
+    second_engine.read_regions(crops, ["chi_tra", "kor", "rus"], cjk_gate="jpn", gated=("chi_tra", "kor"))
+    assert sorted(calls) == [("chi_tra", 3), ("kor", 3), ("rus", 3)]  # no Japanese model here: no gate

@@ -109,6 +109,10 @@ class OcrSettings:
     # (on 150 real pictures a quarter of the unsure regions; none would have been read better)
     latin_settles_at: float = 0.85
     other_scripts_max_regions: int = 32  # largest regions first
+    # Chinese and Korean read only the regions where Japanese (read before them) finds a Han, kana or
+    # Hangul letter: they cost 22 ms a region each, and most unsure regions are Latin print ("" = all)
+    cjk_gate: str = "jpn"
+    cjk_gated: tuple[str, ...] = ("chi_tra", "kor")
     version: str = OCR_PIPELINE_VERSION
 
     def as_dict(self, tools: OcrTools | None = None) -> dict[str, Any]:
@@ -122,6 +126,7 @@ class OcrSettings:
         d["script_variants"] = list(self.script_variants)
         d["script_variants_usable"] = list(usable_languages(self.script_variants, command))
         d["latin_competitor"] = list(self.latin_competitor)
+        d["cjk_gated"] = list(self.cjk_gated)
         d["latin_competitor_usable"] = list(usable_languages(self.latin_competitor, command))
         d["int8_detector_usable"] = bool(self.int8_detector and self.runtime == "onnx" and calibration_images())
         return d
@@ -435,14 +440,17 @@ class CaptionOCR:
             crops.append(grey[max(0, int(y0 - m)):min(gh, int(y1 + m) + 1), max(0, int(x0 - m)):min(gw, int(x1 + m) + 1)])
         return crops
 
-    def _second_pass(self, grey, rscale, boxes, idx, langs, timing, first: tuple[str, ...] = ()) -> list:
+    def _second_pass(self, grey, rscale, boxes, idx, langs, timing, first: tuple[str, ...] = (),
+                     gated: bool = False) -> list:
         if not idx or not langs:
             return []
         t0 = time.perf_counter()
+        s = self.settings
         try:
             readings = read_regions(self._crops(grey, rscale, boxes, idx), langs, command=self.tools.tesseract,
                                     in_process=self.tools.tesseract_in_process, first=first,
-                                    settle_at=self.settings.latin_settles_at if first else None)
+                                    settle_at=s.latin_settles_at if first else None,
+                                    cjk_gate=(s.cjk_gate or None) if gated else None, gated=s.cjk_gated)
         except SecondEngineError as e:  # the card keeps its EasyOCR reading; the reason is logged
             timing["second_engine_error"] = str(e)
             readings = [None] * len(idx)
@@ -473,7 +481,7 @@ class CaptionOCR:
 
         todo = largest([i for i, b in enumerate(boxes) if b.confidence < s.other_scripts_below and readable(b)])
         readings = self._second_pass(grey, rscale, boxes, todo, self.other_scripts + self.latin_competitor, timing,
-                                     first=self.latin_competitor)
+                                     first=self.latin_competitor, gated=True)
 
         def min_confidence(script: str | None) -> float:
             return s.cjk_min_confidence if script in CJK_SCRIPTS else s.other_scripts_min_confidence

@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .scripts import join_tokens, text_script
+from .scripts import CJK_LETTERS, char_script, join_tokens, text_script
 from .tesseract_api import tsv_pages
 
 LINE_HEIGHT = 64  # px: regions (text + margins) are rescaled to this height: ~40 px letters, where Tesseract reads best
@@ -176,26 +176,38 @@ def _read_in_process(tessdata: str, lines: list[np.ndarray], lang: str) -> dict[
 
 def read_regions(crops: Sequence[np.ndarray], langs: Sequence[str], *, command: str = "tesseract",
                  timeout: float = 120.0, in_process: bool = True, first: Sequence[str] = (),
-                 settle_at: float | None = None) -> list[RegionReading | None]:
+                 settle_at: float | None = None, cjk_gate: str | None = None,
+                 gated: Sequence[str] = ()) -> list[RegionReading | None]:
     """Read each grey crop (one text line) with every language in `langs`; per crop, the reading
     with the highest mean word confidence among those in their language's script (LANG_SCRIPTS),
     or None when no language read anything there. `in_process`: through the installed library when
     it is the command's own (the same readings, no process per language); `timeout` bounds a run
     of the command only. The languages of `first` read before the others; a crop one of them reads
-    at `settle_at` or surer is settled, and the other languages skip it (each costs 10-20 ms a line)."""
+    at `settle_at` or surer is settled, and the other languages skip it (each costs 10-20 ms a line).
+    `cjk_gate`: a language read before those of `gated`; they read only the crops where its raw
+    reading (any confidence, before the filters) holds a Han, kana or Hangul letter. Japanese
+    reads Han and kana, and finds CJK-looking strokes in Hangul print too, so Chinese and Korean
+    models (22 ms a line each) skip the Latin and Cyrillic print and the texture."""
     exe = tesseract_binary(command)
     langs = usable_languages(langs, command)
     if not crops or exe is None or not langs:
         return [None] * len(crops)
     langs = [lang for lang in first if lang in langs] + [lang for lang in langs if lang not in first]
+    gate = cjk_gate if cjk_gate in langs and cjk_gate not in gated else None
+    if gate is not None:  # it reads right after the first languages, before those it gates
+        head = [lang for lang in first if lang in langs]
+        langs = head + [gate] + [lang for lang in langs if lang not in head and lang != gate]
+    cjk_seen: set[int] = set()
     tessdata = in_process_tessdata(command) if in_process else None
     lines = [_prepare(crop) for crop in crops]
     best: list[RegionReading | None] = [None] * len(crops)
     settled: set[int] = set()
     for lang in langs:
         todo = [i for i in range(len(lines)) if i not in settled]
+        if gate is not None and lang in gated:
+            todo = [i for i in todo if i in cjk_seen]
         if not todo:
-            break
+            continue
         sub = [lines[i] for i in todo]
         pages = _read_in_process(tessdata, sub, lang) if tessdata else _read_with_command(exe, sub, lang, timeout)
         pages = {todo[p]: words for p, words in pages.items() if 0 <= p < len(todo)}
@@ -204,6 +216,8 @@ def read_regions(crops: Sequence[np.ndarray], langs: Sequence[str], *, command: 
                 continue
             conf = sum(c for _, c in words) / len(words)
             text = join_tokens([w for w, _ in words])
+            if lang == gate and any(char_script(c) in CJK_LETTERS for c in text):
+                cjk_seen.add(page)
             script = text_script(text)
             if lang in LANG_SCRIPTS and script not in LANG_SCRIPTS[lang]:
                 continue
