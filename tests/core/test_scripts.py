@@ -237,3 +237,29 @@ def test_chinese_and_korean_read_only_where_japanese_sees_cjk_letters(monkeypatc
     calls.clear()
     second_engine.read_regions(crops, ["chi_tra", "kor", "rus"], cjk_gate="jpn", gated=("chi_tra", "kor"))
     assert sorted(calls) == [("chi_tra", 3), ("kor", 3), ("rus", 3)]  # no Japanese model here: no gate
+
+
+@needs("jpn", "chi_tra", "kor", "eng")
+def test_caption_ocr_gates_only_its_first_tesseract_pass(monkeypatch):
+    """CaptionOCR passes its `cjk_gate` to the first pass over a card's unsure regions (every script
+    competes there), and `cjk_gate=""` turns it off. A real card whose caption EasyOCR reads poorly
+    ("Innsbruck gegen Süden") sends its regions to that pass."""
+    from vpr_assets.core.text import ocr as ocr_module
+
+    card = Path(__file__).resolve().parents[2] / "data" / "geo_testset" / "images" / "europosts" / "europosts-21.jpg"
+    im = Image.open(card).convert("RGB")
+    seen: list[tuple[tuple[str, ...], str | None]] = []
+    real = ocr_module.read_regions
+
+    def spy(crops, langs, **kw):
+        seen.append((tuple(kw.get("first", ())), kw.get("cjk_gate")))
+        assert not kw.get("cjk_gate") or set(kw["gated"]) == {"chi_tra", "kor"}
+        return real(crops, langs, **kw)
+
+    monkeypatch.setattr(ocr_module, "read_regions", spy)
+    CaptionOCR().read(im)
+    assert seen and seen[0] == (("eng",), "jpn")
+    assert all(gate is None for first, gate in seen[1:])  # a card's second pass reads its sure script ungated
+    seen.clear()
+    CaptionOCR(OcrSettings(cjk_gate="")).read(im)
+    assert seen and seen[0] == (("eng",), None)
