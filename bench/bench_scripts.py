@@ -132,7 +132,7 @@ def cases(args) -> list[tuple]:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if r["committed"] == "yes"]
     for r in rows[args.latin_from: args.latin_from + args.latin]:
         out.append(("latin", ROOT / "data/geo_testset" / r["file"], {"title": r["title"]}))
-    if args.korean:
+    if args.korean and (only is None or "korean" in only):
         out += korean_rendered(shared, args.korean)
     return out
 

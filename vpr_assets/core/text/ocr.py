@@ -126,8 +126,8 @@ class OcrSettings:
         d["script_variants"] = list(self.script_variants)
         d["script_variants_usable"] = list(usable_languages(self.script_variants, command))
         d["latin_competitor"] = list(self.latin_competitor)
-        d["cjk_gated"] = list(self.cjk_gated)
         d["latin_competitor_usable"] = list(usable_languages(self.latin_competitor, command))
+        d["cjk_gated"] = list(self.cjk_gated)
         d["int8_detector_usable"] = bool(self.int8_detector and self.runtime == "onnx" and calibration_images())
         return d
 
