@@ -144,12 +144,11 @@ def _latin_line(text: str, size: int = 34) -> np.ndarray:
     return _cyrillic_line(text, size)  # DejaVu draws both scripts
 
 
-@needs("rus", "jpn", "eng")
-@pytest.mark.skipif(not DEJAVU.exists(), reason="fonts-dejavu-core not installed")
-def test_a_region_the_latin_model_reads_surely_skips_the_other_scripts(monkeypatch):
-    """`first` languages read first; a crop one of them reads at `settle_at` or surer is not given
-    to the others, while a Cyrillic line (which the English model reads poorly) still is."""
-    crops = [_latin_line("Hotel de Ville"), _cyrillic_line("Москва Кремль")]
+@pytest.fixture
+def tesseract_calls(monkeypatch) -> list[tuple[str, int]]:
+    """(language, lines) of every in-process Tesseract read, in order (the reads themselves are real)."""
+    if not second_engine.in_process_tessdata("tesseract"):
+        pytest.skip("the installed libtesseract is not the command's own")
     calls: list[tuple[str, int]] = []
     real = second_engine._read_in_process
 
@@ -158,8 +157,16 @@ def test_a_region_the_latin_model_reads_surely_skips_the_other_scripts(monkeypat
         return real(tessdata, lines, lang)
 
     monkeypatch.setattr(second_engine, "_read_in_process", counting)
-    if not second_engine.in_process_tessdata("tesseract"):
-        pytest.skip("the installed libtesseract is not the command's own")
+    return calls
+
+
+@needs("rus", "jpn", "eng")
+@pytest.mark.skipif(not DEJAVU.exists(), reason="fonts-dejavu-core not installed")
+def test_a_region_the_latin_model_reads_surely_skips_the_other_scripts(tesseract_calls):
+    """`first` languages read first; a crop one of them reads at `settle_at` or surer is not given
+    to the others, while a Cyrillic line (which the English model reads poorly) still is."""
+    crops = [_latin_line("Hotel de Ville"), _cyrillic_line("Москва Кремль")]
+    calls = tesseract_calls
     got = second_engine.read_regions(crops, ["jpn", "rus", "eng"], first=("eng",), settle_at=0.85)
     assert calls[0] == ("eng", 2)  # the Latin model reads first, every crop
     assert calls[1:] == [("jpn", 1), ("rus", 1)]  # then only the unsettled Cyrillic line
@@ -207,22 +214,13 @@ def test_a_hangul_reading_with_lone_jamo_is_not_kept(monkeypatch):
 
 @needs("jpn", "chi_tra", "kor", "rus", "eng")
 @pytest.mark.skipif(not (DEJAVU.exists() and NANUM.exists()), reason="fonts-dejavu-core or fonts-nanum not installed")
-def test_chinese_and_korean_read_only_where_japanese_sees_cjk_letters(monkeypatch):
+def test_chinese_and_korean_read_only_where_japanese_sees_cjk_letters(tesseract_calls):
     """Chinese and Korean models (22 ms a region each) read only the regions where Japanese, read
     before them, finds a Han, kana or Hangul letter: it reads Hangul print as Han-like strokes, so a
     Hangul line still reaches Korean, while Latin and Cyrillic print do not reach either."""
-    if not second_engine.in_process_tessdata("tesseract"):
-        pytest.skip("the installed libtesseract is not the command's own")
     crops = [_latin_line("Hotel de Vilie 1905"), _cyrillic_line("Москва Кремль"),
              _cyrillic_line("경성 남대문", font_path=NANUM)]
-    calls: list[tuple[str, int]] = []
-    real = second_engine._read_in_process
-
-    def counting(tessdata, lines, lang):
-        calls.append((lang, len(lines)))
-        return real(tessdata, lines, lang)
-
-    monkeypatch.setattr(second_engine, "_read_in_process", counting)
+    calls = tesseract_calls
     langs = ["jpn", "chi_tra", "kor", "rus"]
     gated = second_engine.read_regions(crops, langs, cjk_gate="jpn", gated=("chi_tra", "kor"))
     assert calls[0] == ("jpn", 3)
