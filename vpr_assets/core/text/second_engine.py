@@ -4,7 +4,9 @@ The offline EasyOCR package ships English (Latin) weights only, so a Japanese, C
 Cyrillic caption comes out as symbol noise with a low confidence. `CaptionOCR` hands those regions
 (already found by CRAFT, which is script-agnostic) to Tesseract: every region is read as a single
 text line (`--psm 7`) in each language, and keeps the reading whose mean word confidence is
-highest. The script of a region is the script of the text that won (`scripts.text_script`).
+highest. The script of a region is the script of the text that won (`scripts.text_script`). Two
+shortcuts skip languages that cannot win: a region the Latin model reads surely is settled
+(`settle_at`), and Chinese and Korean read only where Japanese finds CJK letters (`cjk_gate`).
 
 Tesseract is a Debian package (`tesseract-ocr` plus `tesseract-ocr-jpn`, `-chi-tra`, `-kor`, `-rus`, `-ukr`, `-bel`),
 installed by `scripts/setup_tesseract.sh`. It runs in this process through the installed library's C
