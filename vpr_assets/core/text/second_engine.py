@@ -194,11 +194,9 @@ def read_regions(crops: Sequence[np.ndarray], langs: Sequence[str], *, command: 
     langs = usable_languages(langs, command)
     if not crops or exe is None or not langs:
         return [None] * len(crops)
-    langs = [lang for lang in first if lang in langs] + [lang for lang in langs if lang not in first]
     gate = cjk_gate if cjk_gate in langs and cjk_gate not in gated else None
-    if gate is not None:  # it reads right after the first languages, before those it gates
-        head = [lang for lang in first if lang in langs]
-        langs = head + [gate] + [lang for lang in langs if lang not in head and lang != gate]
+    head = [lang for lang in first if lang in langs] + ([gate] if gate and gate not in first else [])
+    langs = head + [lang for lang in langs if lang not in head]  # the first languages, then the gate
     cjk_seen: set[int] = set()
     tessdata = in_process_tessdata(command) if in_process else None
     lines = [_prepare(crop) for crop in crops]
