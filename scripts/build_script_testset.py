@@ -14,7 +14,10 @@ library's website (shu-saginoya/ferris-library), and phone photographs of
 printed Chinese leaflets and booklets of 1966-1967 whose printed heading is
 the document's title, from a volunteer archive of Cultural Revolution
 documents (banned-historical-archives/banned-historical-archives21). No
-Korean source was found.
+Korean source was found. A held-out Cyrillic set, added later and never used to
+choose any setting, holds scans and photographs of the front covers of Russian
+books on bookbinding (1893-2005) from a personal library catalogue
+(VShilenkov/hobby_lit), titled by the catalogue.
 
 The script reads the snapshots with ``git cat-file`` at pinned commits (no
 network), takes each item's title from the source's metadata file, verifies
@@ -101,6 +104,15 @@ SOURCES = {
                 "phone photographs of printed leaflets and booklets of 1966-1967 (works of "
                 "organisations and editorial groups)",
     ),
+    "hobbylit": Source(
+        key="hobbylit",
+        repo="VShilenkov/hobby_lit",
+        commit="294aeb2fb599920d08b8a4eb6ca9f336690e8299",
+        license="none stated: no LICENSE file, README has the title only; cover scans and photos "
+                "collected from library and bookshop sites (arch.rgdb.ru, labirint.ru, antikclub.ru "
+                "watermark on one); the covers are publishers' works of 1893-2005 (pre-1930 ones "
+                "public domain by age)",
+    ),
 }
 
 # Where each source keeps its titles. zubr: JS modules src/data/<file>.js with
@@ -116,6 +128,14 @@ FERRIS_JSON = "assets/json/digital-collection/collection07.json"
 # parser_option: ... }`, is on the branch `config`, pinned here.
 BHA21_META_COMMIT = "2367f414c92ed8c0ed12ea3ca1e27d75f6ef737f"
 ZUBR_FOLDERS = {"postcards": "postcards", "envelopes": "envelopes", "postal-cards": "postal-cards"}
+# hobbylit: a Sphinx catalogue, catalogue/craft/bookbinding.rst, one
+# `.. athenaeum:book:: <original title>` block per book with an optional
+# `:title_localized: <Russian title>` and one `:front: ../../docs/static/imgs/...`
+# line per issue; the picture is docs/static/imgs/craft/bookbinding/<file>. The
+# title taken is title_localized where the block has one (translations), else
+# the directive's title.
+HOBBYLIT_RST = "catalogue/craft/bookbinding.rst"
+HOBBYLIT_IMGS = "docs/static/imgs/craft/bookbinding/"
 
 # (id, script, source, data file, item key, note); the sha256 of each original
 # file is pinned in MANIFEST.tsv and checked on every build.
@@ -348,6 +368,74 @@ ITEMS = [
      "two-line heading '叶劍英同志' / '在接見联络总站工作人員的講話' = title in partly traditional forms"),
     ("bha21-fc846088", "chinese", "bha21", "fc846088-9621-4371-818e-373be48942e3.ts", "fc846088-9621-4371-818e-373be48942e3",
      "green paper, heading '再論紅卫兵要沿着正确的方向胜利地前进！' / '——“怀疑一切万岁”是反动的' = title (論, 紅 traditional)"),
+    # --- hobbylit: HELD-OUT Cyrillic set (added 2026-12-02, never used to choose any
+    # setting). Front covers of Russian books on bookbinding, scanned or photographed
+    # flat (catalogue/craft/bookbinding.rst, `:front:` of the Russian issue). Left out:
+    # 'Переплетчик' (Верига 2000; its cover prints 'Переплетное дело и реставрация
+    # книг', not the title) and 'Как переплетать книги' (1930; the PNG is absent
+    # from the snapshot).
+    ("hobbylit-bakhtiarov-1893", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Бахтиаров.А.А.-Как_делают_бумагу_и_как_печатают_книги(1893.I).[RUS].png",
+     "printed (pre-1918 orthography) 'КАКЪ ДѢЛАЮТЪ БУМАГУ и КАКЪ ПЕЧАТАЮТЪ КНИГИ.', "
+     "'А. Бахтiарова.', 'С.-ПЕТЕРБУРГЪ' = title in old spelling; handwritten library marks at the top"),
+    ("hobbylit-buravlev-1941", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Буравлев.В._.-Как_переплетать(1941.I).[RUS].png",
+     "printed 'КАК ПЕРЕПЛЕТАТЬ' = title, 'В. Буравлев', 'ДЕТИЗДАТ ЦК ВЛКСМ 1941', 'Цена 50 коп.' "
+     "(vertical); a paragraph of small text; handwritten 'Б912'; landscape cover"),
+    ("hobbylit-cammareri-2005", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Michel.Cammareri-La_Reliure(2005.I).[RUS].jpg",
+     "printed 'ПЕРЕПЛЕТ:' = title, script 'шаг за шагом' (the catalogue's subtitle_localized), "
+     "small '(по материалам Мишеля Каммарери)'; photo cover, small image (280x400)"),
+    ("hobbylit-franke-bauer-1913", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Alfred.Franke,Christian.Bauer-Handbuch_der_Buchbinderei(1913.VIII).[RUS].jpg",
+     "printed (pre-1918 orthography) 'ПЕРЕПЛЕТНОЕ РЕМЕСЛО.' = title_localized, 'Полный курсъ "
+     "переплетнаго ремесла.', 'Э. БАУЕРЪ и А. ФРАНКЕ', 'С.-ПЕТЕРБУРГЪ'; title page, small scan "
+     "(200x316), the paragraphs of fine print barely legible at this size"),
+    ("hobbylit-gorbov-2005", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Горбов.А.М.-Реставрация_книг_в_домашних_условиях(2005.I).[RUS].jpeg",
+     "printed 'СЕКРЕТЫ МАСТЕРА', 'ИЗГОТОВЛЕНИЕ ПЕРЕПЛЕТОВ И РЕСТАВРАЦИЯ КНИГ', 'АСТ•СТАЛКЕР'; the "
+     "title 'Реставрация книг в домашних условиях' is only partly printed; small image (200x305)"),
+    ("hobbylit-iroshnikov-1989", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Ирошников.Ю.П.,Ирошникова.И.Г.-Переплет_и_реставрация_книг(1989.I).[RUS].jpg",
+     "printed 'СДЕЛАЙ САМ' (vertical 'СДЕЛАЙ'), 'ПЕРЕПЛЕТ И РЕСТАВРАЦИЯ КНИГ' = title, "
+     "'Ю.П. Ирошников И.Г. Ирошникова'; overlay watermark 'Collectors, unite! antikclub.ru'; "
+     "small image (250x352)"),
+    ("hobbylit-iroshnikov-1991", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Ирошников.Ю.П.,Ирошникова.И.Г.-Переплет_и_реставрация_книг_в_домашних_условиях(1991.I).[RUS].jpg",
+     "printed 'Ю.П.Ирошников, И.Г.Ирошникова', 'ПЕРЕПЛЁТ И РЕСТАВРАЦИЯ КНИГ В ДОМАШНИХ УСЛОВИЯХ' "
+     "= title (print has Ё)"),
+    ("hobbylit-johnson-1989", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Arthur.W.Johnson-The_Practical_Guide_to_Craft_Bookbinding(1989.I).[RUS].jpeg",
+     "printed 'А.Джонсон', 'Практическое руководство по переплетному делу' = title_localized; "
+     "small red labels 'ГОЛОВКА', 'СВОБОДНЫЙ ЛИСТ ФОРЗАЦА', 'КОРЕШОК', 'ШАРНИР', 'ПЕРЕДНЯЯ "
+     "СТОРОНКА ПЕРЕПЛЕТА', 'ХВОСТИК' (some vertical or slanted)"),
+    ("hobbylit-korshun-1952", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Коршун.И.А.,Толмачева.Е.Е.-Как_научиться_переплетать(1952.I).[RUS].jpg",
+     "printed 'КАК НАУЧИТЬСЯ ПЕРЕПЛЕТАТЬ' = title, 'И. КОРШУН И Е. ТОЛМАЧЕВА', 'В ПОМОЩЬ "
+     "САМОДЕЯТЕЛЬНОСТИ ПИОНЕРОВ и ШКОЛЬНИКОВ' (the series), 'ДЕТГИЗ · 1952'"),
+    ("hobbylit-mazok-1980", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Мазок.Н.Н.-Переплести_книгу_может_каждый(1980.III).[RUS].jpg",
+     "printed 'ПЕРЕПЛЕСТИ КНИГУ МОЖЕТ КАЖДЫЙ' = title, 'Н. Н. Мазок'; wide white margins"),
+    ("hobbylit-mitchell-2007", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "John.R.Mitchell-A_Craftsman’s_Guide_to_Edge_Decoration(2007.I).[RUS].png",
+     "printed 'Практическое руководство по отделке обреза книги' = title_localized, 'Автор Дж. "
+     "Митчел', 'The Standing Press'"),
+    ("hobbylit-pavlov-1993", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Павлов.И.П.-Ручной_переплет(1993.I).[RUS].jpeg",
+     "printed 'РУЧНОЙ ПЕРЕПЛЕТ' = title, 'И.П.Павлов'; engraving below"),
+    ("hobbylit-simonov-1897", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Симонов.Л.Н.-Переплетное_мастерство(1897.I).[RUS].jpg",
+     "printed (pre-1918 orthography) 'ПЕРЕПЛЕТНОЕ МАСТЕРСТВО' = title, 'ИСКУССТВО УКРАШЕНІЯ "
+     "ПЕРЕПЛЕТА.', 'Д-ра Л. Н. СИМОНОВА', 'С.-ПЕТЕРБУРГЪ'; curved banner 'БИБЛIОТЕКА "
+     "ПРАКТИЧЕСКИХЪ СВѢДѢНIЙ'; title page, small type"),
+    ("hobbylit-stakhurskii-1956", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Стахурский.А.Е.-Учись_переплетать(1956.I).[RUS].png",
+     "printed (script lettering) 'Учись переплетать' = title and 'Для умелых рук' (the series); "
+     "'ЦЕНТРАЛЬНАЯ СТАНЦИЯ ЮНЫХ ТЕХНИКОВ имени Н. М. ШВЕРНИКА'; white on red"),
+    ("hobbylit-zdorikov-1955", "cyrillic", "hobbylit", HOBBYLIT_RST,
+     "Здориков.А.К.-Переплётное_дело(1955.I).[RUS].jpg",
+     "printed 'ПЕРЕПЛЁТНОЕ ДЕЛО' = title, 'А.К. Здориков' (faint), 'МОСКВА 1955' (very faint); "
+     "photo of a worn cloth cover"),
 ]
 
 _JS_STR = r"'((?:[^'\\]|\\.)*)'"
@@ -388,6 +476,26 @@ def bha21_title(git: Git, path: str) -> str:
     return (m.group(1) if m.group(1) is not None else m.group(2)).replace("\\'", "'")
 
 
+_RST_BOOK = re.compile(r"^\.\. athenaeum:book::[ \t]*(.*)$", re.M)
+_RST_FIELD = re.compile(r"^[ \t]+:(title_localized|front):[ \t]*(.*?)[ \t]*$", re.M)
+
+
+def hobbylit_titles(git: Git, path: str) -> dict[str, tuple[str, str]]:
+    """{picture file name: (title, field)} from the catalogue's athenaeum:book blocks."""
+    text = git.show(path).decode("utf-8")
+    heads = list(_RST_BOOK.finditer(text))
+    out: dict[str, tuple[str, str]] = {}
+    for i, h in enumerate(heads):
+        block = text[h.end():heads[i + 1].start() if i + 1 < len(heads) else len(text)]
+        fields = _RST_FIELD.findall(block)
+        local = next((v for k, v in fields if k == "title_localized"), None)
+        title, field = (local, "title_localized") if local else (h.group(1).strip(), "athenaeum:book")
+        for k, v in fields:
+            if k == "front":
+                out.setdefault(v.rsplit("/", 1)[-1], (title, field))
+    return out
+
+
 def menu_rows(git: Git, path: str) -> dict[str, dict]:
     text = git.show(path).decode("utf-8")
     return {r["objectid"]: r for r in csv.DictReader(io.StringIO(text))}
@@ -410,6 +518,7 @@ def build(mirror: Path, render_all: Path | None):
     zubr_cache: dict[str, dict[str, str]] = {}
     menus_cache: dict[str, dict[str, dict]] = {}
     ferris_cache: dict[str, dict[str, tuple[str, str]]] = {}
+    hobbylit_cache: dict[str, dict[str, tuple[str, str]]] = {}
     bha21_meta: Git | None = None
     rows, files, problems = [], {}, []
     for iid, script, skey, data, key, note in ITEMS:
@@ -428,6 +537,14 @@ def build(mirror: Path, render_all: Path | None):
                 continue
             path, title = captions[key]
             title_source = f"{data}: {key.split('_')[0]}[src=.../{key}.jpg].caption"
+        elif skey == "hobbylit":
+            books = hobbylit_cache.setdefault(data, hobbylit_titles(git, data))
+            if key not in books:
+                problems.append(f"{iid}: no :front: {key!r} in {data}")
+                continue
+            path = HOBBYLIT_IMGS + key
+            title, field = books[key]
+            title_source = f"{data}: athenaeum:book[front=.../{key}].{field}"
         elif skey == "bha21":
             if bha21_meta is None:
                 bha21_meta = Git(mirror, Source(key="bha21-config", repo=src.repo,
