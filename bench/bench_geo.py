@@ -2,6 +2,13 @@
 description in, the curators' coordinates and country as the answer).
 
     .venv/bin/python bench/bench_geo.py [--resolver top|context] [--show 10]
+    .venv/bin/python bench/bench_geo.py --japanese [--rendered /tmp/script_testset_all]
+
+`--japanese`: the 28 Yokohama postcards of data/script_testset (Ferris University Library, about
+1900-1925, captions in the old character forms: 横濱, 驛, 櫻), whose place is known though the library
+gives no coordinates: Yokohama (within 25 km covers the city and Kawasaki). Resolved from the library's
+caption (a description), and with `--rendered` (scripts/build_script_testset.py --all DIR) also
+from the OCR text of the card alone, as `geo_words` sees a card without a description.
 
 For each item the text is the title and the description (the card's printed caption and the
 collector's description); the location column is never read. Reported per split (collections
@@ -47,6 +54,49 @@ def item_text(row) -> str:
     return ". ".join(parts)
 
 
+YOKOHAMA = (35.4437, 139.6380)
+
+
+def japanese(rendered: str | None, show: bool) -> int:
+    """Place resolution on the Ferris Yokohama cards: from the library caption, and from OCR text."""
+    import csv
+
+    from vpr_assets.core.text.geowords import GeoWordExtractor
+    from vpr_assets.core.text.places import resolve_place
+
+    with open(ROOT / "data" / "script_testset" / "MANIFEST.tsv", encoding="utf-8") as f:
+        items = [r for r in csv.DictReader(f, delimiter="\t") if r["script"] == "japanese"]
+    texts = {"library caption": {r["id"]: r["title"] for r in items}}
+    if rendered:
+        from PIL import Image
+
+        from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings
+        from vpr_assets.paths import ocr_tools
+
+        reader = CaptionOCR(OcrSettings(), tools=ocr_tools(), streams=1)
+        texts["OCR text"] = {r["id"]: reader.read(Image.open(Path(rendered) / f"{r['id']}.jpg").convert("RGB")).text
+                             for r in items if (Path(rendered) / f"{r['id']}.jpg").exists()}
+    ex = GeoWordExtractor()
+    print("| text | items | answered | Japan (answered) | <=25 km of Yokohama (answered) | <=25 km (of all) |")
+    print("|---|---|---|---|---|---|")
+    for kind, by_id in texts.items():
+        answered = jp = near = 0
+        for sid, text in by_id.items():
+            out = ex.extract(text, None) if kind == "OCR text" else ex.extract(None, text)
+            place = resolve_place(out, text).place
+            ok = place is not None and place.get("lat") is not None and \
+                km(place["lat"], place["lon"], *YOKOHAMA) <= 25
+            answered += place is not None
+            jp += place is not None and place.get("country") == "JP"
+            near += ok
+            if show and not ok:
+                print(f"    {sid}: {text.replace(chr(10), ' / ')[:70]!r} -> "
+                      f"{place and place['name']} ({place and place.get('country')})")
+        n = len(by_id)
+        print(f"| {kind} | {n} | {answered} | {jp} | {near} | {100 * near / max(1, n):.0f}% |")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--resolver", choices=["top", "context"], default="context",
@@ -55,7 +105,11 @@ def main() -> int:
     ap.add_argument("--lexicon", action="store_true",
                     help="as the pipeline does: each collection's own landmark lexicon (fitted on its texts, "
                          "min_cards 2) joins the gazetteer")
+    ap.add_argument("--japanese", action="store_true", help="the Ferris Yokohama cards instead (see above)")
+    ap.add_argument("--rendered", help="with --japanese: folder of the rendered script_testset, to OCR the cards too")
     args = ap.parse_args()
+    if args.japanese:
+        return japanese(args.rendered, bool(args.show))
 
     from vpr_assets.core.text.geowords import GeoWordExtractor
     from vpr_assets.core.text.landmarks import LandmarkLexicon

@@ -15,7 +15,7 @@ from vpr_assets.core.text.geowords import (
     strip_boilerplate,
 )
 from vpr_assets.core.text.landmarks import LandmarkLexicon
-from vpr_assets.core.text.normalize import fold
+from vpr_assets.core.text.normalize import fold, fold_han
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +186,37 @@ def test_places_in_non_latin_captions():
     assert ("South Korea", "KR") in top("( 俗風鮮朝 ) The Salt Seller")  # 朝鮮 = Korea, printed reversed
     assert top("萬物相の展望") == []  # no place name in it
     assert "京城" in extract_geowords("京城南大門")["words"]
+
+
+def test_old_and_new_han_forms_name_the_same_place():
+    """Pre-war Japanese cards print the old character forms (横濱, 廣島, 鹿兒島), geonames lists today's
+    (横浜, 広島, 鹿児島); Chinese names come traditional or simplified. `fold` gives every Han character
+    one form, so all of them find the place; kana, Hangul and Latin text are left as they were."""
+    assert fold("横濱") == fold("横浜") == fold("橫濱")
+    assert fold("廣州") == fold("广州") and fold("開城") == fold("开城")
+    assert fold_han("ソウル 서울 Zürich") == "ソウル 서울 Zürich"
+    assert fold("後") == fold("后")  # a matching form, never shown: it merges what a reader tells apart
+
+    def top(text):
+        return [(p["name"], p["country"]) for p in extract_geowords(text)["places"]][:1]
+
+    assert top("廣島") == [("Hiroshima", "JP")] and top("鹿兒島") == [("Kagoshima", "JP")]
+    assert top("靜岡") == [("Shizuoka", "JP")] and top("济州") == [("Jeju City", "KR")]
+
+
+def test_library_captions_of_old_yokohama_cards_resolve_to_yokohama():
+    """Real captions of the held-out Ferris Yokohama cards (data/script_testset, the library's
+    transcription of the printed Japanese, old forms as printed): each names 横濱, which geonames
+    spells 横浜. Before `fold_han` none of them found Yokohama."""
+    import csv
+
+    from vpr_assets.core.text.places import resolve_place
+
+    manifest = Path(__file__).resolve().parents[2] / "data" / "script_testset" / "MANIFEST.tsv"
+    with open(manifest, encoding="utf-8") as f:
+        titles = {r["id"]: r["title"] for r in csv.DictReader(f, delimiter="\t")}
+    for sid in ("ferris-yokohama-group01-001", "ferris-yokohama-group02-1004", "ferris-yokohama-group02-1010",
+                "ferris-yokohama-group03-2085"):
+        text = titles[sid]  # 横濱本町通リ, 横濱税關, 横濱大江橋ヨリ櫻木町驛ヲ望ム, 横濱野毛山招魂社
+        place = resolve_place(extract_geowords(None, text), text).place
+        assert place is not None and (place["name"], place["country"]) == ("Yokohama", "JP"), (text, place)

@@ -22,7 +22,7 @@ from vpr_assets.core import user_cache_dir
 from .normalize import fold, fold_umlaut
 from .scripts import CJK_LETTERS, char_script
 
-INDEX_VERSION = 3  # bump when what goes into the index changes (2: HISTORICAL_NAMES, 3: CJK names)
+INDEX_VERSION = 4  # bump when what goes into the index changes (2: HISTORICAL_NAMES, 3: CJK names, 4: fold_han)
 _ALT_OK = re.compile(r"^[^\W\d_][^\W\d_ .'-]*(?:[ .'-]+[^\W\d_]+)*\.?$")
 
 # Country names as printed on cards (endonyms and the big European languages); the English name
