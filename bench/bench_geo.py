@@ -4,6 +4,10 @@ description in, the curators' coordinates and country as the answer).
     .venv/bin/python bench/bench_geo.py [--resolver top|context] [--show 10]
     .venv/bin/python bench/bench_geo.py --japanese [--rendered /tmp/script_testset_all]
 
+`--ocr`: the committed cards of the set (images in data/geo_testset) read by the pipeline's OCR, and
+resolved from the OCR text alone (a batch without descriptions) and from OCR text + title + description
+(as `geo_words` runs); `--ocr-cache FILE` keeps the OCR texts between runs (JSON, by item id).
+
 `--japanese`: the 28 Yokohama postcards of data/script_testset (Ferris University Library, about
 1900-1925, captions in the old character forms: 横濱, 驛, 櫻), whose place is known though the library
 gives no coordinates: Yokohama (within 25 km covers the city and Kawasaki). Resolved from the library's
@@ -97,6 +101,28 @@ def japanese(rendered: str | None, show: bool) -> int:
     return 0
 
 
+def read_ocr(m: pd.DataFrame, cache: str | None) -> dict[str, str]:
+    """OCR text per committed item (the pipeline's default settings), from `cache` where it has them."""
+    import json
+
+    from PIL import Image
+
+    from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings
+    from vpr_assets.paths import ocr_tools
+
+    texts = json.loads(Path(cache).read_text()) if cache and Path(cache).exists() else {}
+    todo = [r for r in m.itertuples() if r.id not in texts]
+    if todo:
+        reader = CaptionOCR(OcrSettings(), tools=ocr_tools())
+        for i, r in enumerate(todo, 1):
+            texts[r.id] = reader.read(Image.open(ROOT / "data" / "geo_testset" / r.file).convert("RGB")).text
+            if i % 20 == 0:
+                print(f"  OCR {i}/{len(todo)}", file=sys.stderr)
+        if cache:
+            Path(cache).write_text(json.dumps(texts, ensure_ascii=False, indent=0))
+    return texts
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--resolver", choices=["top", "context"], default="context",
@@ -105,6 +131,8 @@ def main() -> int:
     ap.add_argument("--lexicon", action="store_true",
                     help="as the pipeline does: each collection's own landmark lexicon (fitted on its texts, "
                          "min_cards 2) joins the gazetteer")
+    ap.add_argument("--ocr", action="store_true", help="the committed cards, from their OCR text (see above)")
+    ap.add_argument("--ocr-cache", help="with --ocr: JSON file of OCR texts by item id, read and extended")
     ap.add_argument("--japanese", action="store_true", help="the Ferris Yokohama cards instead (see above)")
     ap.add_argument("--rendered", help="with --japanese: folder of the rendered script_testset, to OCR the cards too")
     args = ap.parse_args()
@@ -116,6 +144,10 @@ def main() -> int:
     from vpr_assets.core.text.places import resolve_place
 
     m = pd.read_csv(MANIFEST, sep="\t")
+    ocr_texts = {}
+    if args.ocr:
+        m = m[m.committed == "yes"].reset_index(drop=True)
+        ocr_texts = read_ocr(m, args.ocr_cache)
     iso = iso_of_country_names()
     ex = GeoWordExtractor()
     extractors = {}
@@ -126,15 +158,19 @@ def main() -> int:
             print(f"lexicon of {coll}: {len(lex)} landmarks")
     t0 = time.perf_counter()
     rows = []
-    for r in m.itertuples():
-        text = item_text(r)
-        out = extractors.get(r.collection, ex).extract(None, text)
+    items = [(r, "title + description", item_text(r), None) for r in m.itertuples()] if not args.ocr else \
+        [(r, kind, text, ocr_texts[r.id]) for r in m.itertuples()
+         for kind, text in (("OCR text alone", ""), ("OCR + title + description", item_text(r)))]
+    for r, kind, text, ocr in items:
+        out = extractors.get(r.collection, ex).extract(ocr, text)
+        text = "\n".join(t for t in (ocr, text) if t)
         if args.resolver == "top":
             place = out["places"][0] if out["places"] else None
         else:
             place = resolve_place(out, text).place
         truth_cc = iso.get(r.country)
-        rec = {"collection": r.collection, "id": r.id, "text": text[:90], "truth": r.country, "given": place is not None}
+        rec = {"collection": r.collection, "id": r.id, "text": text[:90], "truth": r.country, "given": place is not None,
+               "kind": kind}
         if place is not None:
             rec["name"], rec["cc"] = place["name"], place.get("country")
             rec["country_ok"] = place.get("country") == truth_cc
@@ -144,18 +180,19 @@ def main() -> int:
     secs = time.perf_counter() - t0
     df = pd.DataFrame(rows)
     print(f"resolver: {args.resolver}; {len(df)} items in {secs:.1f} s\n")
-    print("| split | items | answered | country (answered) | <=25 km (answered) | <=100 km (answered) | "
+    print("| text | split | items | answered | country (answered) | <=25 km (answered) | <=100 km (answered) | "
           "country (of all) | <=25 km (of all) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for split, cols in list(SPLITS.items()) + [("all", tuple(SPLITS["dev"] + SPLITS["test"]))]:
-        d = df[df.collection.isin(cols)]
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (split, cols), kind in [(sc, k) for k in df.kind.unique()
+                                for sc in list(SPLITS.items()) + [("all", tuple(SPLITS["dev"] + SPLITS["test"]))]]:
+        d = df[df.collection.isin(cols) & (df.kind == kind)]
         a = d[d.given]
         n, na = len(d), len(a)
 
         def pct(x, base):
             return f"{100 * x / base:.0f}%" if base else "-"
 
-        print(f"| {split} | {n} | {pct(na, n)} | {pct(a.country_ok.sum(), na)} | {pct((a.km <= 25).sum(), na)} | "
+        print(f"| {kind} | {split} | {n} | {pct(na, n)} | {pct(a.country_ok.sum(), na)} | {pct((a.km <= 25).sum(), na)} | "
               f"{pct((a.km <= 100).sum(), na)} | {pct(a.country_ok.sum(), n)} | {pct((a.km <= 25).sum(), n)} |")
         if args.show:
             wrong = d[~d.given | (d.get("country_ok") == False)].head(args.show)  # noqa: E712
