@@ -49,6 +49,27 @@ def test_capital_says_nothing_looks_at_every_mention():
     assert not capital_says_nothing("sedan", "nothing about it")
 
 
+def test_a_name_set_in_capitals_among_lower_case_is_evidence():
+    """Printed captions set the town in capitals ("ROYAN. Le Casino"); in OCR text every caption line
+    is a sentence, so without this the town only ever "starts a sentence". Capitals say something
+    only where the text also has lower case: an all-capitals text sets nothing apart."""
+    assert capital_says_nothing("sedan", "Sedan chair. Two porters.")
+    assert not capital_says_nothing("sedan", "SEDAN. Two porters.")
+    assert capital_says_nothing("sedan", "SEDAN CHAIR. TWO PORTERS.")
+    assert capital_says_nothing("pau", "PAU L'HOTEL GaSSION")  # one lower-case letter: OCR's case noise
+
+
+@pytest.mark.parametrize("ocr_text, name, country", [
+    # real OCR text of committed geo_testset cards (dev collections), as the pipeline reads them
+    ("ROYAN. L Casino de Foncillon_", "Royan", "FR"),  # europosts-46
+    ('SCHEVENINGEN\n#Koningin WinoImin"', "Scheveningen", "NL"),  # europosts-99
+])
+def test_ocr_captions_with_the_town_in_capitals_are_placed(extractor, ocr_text, name, country):
+    res = resolve_place(extractor.extract(ocr_text, None), ocr_text)
+    assert res.place is not None, res.reason
+    assert (res.place["name"], res.place["country"]) == (name, country)
+
+
 # Real items of data/geo_testset (curators' titles and descriptions; the answer is the curators'
 # country). The kinds of error issue #14 names: a namesake elsewhere, a sentence-initial common word.
 REAL_ITEMS = {

@@ -57,14 +57,21 @@ def _strip_accents(text: str) -> str:
 
 def capital_says_nothing(phrase: str, text: str) -> bool:
     """Every occurrence of `phrase` starts its sentence ("Sedan chair", "Arcos en la plaza"), where any
-    word is capitalised. Such a name needs other evidence before it counts as a place."""
+    word is capitalised. Such a name needs other evidence before it counts as a place. A name set in
+    capitals in a text with lower-case letters ("ROYAN. Le Casino", "SCHEVENINGEN / Koningin ...":
+    how printed captions set the town) is such evidence."""
     hits = 0
+    mixed_case = sum(c.islower() for c in text) >= 3  # capitals then set a name apart
     for sent in _SENTENCE.finditer(_strip_accents(text)):
-        low = sent.group(0).lower()
+        orig = sent.group(0)
+        low = orig.lower()
         for m in re.finditer(rf"(?<!\w){re.escape(phrase)}(?!\w)", low):
             hits += 1
             if low[: m.start()].strip():
                 return False  # a mention mid-sentence: its capital letter is evidence
+            name = orig[m.start():m.end()] if len(low) == len(orig) else ""
+            if sum(c.isalpha() for c in name) >= 3 and name.upper() == name and mixed_case:
+                return False
     return hits > 0
 
 
