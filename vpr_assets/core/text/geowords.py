@@ -55,6 +55,9 @@ upper lower haute basse ober unter little great big saint sainte san santa santo
 promenade esplanade quartier viertel district boulevard pier jetee mole lighthouse phare leuchtturm
 faro praia playa piedra tipo ruinas camp barracks caserne kaserne fort forte fortress festung colour color colorized photo
 photograph lithograph collotype halftone cardstock ink postcard card real type tipo typical
+room rooms salle salon sala saal zimmer chambre camera cuarto gallery galerie galleria galeria
+chaire pulpit kanzel pulpito altar autel altare staircase escalier treppe scalone escalera
+library bibliotheque bibliothek biblioteca
 """.split())
 
 # English words that are also towns ("The Salt Seller", "Reading Room"): matched only when written
