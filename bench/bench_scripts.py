@@ -72,14 +72,19 @@ def recall(truth: str, got: str) -> tuple[int, int]:
     return sum(w in have for w in want), len(want)
 
 
-def pair_recall(truth: str, got: str) -> tuple[int, int]:
+def pair_recall(truth: str, got: str, either_way: bool = False) -> tuple[int, int]:
     """(found, wanted) of the truth's adjacent CJK character pairs among the OCR text's: on a page
     that also carries body text, a title's single characters are often found in the body by chance,
-    its pairs much less often."""
-    def pairs(text: str) -> Counter:
+    its pairs much less often. `either_way`: each CJK run of the OCR text also counts read backwards
+    (pre-1945 horizontal captions are printed right to left, and Tesseract reads every line left to
+    right; `geo_words` tries both directions too)."""
+    def pairs(text: str, backwards: bool = False) -> Counter:
         cjk = "".join(c if char_script(c) in CJK_LETTERS else " " for c in text)
-        return Counter(w[i:i + 2] for w in cjk.split() for i in range(len(w) - 1))
+        runs = [w[::-1] if backwards else w for w in cjk.split()]
+        return Counter(w[i:i + 2] for w in runs for i in range(len(w) - 1))
     want, have = pairs(truth), pairs(got)
+    if either_way:
+        have |= pairs(got, backwards=True)
     return sum(min(n, have[p]) for p, n in want.items()), sum(want.values())
 
 
@@ -195,16 +200,17 @@ def main() -> None:
                     f, w = recall(truth, res.text)
                     found[script, mode, kind, "found"] += f
                     found[script, mode, kind, "wanted"] += w
-                    f, w = pair_recall(truth, res.text)
-                    found[script, mode, f"{kind} pairs", "found"] += f
-                    found[script, mode, f"{kind} pairs", "wanted"] += w
+                    for label, either in (("pairs", False), ("pairs 2 ways", True)):
+                        f, w = pair_recall(truth, res.text, either)
+                        found[script, mode, f"{kind} {label}", "found"] += f
+                        found[script, mode, f"{kind} {label}", "wanted"] += w
             if mode != "easyocr":
                 scripts_seen.update(f"{mode}: {script}->{b.script}" for b in res.boxes if b.engine != "easyocr")
     variant = "variant" in modes
-    print(f"\n{'set':20} {'cards':>5} {'truth':14} {'units':>5} {'EasyOCR':>8} {'+Tesseract':>10} {'s/card':>7} {'s/card+T':>8}"
+    print(f"\n{'set':20} {'cards':>5} {'truth':20} {'units':>5} {'EasyOCR':>8} {'+Tesseract':>10} {'s/card':>7} {'s/card+T':>8}"
           + (f" {'variant':>8} {'s/card+V':>8}" if variant else ""))
     for script in n_cards:
-        for kind in ("title", "printed", "title pairs", "printed pairs"):
+        for kind in ("title", "printed", "title pairs", "printed pairs", "title pairs 2 ways", "printed pairs 2 ways"):
             w = found[script, "easyocr", kind, "wanted"]
             if not w:
                 continue
@@ -213,7 +219,7 @@ def main() -> None:
             n = n_cards[script]
             v = (f" {found[script, 'variant', kind, 'found'] / w:8.2f} {secs[script, 'variant'] / n:8.2f}"
                  if variant else "")
-            print(f"{script:20} {n:5d} {kind:14} {w:5d} {a:8.2f} {b:10.2f} {secs[script, 'easyocr'] / n:7.2f} "
+            print(f"{script:20} {n:5d} {kind:20} {w:5d} {a:8.2f} {b:10.2f} {secs[script, 'easyocr'] / n:7.2f} "
                   f"{secs[script, 'easyocr+tesseract'] / n:8.2f}" + v)
     print("\nboxes read by the second engine (set -> script):", dict(scripts_seen))
 
