@@ -8,6 +8,9 @@ description in, the curators' coordinates and country as the answer).
 resolved from the OCR text alone (a batch without descriptions) and from OCR text + title + description
 (as `geo_words` runs); `--ocr-cache FILE` keeps the OCR texts between runs (JSON, by item id).
 
+`--cjk`: data/geo_testset_cjk instead (titles in Han, kana or Hangul with the source's coordinates; its
+own `split` column), with `--extractor '{"nested_names": true}'` for GeoWordExtractor settings.
+
 `--japanese`: the 28 Yokohama postcards of data/script_testset (Ferris University Library, about
 1900-1925, captions in the old character forms: 横濱, 驛, 櫻), whose place is known though the library
 gives no coordinates: Yokohama (within 25 km covers the city and Kawasaki). Resolved from the library's
@@ -37,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 MANIFEST = ROOT / "data" / "geo_testset" / "MANIFEST.tsv"
+CJK_MANIFEST = ROOT / "data" / "geo_testset_cjk" / "MANIFEST.tsv"
 SPLITS = {"dev": ("europosts", "coleccion_mc", "philly"), "test": ("memorias_postaleras", "ukr_heritage", "harmsway")}
 
 
@@ -134,22 +138,30 @@ def main() -> int:
     ap.add_argument("--ocr", action="store_true", help="the committed cards, from their OCR text (see above)")
     ap.add_argument("--ocr-cache", help="with --ocr: JSON file of OCR texts by item id, read and extended")
     ap.add_argument("--japanese", action="store_true", help="the Ferris Yokohama cards instead (see above)")
+    ap.add_argument("--cjk", action="store_true", help="data/geo_testset_cjk instead (see above)")
+    ap.add_argument("--extractor", default="{}", help="GeoWordExtractor settings (JSON)")
     ap.add_argument("--rendered", help="with --japanese: folder of the rendered script_testset, to OCR the cards too")
     args = ap.parse_args()
     if args.japanese:
         return japanese(args.rendered, bool(args.show))
 
+    import json
+
     from vpr_assets.core.text.geowords import GeoWordExtractor
     from vpr_assets.core.text.landmarks import LandmarkLexicon
     from vpr_assets.core.text.places import resolve_place
 
-    m = pd.read_csv(MANIFEST, sep="\t")
+    m = pd.read_csv(CJK_MANIFEST if args.cjk else MANIFEST, sep="\t")
+    splits = SPLITS
+    if args.cjk:  # its own split column: whole collections assigned before any result was seen
+        splits = {sp: tuple(sorted(set(m.collection[m.split == sp]))) for sp in ("dev", "test")}
+        iso_cjk = dict(zip(m.id, m.country))
     ocr_texts = {}
     if args.ocr:
         m = m[m.committed == "yes"].reset_index(drop=True)
         ocr_texts = read_ocr(m, args.ocr_cache)
     iso = iso_of_country_names()
-    ex = GeoWordExtractor()
+    ex = GeoWordExtractor(**json.loads(args.extractor))
     extractors = {}
     if args.lexicon:  # a collection is a pipeline's collection: its lexicon is fitted on its own texts only
         for coll, d in m.groupby("collection"):
@@ -168,7 +180,7 @@ def main() -> int:
             place = out["places"][0] if out["places"] else None
         else:
             place = resolve_place(out, text).place
-        truth_cc = iso.get(r.country)
+        truth_cc = iso_cjk[r.id] if args.cjk else iso.get(r.country)
         rec = {"collection": r.collection, "id": r.id, "text": text[:90], "truth": r.country, "given": place is not None,
                "kind": kind}
         if place is not None:
@@ -184,7 +196,7 @@ def main() -> int:
           "country (of all) | <=25 km (of all) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (split, cols), kind in [(sc, k) for k in df.kind.unique()
-                                for sc in list(SPLITS.items()) + [("all", tuple(SPLITS["dev"] + SPLITS["test"]))]]:
+                                for sc in list(splits.items()) + [("all", tuple(splits["dev"] + splits["test"]))]]:
         d = df[df.collection.isin(cols) & (df.kind == kind)]
         a = d[d.given]
         n, na = len(d), len(a)

@@ -201,18 +201,30 @@ def test_places_in_non_latin_captions():
 
 def test_old_and_new_han_forms_name_the_same_place():
     """Pre-war Japanese cards print the old character forms (横濱, 廣島, 鹿兒島), geonames lists today's
-    (横浜, 広島, 鹿児島); Chinese names come traditional or simplified. `fold` gives every Han character
-    one form, so all of them find the place; kana, Hangul and Latin text are left as they were."""
-    assert fold("横濱") == fold("横浜") == fold("橫濱")
-    assert fold("廣州") == fold("广州") and fold("開城") == fold("开城")
+    (横浜, 広島, 鹿児島); Chinese names come traditional or simplified. Where the printed form matches
+    nothing, the gazetteer looks the name up in one form per character (`fold_han`); kana, Hangul and
+    Latin text are left as they were."""
+    assert fold_han("横濱") == fold_han("横浜") == fold_han("橫濱")
+    assert fold_han("廣州") == fold_han("广州") and fold_han("開城") == fold_han("开城")
     assert fold_han("ソウル 서울 Zürich") == "ソウル 서울 Zürich"
-    assert fold("後") == fold("后")  # a matching form, never shown: it merges what a reader tells apart
+    assert fold_han("後") == fold_han("后")  # a matching form, never shown: it merges what a reader tells apart
 
     def top(text):
         return [(p["name"], p["country"]) for p in extract_geowords(text)["places"]][:1]
 
     assert top("廣島") == [("Hiroshima", "JP")] and top("鹿兒島") == [("Kagoshima", "JP")]
     assert top("靜岡") == [("Shizuoka", "JP")] and top("济州") == [("Jeju City", "KR")]
+
+
+def test_the_printed_han_form_wins_over_a_variant_form():
+    """The print's own orthography says which tradition it is in: 東海 as printed is Tōkai (Japan),
+    while the Chinese county Donghai is listed as 东海. Folding every name to one form put the
+    Tokaido prints of data/geo_testset_cjk (dev) in China; the folded form is only a fallback."""
+    gaz = get_gazetteer()
+    assert gaz.lookup_han(fold("東海"))[0].country == "JP"
+    assert gaz.lookup_han(fold("东海"))[0].country == "CN"
+    assert [e.name for e in gaz.lookup_han(fold("横濱"))] == ["Yokohama"]  # no printed match: the fallback
+    assert gaz.lookup(fold("横濱")) == []  # whole-word lookups (Latin words) are untouched
 
 
 def test_library_captions_of_old_yokohama_cards_resolve_to_yokohama():

@@ -22,6 +22,7 @@ def _resolve(extractor, text):
 @pytest.mark.parametrize("text, name, country", [
     ("Keijo, Chosen. The South Gate", "Seoul", "KR"),  # historical names of the period
     ("Street in Ryuzan, Keijo", "Seoul", "KR"),
+    ("名所江戸百景・日本橋雪晴", "Tokyo", "JP"),  # Edo; a real title of data/geo_testset_cjk (dev)
     ("Vista de Florencia, Italia", "Florence", "IT"),  # the named country picks Florence over Florencia (CO)
     ("Florencia, Caquetá, Colombia: la catedral", "Florencia", "CO"),
     ("View of Sedan from the citadel, France", "Sedan", "FR"),

@@ -19,10 +19,10 @@ from functools import lru_cache
 
 from vpr_assets.core import user_cache_dir
 
-from .normalize import fold, fold_umlaut
+from .normalize import fold, fold_han, fold_umlaut
 from .scripts import CJK_LETTERS, char_script
 
-INDEX_VERSION = 4  # bump when what goes into the index changes (2: HISTORICAL_NAMES, 3: CJK names, 4: fold_han)
+INDEX_VERSION = 5  # bump when what goes into the index changes (2: HISTORICAL_NAMES, 3: CJK names, 4-5: Han forms, Edo)
 _ALT_OK = re.compile(r"^[^\W\d_][^\W\d_ .'-]*(?:[ .'-]+[^\W\d_]+)*\.?$")
 
 # Country names as printed on cards (endonyms and the big European languages); the English name
@@ -87,6 +87,8 @@ HISTORICAL_NAMES = {
     "京城": ("Seoul", "KR"), "龍山": ("Seoul", "KR"), "仁川": ("Incheon", "KR"), "平壤": ("Pyongyang", "KP"),
     "大邱": ("Daegu", "KR"), "全州": ("Jeonju", "KR"), "大連": ("Dalian", "CN"), "奉天": ("Shenyang", "CN"),
     "青島": ("Qingdao", "CN"), "臺北": ("Taipei", "TW"), "台北": ("Taipei", "TW"),
+    # Edo, Tokyo's name until 1868, on prints and on titles of the cards that reproduce them
+    "江戸": ("Tokyo", "JP"), "Yedo": ("Tokyo", "JP"),
 }
 
 KIND_RANK = {"country": 1.0, "city": 0.0}
@@ -147,10 +149,19 @@ class Gazetteer:
                 e = GeoEntry(info["name"], cc, cap.get("latitude"), cap.get("longitude"),
                              int(info.get("population") or 0), "country", int(info["geonameid"]), primary)
                 self._add(n, e)
+        # Han names also under one form per character: the fallback for a printed form that matches
+        # nothing (横濱 -> 横浜: Yokohama; 廣島 -> 広島: Hiroshima); the printed form wins where it matches
+        # (東海 in Japanese print is Tōkai, not the Chinese county written 东海)
+        self.han_forms: dict[str, list[GeoEntry]] = defaultdict(list)
         for key, lst in self.exact.items():
-            uniq = {(e.geonameid, e.kind): e for e in sorted(lst, key=lambda e: e.primary)}
-            self.exact[key] = sorted(uniq.values(), key=lambda e: -e.rank)
+            if is_cjk_name(key):
+                self.han_forms[fold_han(key)].extend(lst)
+        for index in (self.exact, self.han_forms):
+            for key, lst in index.items():
+                uniq = {(e.geonameid, e.kind): e for e in sorted(lst, key=lambda e: e.primary)}
+                index[key] = sorted(uniq.values(), key=lambda e: -e.rank)
         self.exact = dict(self.exact)
+        self.han_forms = dict(self.han_forms)
         self.max_words = max(len(k.split()) for k in self.exact)
         self.max_cjk = max((len(k) for k in self.exact if is_cjk_name(k)), default=0)
         self._buckets: dict[str, list[str]] = defaultdict(list)
@@ -190,6 +201,10 @@ class Gazetteer:
     def lookup(self, folded: str) -> list[GeoEntry]:
         """Exact candidates for a folded name, best first (empty list when unknown)."""
         return self.exact.get(folded, [])
+
+    def lookup_han(self, folded: str) -> list[GeoEntry]:
+        """Candidates for a folded Han name: as printed, else in one form per character (`fold_han`)."""
+        return self.exact.get(folded) or self.han_forms.get(fold_han(folded), [])
 
     def fuzzy(self, folded: str, cutoff: float = 0.87) -> tuple[str, float] | None:
         """Closest indexed name (same first letter, length within 2) with its similarity 0-1."""

@@ -215,7 +215,7 @@ class GeoWordExtractor:
                 while i < len(candidate) - 1:
                     for n in range(min(max_n, len(candidate) - i), 1, -1):
                         name = candidate[i : i + n]
-                        cands = [c for c in self.gaz.lookup(fold(name)) if c.kind == "country" or n > 2
+                        cands = [c for c in self.gaz.lookup_han(fold(name)) if c.kind == "country" or n > 2
                                  or c.population >= self.short_alt_min_population]
                         if cands:
                             found.append((name, cands))

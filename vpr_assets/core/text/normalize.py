@@ -1,10 +1,9 @@
 """Text folding shared by the gazetteer and the geo-word extractor, so both sides compare alike.
 
 Postcards mix languages and OCR drops or mangles accents ("MUNCHEN", "Minchen", "SÃO PAULO"):
-everything is compared lower-case, accent-free, with German umlauts matched both ways. Han
-characters are compared in one form per character (`fold_han`): pre-war Japanese cards print the
-old forms (横濱, 廣島), geonames lists today's (横浜, 広島), Chinese names come traditional or
-simplified.
+everything is compared lower-case, accent-free, with German umlauts matched both ways. For Han
+names, `fold_han` gives the form the gazetteer falls back to: pre-war Japanese cards print the old
+forms (横濱, 廣島), geonames lists today's (横浜, 広島), Chinese names come traditional or simplified.
 """
 
 from __future__ import annotations
@@ -36,8 +35,7 @@ def fix_mojibake(text: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Lower-case, accent-free, single-spaced; hyphens, dots and apostrophes become spaces; Han
-    characters in one form (`fold_han`)."""
+    """Lower-case, accent-free, single-spaced; hyphens, dots and apostrophes become spaces."""
     if text.isascii():  # the common case, ~10x faster (the gazetteer folds ~1M names)
         text = _ASCII_PUNCT.sub(" ", text.lower())
         return " ".join(text.split())
@@ -47,7 +45,7 @@ def fold(text: str) -> str:
     text = text.lower()
     text = re.sub(r"[-_.'/]+", " ", text)
     text = re.sub(r"[^\w\s]", " ", text)
-    return fold_han(re.sub(r"\s+", " ", text).strip())
+    return re.sub(r"\s+", " ", text).strip()
 
 
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -63,8 +61,9 @@ def _han_converters():
 def fold_han(text: str) -> str:
     """Every Han character in one form, so that the Japanese old (kyujitai: 横濱, 鹿兒島) and new
     (shinjitai: 横浜, 鹿児島) forms and traditional and simplified Chinese (廣州, 广州) compare alike:
-    OpenCC's Japanese-to-traditional table, then its traditional-to-simplified one. A folded form for
-    matching only (it can merge characters a reader tells apart: 後 and 后), never shown."""
+    OpenCC's Japanese-to-traditional table, then its traditional-to-simplified one. A form for
+    matching only (it merges characters a reader tells apart: 後 and 后), never shown, and only where
+    the printed form matches nothing (the print's own orthography says which tradition it is in)."""
     if not _HAN.search(text):
         return text
     jp2t, t2s = _han_converters()

@@ -36,9 +36,9 @@ from vpr_assets.storage.catalog import arrow_to_vectors, vectors_to_arrow
 from vpr_assets.storage.schemas import GEO_WORDS_SCHEMA, OCR_TEXT_SCHEMA, TEXT_EMBEDDINGS_SCHEMA
 
 OCR_TEXT_CODE_VERSION = "ocr-text-v1"
-GEO_WORDS_CODE_VERSION = "geo-words-v3"  # v2: the resolved place per card; v3: Han forms alike, capitals as evidence, room words
+GEO_WORDS_CODE_VERSION = "geo-words-v3"  # v2: the resolved place per card; v3: Han variant forms, Edo, capitals as evidence, room words
 TEXT_EMBEDDINGS_CODE_VERSION = "text-embeddings-v2"  # v2: one row per text source set
-LEXICON_CODE_VERSION = "landmark-lexicon-v3"  # v2: phrases placed at the city their cards resolve to; v3: fold_han
+LEXICON_CODE_VERSION = "landmark-lexicon-v2"  # v2: phrases placed at the city their cards resolve to
 
 
 def _batch_scans(cat, batch: str, columns: list) -> pd.DataFrame:
