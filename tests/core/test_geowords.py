@@ -92,13 +92,15 @@ def test_common_words_never_become_towns(ex):
 
 def test_rooms_of_interior_views_are_not_towns(ex):
     """Cards of palace and museum interiors name the room: "Le Salon" is not Salon-de-Provence,
-    "Salle Louvois" not Salé, "Chaire" (a pulpit) not Cairo ("Le Caire"). Real OCR text of committed
-    geo_testset cards (dev collections)."""
+    "Salle Louvois" not Salé, "Chaire" (a pulpit) not Cairo ("Le Caire"); "Hotel de Ville" is a town
+    hall, not the Paris quarter of that name. Real OCR text of committed geo_testset cards (dev)."""
     for text in ["Chittu MALMAISON Ancicnne residence d Imperatrice\nLc Salon",  # europosts-34
                  "Musce GC FArmee Salle Louvois",  # europosts-39 (first line)
                  "Brurelles_ Chaire de Feglise Ste-Gudule"]:  # europosts-86
         assert not {"Salon-de-Provence", "Salé", "Cairo"} & {p["name"] for p in ex.extract(text)["places"]}, text
     assert places(ex.extract("Brurelles_ Chaire de Feglise Ste-Gudule"), "city") == [("Brussels", "BE")]
+    # a name made of landmark-type words only is one: the Vienna town hall's trilingual caption (europosts-63)
+    assert ex.extract("Hotel de Ville Rathaus The Townhall")["places"] == []
 
 
 def test_multiword_and_bigger_city_preferred(ex):
