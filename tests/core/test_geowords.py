@@ -101,6 +101,7 @@ def test_rooms_of_interior_views_are_not_towns(ex):
     assert places(ex.extract("Brurelles_ Chaire de Feglise Ste-Gudule"), "city") == [("Brussels", "BE")]
     # a name made of landmark-type words only is one: the Vienna town hall's trilingual caption (europosts-63)
     assert ex.extract("Hotel de Ville Rathaus The Townhall")["places"] == []
+    assert places(ex.extract("Little Rock. Main Street"), "city") == [("Little Rock", "US")]  # its own name
 
 
 def test_multiword_and_bigger_city_preferred(ex):

@@ -272,10 +272,12 @@ class GeoWordExtractor:
                     return n
             if after_head or (n == 1 and (first.word in GENERIC or len(first.word) < 3)):
                 continue
-            if n > 1 and all(t.word in GENERIC or t.word in CONNECTORS for t in seg[i : i + n]):
-                continue  # "Hotel de Ville" is a town hall, not the Paris quarter of that name
             cands = [c for c in self.gaz.lookup(phrase) if c.primary or len(phrase) > 4
                      or c.population >= self.short_alt_min_population]
+            if n > 1 and all(t.word in GENERIC or t.word in CONNECTORS for t in seg[i : i + n]):
+                # landmark-type words only: a town's own name (Little Rock, Great Falls), never an
+                # alternate one ("Hotel de Ville" is a town hall, not the Paris quarter of that name)
+                cands = [c for c in cands if c.primary]
             if n == 1 and phrase in AMBIGUOUS and not (fuzzy or first.raw.isupper()):
                 cands = [c for c in cands if c.country in context]
             if cands:
