@@ -5,8 +5,9 @@ description in, the curators' coordinates and country as the answer).
     .venv/bin/python bench/bench_geo.py --japanese [--rendered /tmp/script_testset_all]
 
 `--ocr`: the committed cards of the set (images in data/geo_testset) read by the pipeline's OCR, and
-resolved from the OCR text alone (a batch without descriptions) and from OCR text + title + description
-(as `geo_words` runs); `--ocr-cache FILE` keeps the OCR texts between runs (JSON, by item id).
+resolved from the OCR text alone (a batch without descriptions), from title + description alone (the same cards,
+for comparison) and from OCR text + title + description (as `geo_words` runs); `--ocr-cache FILE` keeps the OCR
+texts between runs (JSON, by item id).
 
 `--cjk`: data/geo_testset_cjk instead (titles in Han, kana or Hangul with the source's coordinates; its
 own `split` column), with `--extractor '{"nested_names": true}'` for GeoWordExtractor settings.
@@ -171,8 +172,9 @@ def main() -> int:
     t0 = time.perf_counter()
     rows = []
     items = [(r, "title + description", item_text(r), None) for r in m.itertuples()] if not args.ocr else \
-        [(r, kind, text, ocr_texts[r.id]) for r in m.itertuples()
-         for kind, text in (("OCR text alone", ""), ("OCR + title + description", item_text(r)))]
+        [(r, kind, text, ocr) for r in m.itertuples()
+         for kind, text, ocr in (("OCR text alone", "", ocr_texts[r.id]), ("title + description", item_text(r), None),
+                                 ("OCR + title + description", item_text(r), ocr_texts[r.id]))]
     for r, kind, text, ocr in items:
         out = extractors.get(r.collection, ex).extract(ocr, text)
         text = "\n".join(t for t in (ocr, text) if t)
