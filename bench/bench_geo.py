@@ -10,7 +10,7 @@ for comparison) and from OCR text + title + description (as `geo_words` runs); `
 texts between runs (JSON, by item id).
 
 `--cjk`: data/geo_testset_cjk instead (titles in Han, kana or Hangul with the source's coordinates; its
-own `split` column), with `--extractor '{"nested_names": true}'` for GeoWordExtractor settings.
+own `split` column). `--extractor JSON` passes GeoWordExtractor settings (e.g. '{"fuzzy_cutoff": 0.9}').
 
 `--japanese`: the 28 Yokohama postcards of data/script_testset (Ferris University Library, about
 1900-1925, captions in the old character forms: 横濱, 驛, 櫻), whose place is known though the library
