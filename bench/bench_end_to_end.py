@@ -104,10 +104,9 @@ def cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-CPU_S: dict[str, float] = {}  # CPU-seconds of the last through_dagster's steps (wall time can wait on the disk)
-
-
-def through_dagster(batch_dir: Path, home: Path, dhome: Path, run_config: dict | None = None) -> dict[str, float]:
+def through_dagster(batch_dir: Path, home: Path, dhome: Path, run_config: dict | None = None
+                    ) -> tuple[dict[str, float], float]:
+    """Wall seconds per stage of the graph, and the CPU-seconds of the whole (wall time can wait on the disk)."""
     import dagster as dg
 
     os.environ["VPR_HOME"], os.environ["DAGSTER_HOME"] = str(home), str(dhome)
@@ -117,15 +116,14 @@ def through_dagster(batch_dir: Path, home: Path, dhome: Path, run_config: dict |
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("scan_batches", ["b"])
     t = {}
-    t0, c0 = time.perf_counter(), cpu_seconds()
+    c0 = cpu_seconds()
+    t0 = time.perf_counter()
     materialize_partitions(STAGES, ["b"], run_config=run_config)
     t["per_batch_assets"] = time.perf_counter() - t0
-    CPU_S["per_batch_assets"] = cpu_seconds() - c0
-    t0, c0 = time.perf_counter(), cpu_seconds()
+    t0 = time.perf_counter()
     materialize_partitions(["landmark_clusters", "faiss_index"], [None])
     t["collection_assets"] = time.perf_counter() - t0
-    CPU_S["collection_assets"] = cpu_seconds() - c0
-    return t
+    return t, cpu_seconds() - c0
 
 
 def real_scans(folder: Path, sources: list[Path], n: int) -> str:
@@ -178,10 +176,8 @@ def main() -> None:
             dhome_b = tmp / "dagster_home_before"
             dhome_b.mkdir()
             shutil.copy(ROOT / "dagster_home" / "dagster.yaml", dhome_b / "dagster.yaml")
-            gb = through_dagster(scans, tmp / "home_dagster_before", dhome_b, BEFORE[args.before])
-        g = through_dagster(scans, tmp / "home_dagster", dhome)
-        cpu_g = sum(CPU_S.values())
-        from vpr_assets.core.onnx_sessions import available_cpus
+            gb, _ = through_dagster(scans, tmp / "home_dagster_before", dhome_b, BEFORE[args.before])
+        g, cpu_g = through_dagster(scans, tmp / "home_dagster", dhome)
         small = None
         if args.fixed:
             few = tmp / "few"
@@ -191,7 +187,7 @@ def main() -> None:
             dhome_s = tmp / "dagster_home_few"
             dhome_s.mkdir()
             shutil.copy(ROOT / "dagster_home" / "dagster.yaml", dhome_s / "dagster.yaml")
-            small = (len(list(few.iterdir())), through_dagster(few, tmp / "home_dagster_few", dhome_s))
+            small = (len(list(few.iterdir())), through_dagster(few, tmp / "home_dagster_few", dhome_s)[0])
         total_d, total_g = sum(d.values()), sum(g.values())
         print(f"machine: {machine()}")
         print(f"scans: {what}")
@@ -209,8 +205,11 @@ def main() -> None:
         if gb:
             print(f"through Dagster, before ({args.before}): {1000 * sum(gb.values()) / args.n / 60:.1f} min per 1,000 scans")
         print(f"through Dagster (graph): {1000 * total_g / args.n / 60:.1f} min per 1,000 scans")
-        print(f"  CPU time of the graph:  {cpu_g / args.n:.3f} CPU-s per scan ({cpu_g / total_g / available_cpus():.0%} "
-              f"of {available_cpus()} cores busy; what a run costs whatever the disk waits)")
+        from vpr_assets.core.onnx_sessions import available_cpus
+
+        cores = available_cpus()
+        print(f"  CPU time of the graph:  {cpu_g / args.n:.3f} CPU-s per scan ({cpu_g / total_g / cores:.0%} "
+              f"of {cores} cores busy; what a run costs whatever the disk waits)")
         if small:
             n_few, t_few = small[0], sum(small[1].values())
             marginal = (total_g - t_few) / (args.n - n_few)
