@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from vpr_assets.core import user_cache_dir
 
-from .normalize import fold, fold_han, fold_umlaut
+from .normalize import fold, fold_han, fold_umlaut, has_han
 from .scripts import CJK_LETTERS, char_script
 
 INDEX_VERSION = 5  # bump when what goes into the index changes (2: HISTORICAL_NAMES, 3: CJK names, 4-5: Han forms, Edo)
@@ -155,7 +155,7 @@ class Gazetteer:
         # (東海 in Japanese print is Tōkai, not the Chinese county written 东海)
         self.han_forms: dict[str, list[GeoEntry]] = defaultdict(list)
         for key, lst in self.exact.items():
-            if is_cjk_name(key):
+            if is_cjk_name(key) and has_han(key):  # kana and Hangul are folded as they are: exact covers them
                 self.han_forms[fold_han(key)].extend(lst)
         for index in (self.exact, self.han_forms):
             for key, lst in index.items():

@@ -51,6 +51,11 @@ def fold(text: str) -> str:
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
+def has_han(text: str) -> bool:
+    """Whether `text` holds a Han character (the only letters `fold_han` changes)."""
+    return _HAN.search(text) is not None
+
+
 @lru_cache(maxsize=1)
 def _han_converters():
     import opencc
@@ -64,7 +69,7 @@ def fold_han(text: str) -> str:
     OpenCC's Japanese-to-traditional table, then its traditional-to-simplified one. A form for
     matching only (it merges characters a reader tells apart: 後 and 后), never shown, and only where
     the printed form matches nothing (the print's own orthography says which tradition it is in)."""
-    if not _HAN.search(text):
+    if not has_han(text):
         return text
     jp2t, t2s = _han_converters()
     return t2s.convert(jp2t.convert(text))
