@@ -115,3 +115,48 @@ def test_the_middle_of_a_card_is_read_only_when_the_probe_finds_text_there():
     r, ref = probed.read(digits), always.read(digits)
     assert r.extra.get("middle") and not r.extra.get("middle_probed")
     assert r.text == ref.text
+
+
+def test_craft_boxes_are_easyocrs_at_32_and_pad_to_16_rows_by_default():
+    """`craft_boxes` with a 32 canvas returns exactly `Reader.detect`'s boxes on real cards (it replaces
+    that call only to choose the padding); the default canvas multiple, 16, feeds CRAFT fewer padded rows
+    and still finds the caption."""
+    import numpy as np
+
+    from vpr_assets.core.text.ocr import craft_boxes
+
+    ocr = CaptionOCR(OcrSettings(other_scripts=()), gpu=False)
+    s = ocr.settings
+    assert s.detector_canvas_multiple == 16
+    assert OcrSettings(detector_canvas_multiple=32).hash() != OcrSettings().hash()
+    shapes = []
+    net = ocr.reader.detector
+
+    class Recording:
+        def __call__(self, x):
+            shapes.append(tuple(x.shape[2:]))
+            return net(x)
+
+    boxes = 0
+    try:
+        ocr.reader.detector = Recording()
+        for name in CAPTIONED:
+            a = np.asarray(Image.open(CARDS / name).convert("RGB"))
+            for part in (a, a[-int(0.22 * len(a)) - 17:]):  # the whole card; a bottom band of 16n+1..31 rows
+                ref = ocr.reader.detect(part, min_size=s.min_size, text_threshold=s.text_threshold, low_text=s.low_text,
+                                        link_threshold=s.link_threshold, canvas_size=max(part.shape[:2]), mag_ratio=1.0,
+                                        reformat=False)
+                hor, free = craft_boxes(ocr.reader, part, 32, s.text_threshold, s.low_text, s.link_threshold, s.min_size)
+                assert [list(b) for b in hor] == [list(b) for b in ref[0][0]], name
+                assert str(free) == str(ref[1][0]), name
+                boxes += len(hor) + len(free)
+                shapes.clear()
+                hor16, _ = craft_boxes(ocr.reader, part, 16, s.text_threshold, s.low_text, s.link_threshold, s.min_size)
+                (h16, w16), = shapes
+                assert h16 % 16 == 0 and h16 - part.shape[0] < 16 and w16 - part.shape[1] < 16
+                if part.shape[0] % 32 and part.shape[0] % 32 <= 16:
+                    assert h16 < -(-part.shape[0] // 32) * 32  # fewer rows than EasyOCR's canvas
+                assert bool(hor16) == bool(ref[0][0]), name  # where EasyOCR's canvas finds the caption, so does this
+    finally:
+        ocr.reader.detector = net
+    assert boxes >= 6
