@@ -48,8 +48,7 @@ from .ocr_runtime import calibration_images, use_onnx
 from .scripts import CJK_SCRIPTS, distinctive_letters, text_script
 from .second_engine import SCRIPT_LANGUAGES, RegionReading, SecondEngineError, read_regions, usable_languages
 
-OCR_PIPELINE_VERSION = "caption-ocr-4"  # bump when the pipeline changes what it returns (3: lone-jamo Hangul
-# readings dropped; 4: CRAFT input padded to a multiple of 16, not 32)
+OCR_PIPELINE_VERSION = "caption-ocr-3"  # bump when the pipeline changes what it returns (3: lone-jamo Hangul readings dropped)
 
 
 @dataclass(frozen=True)
@@ -84,9 +83,6 @@ class OcrSettings:
     low_text: float = 0.4
     link_threshold: float = 0.4
     min_size: int = 8  # smallest box side in detection pixels
-    # CRAFT's input is padded with black up to a multiple of this many rows and columns. EasyOCR pads to 32,
-    # but the network's stride is 16 (four 2x poolings), and a padded row costs what an image row does
-    detector_canvas_multiple: int = 16
     min_confidence: float = 0.15  # recognised boxes below this are dropped
     batch_size: int = 16  # recognition batch (GPU; on CPU with batch_recognition)
     runtime: str = "onnx"  # "onnx" (ONNX Runtime on CPU) or "torch" (EasyOCR as loaded: the reference)
@@ -247,41 +243,6 @@ def _resize(arr: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return cv2.resize(arr, size, interpolation=cv2.INTER_AREA), scale
 
 
-def craft_boxes(reader, image: np.ndarray, canvas_multiple: int, text_threshold: float, low_text: float,
-                link_threshold: float, min_size: int) -> tuple[list, list]:
-    """CRAFT's boxes on `image` (RGB uint8, already at detection size): what `reader.detect(image,
-    canvas_size=max side, mag_ratio=1, reformat=False)` returns for its one image, the image padded
-    to a multiple of `canvas_multiple` instead of EasyOCR's fixed 32 (the two are equal at 32: tested).
-
-    Why: detection is ~70% of the OCR's arithmetic and its cost grows with the padded rows. CRAFT's
-    feature pyramid needs a multiple of 16 (four 2x poolings); 32 adds 16 rows on average for nothing."""
-    import torch
-    from easyocr.craft_utils import adjustResultCoordinates, getDetBoxes
-    from easyocr.imgproc import normalizeMeanVariance
-    from easyocr.utils import diff, group_text_box
-
-    h, w = image.shape[:2]
-    m = max(1, int(canvas_multiple))
-    canvas = np.zeros((-(-h // m) * m, -(-w // m) * m, 3), dtype=np.float32)  # black, as EasyOCR pads
-    canvas[:h, :w] = image
-    x = torch.from_numpy(np.ascontiguousarray(np.transpose(normalizeMeanVariance(canvas), (2, 0, 1))[None]))
-    with torch.no_grad():
-        y, _ = reader.detector(x.to(reader.device))
-    out = y[0]
-    boxes, polys, _ = getDetBoxes(out[:, :, 0].cpu().numpy(), out[:, :, 1].cpu().numpy(), text_threshold,
-                                  link_threshold, low_text, False, False)
-    boxes = adjustResultCoordinates(boxes, 1.0, 1.0)
-    polys = adjustResultCoordinates(polys, 1.0, 1.0)
-    polys = [boxes[k] if p is None else p for k, p in enumerate(polys)]
-    text_box = [np.array(p).astype(np.int32).reshape(-1) for p in polys]
-    # Reader.detect's defaults: slope, y-centre, height and width thresholds, margin
-    hor, free = group_text_box(text_box, 0.1, 0.5, 0.5, 0.5, 0.1, True)
-    if min_size:
-        hor = [b for b in hor if max(b[1] - b[0], b[3] - b[2]) > min_size]
-        free = [b for b in free if max(diff([c[0] for c in b]), diff([c[1] for c in b])) > min_size]
-    return hor, free
-
-
 def _centred_in(hor: list, free: list, y0: float, y1: float) -> tuple[list, list]:
     """The detector's boxes (horizontal x0, x1, y0, y1; free-form point lists) centred in rows [y0, y1)."""
     return ([b for b in hor if y0 <= (b[2] + b[3]) / 2 < y1],
@@ -359,10 +320,13 @@ class CaptionOCR:
             small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         else:
             scale = 1.0
-        hor, free = craft_boxes(self.reader, small, s.detector_canvas_multiple, text_threshold, low_text,
-                                s.link_threshold, s.min_size)
-        hor = [[v / scale for v in b] for b in hor]  # x0, x1, y0, y1
-        free = [[[p[0] / scale, p[1] / scale] for p in b] for b in free]
+        hor, free = self.reader.detect(
+            small, min_size=s.min_size, text_threshold=text_threshold, low_text=low_text,
+            link_threshold=s.link_threshold, canvas_size=max(small.shape[:2]), mag_ratio=1.0,
+            reformat=False,
+        )
+        hor = [[v / scale for v in b] for b in hor[0]]  # x0, x1, y0, y1
+        free = [[[p[0] / scale, p[1] / scale] for p in b] for b in free[0]]
         return hor, free
 
     def _detect_rows(self, rgb: np.ndarray, spans: list[tuple[int, int]], scale: float, timing: dict,
