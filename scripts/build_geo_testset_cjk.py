@@ -29,9 +29,17 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
+from functools import lru_cache
+from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from vpr_assets.storage.atomic import atomic_write_bytes  # noqa: E402  (stdlib only)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from build_geo_testset import Git  # noqa: E402  (one git reader for every test set)
+
 OUT_DIR = os.path.join(ROOT, "data", "geo_testset_cjk")
 MANIFEST = os.path.join(OUT_DIR, "MANIFEST.tsv")
 
@@ -81,13 +89,14 @@ def mostly_cjk(title: str) -> bool:
     return len(CJK.findall(title)) > len(LATIN.findall(title))
 
 
+@lru_cache(maxsize=None)
+def _snapshot(mirror: str, repo: str, commit: str) -> Git:
+    return Git(Path(mirror), SimpleNamespace(repo=repo, commit=commit))
+
+
 def git_show(mirror: str, repo: str, commit: str, path: str) -> bytes:
-    gitdir = os.path.join(mirror, repo.replace("/", "+"), "repo")
-    if not os.path.isdir(gitdir):
-        sys.exit(f"missing snapshot {gitdir} (fetch github:{repo})")
     try:
-        return subprocess.run(["git", f"--git-dir={gitdir}", "show", f"{commit}:{path}"],
-                              check=True, capture_output=True).stdout
+        return _snapshot(mirror, repo, commit).show(path)
     except subprocess.CalledProcessError as e:
         sys.exit(f"git show {repo}@{commit}:{path} failed: {e.stderr.decode(errors='replace')}")
 
@@ -242,10 +251,7 @@ def main() -> None:
         print(f"ok: {n} rows reproduce {os.path.relpath(MANIFEST, ROOT)}")
         return
     os.makedirs(OUT_DIR, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=OUT_DIR, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, MANIFEST)
+    atomic_write_bytes(MANIFEST, text.encode("utf-8"))
     print(f"wrote {n} rows to {os.path.relpath(MANIFEST, ROOT)}")
 
 
