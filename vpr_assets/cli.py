@@ -73,6 +73,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                                 "partitions": len(cat.partitions(t))}
     out["evaluation"] = _evaluation_status(cat)
     out["curation"] = _curation_status(cat)
+    out["ocr"] = _ocr_status(cat)
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -84,6 +85,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         ev = out["evaluation"]
         print(f"evaluation   mAP@5 {ev['mAP@5']:.3f} of {ev['model_version']} on {ev['manifest']} ({ev['evaluated_at']})"
               if ev.get("evaluated") else f"evaluation   none: {ev['reason']}")
+        oc = out["ocr"]
+        if oc["cards"]:
+            print(f"ocr          {oc['cards'].get(oc['pipeline'], 0)} cards read by {oc['pipeline']} (current)"
+                  + (f", {oc['older']} by older pipelines ({', '.join(f'{v}: {n}' for v, n in oc['cards'].items() if v != oc['pipeline'])}):"
+                     " a backfill of ocr_text reads them again" if oc["older"] else ""))
         cu = out["curation"]
         print(f"curation     {cu['card_decisions']} card decisions, {cu['labels_from_the_browser']} labels from the browser, "
               f"{cu['landmark_decisions']} landmark decisions"
@@ -108,6 +114,16 @@ def _curation_status(cat) -> dict:
             "landmark_decisions": len(on_landmarks),
             "landmark_decisions_not_applied":
                 len(unapplied_landmark_decisions(cat, on_landmarks)) if cat.has("landmark_clusters") else 0}
+
+
+def _ocr_status(cat) -> dict:
+    """Which OCR pipeline read the collection's cards: after an OCR change, the cards still on an older one."""
+    from vpr_assets.core.collection_reads import ocr_pipeline_versions
+    from vpr_assets.core.text.ocr_version import OCR_PIPELINE_VERSION
+
+    cards = ocr_pipeline_versions(cat)
+    return {"pipeline": OCR_PIPELINE_VERSION, "cards": cards,
+            "older": sum(n for v, n in cards.items() if v != OCR_PIPELINE_VERSION)}
 
 
 def _evaluation_status(cat) -> dict:

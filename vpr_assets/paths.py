@@ -1,5 +1,5 @@
 """Where data and tools live: one data root (VPR_HOME), one Dagster instance (DAGSTER_HOME), the
-OCR's outside tools (VPR_TESSERACT, VPR_OCR_CACHE), the embedder's ONNX exports (VPR_EMBEDDER_CACHE)
+OCR's outside tools (VPR_TESSERACT, VPR_OCR_CACHE), its re-read policy (VPR_OCR_KEEP_OLDER_READS), the embedder's ONNX exports (VPR_EMBEDDER_CACHE)
 and the gazetteer cache (VPR_CACHE_DIR).
 
 This module and `definitions.py` are the only places the environment is read; core takes these as
@@ -57,6 +57,16 @@ def tesseract_command() -> str:
     from vpr_assets.core.text.ocr import OcrTools
 
     return os.environ.get("VPR_TESSERACT") or OcrTools.tesseract
+
+
+def ocr_keep_older_reads() -> bool:
+    """`$VPR_OCR_KEEP_OLDER_READS` (1/true/yes): re-running a batch keeps cards read by older OCR settings."""
+    value = os.environ.get("VPR_OCR_KEEP_OLDER_READS", "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"VPR_OCR_KEEP_OLDER_READS={value!r}: use 1/true/yes or 0/false/no")
 
 
 def ocr_tools(home: Path | None = None):

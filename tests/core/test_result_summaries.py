@@ -24,7 +24,7 @@ def ocr_rows() -> list[dict]:
 def test_ocr_summary_counts_text_failures_and_confidence():
     res = OcrBatch(ocr_rows(), read_now=2, reused=2, failed=1, engine="", reader_load_seconds=1.234,
                    ocr_seconds=4.0, settings_hash="h1")
-    assert res.summary() == {"ocr_now": 2, "reused": 2, "failed": 1, "cards_with_text": 2, "mean_confidence": 0.7,
+    assert res.summary() == {"ocr_now": 2, "reused": 2, "kept_on_older_settings": 0, "failed": 1, "cards_with_text": 2, "mean_confidence": 0.7,
                              "images_per_second": 0.5, "reader_load_seconds": 1.23, "settings_hash": "h1",
                              "engine": "(nothing read this run)"}
     nothing = OcrBatch([ocr_rows()[2]], 0, 1, 0, "easyocr", 0.0, 0.0, "h1").summary()

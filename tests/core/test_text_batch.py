@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from vpr_assets.core.text.batch import embed_batch_texts, read_batch_captions
 from vpr_assets.core.text.ocr import CaptionOCR, OcrSettings
@@ -51,6 +52,38 @@ def test_captions_are_read_once_a_bad_scan_is_a_row_and_failures_are_retried(tmp
     other = OcrSettings(other_scripts=(), min_confidence=0.3)  # other settings: every card read again
     assert read_batch_captions(scans, tmp_path, "b1", other, fixed.rows, lambda: CaptionOCR(other, gpu=False),
                                gpu=False).read_now == 2
+
+
+def test_keep_older_keeps_reads_of_other_settings_and_reads_only_new_or_failed_cards(tmp_path):
+    """After an OCR change, re-running a batch need not re-read it: `keep_older` keeps every good earlier
+    row (whose settings_hash still says what read it) and reads only cards without one."""
+    cards = sorted(POSTCARDS.glob("*.jpg"))[:3]
+    for name, card in zip("abc", cards):
+        shutil.copy(card, tmp_path / f"{name}.jpg")
+    (tmp_path / "d.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    old = OcrSettings(other_scripts=(), min_confidence=0.3)  # stands for an older pipeline's settings
+    new = OcrSettings(other_scripts=())
+    earlier = read_batch_captions(pd.DataFrame({"scan_id": ["a", "b", "d"], "path": ["a.jpg", "b.jpg", "d.jpg"]}),
+                                  tmp_path, "b1", old, [], lambda: CaptionOCR(old, gpu=False), gpu=False)
+    assert earlier.failed == 1 and earlier.settings_hash != new.hash()
+    scans = pd.DataFrame({"scan_id": list("abcd"), "path": [f"{n}.jpg" for n in "abcd"]})  # c: added to the batch
+    shutil.copy(cards[0], tmp_path / "d.jpg")  # the broken file was replaced
+    opened = []
+
+    def open_reader():
+        opened.append(1)
+        return CaptionOCR(new, gpu=False)
+
+    kept = read_batch_captions(scans, tmp_path, "b1", new, earlier.rows, open_reader, gpu=False, keep_older=True)
+    assert (kept.read_now, kept.reused, kept.kept_older, kept.failed) == (2, 2, 2, 0) and len(opened) == 1
+    assert kept.rows[0] is earlier.rows[0] and kept.rows[1] is earlier.rows[1]
+    assert [r["settings_hash"] for r in kept.rows] == [old.hash(), old.hash(), new.hash(), new.hash()]
+    assert kept.summary()["kept_on_older_settings"] == 2 and kept.rows[3]["text"].strip()
+
+    # without it the same call reads every card again (the default: a batch reflects today's settings)
+    assert read_batch_captions(scans, tmp_path, "b1", new, earlier.rows, open_reader, gpu=False).read_now == 4
+    with pytest.raises(ValueError, match="choose one"):
+        read_batch_captions(scans, tmp_path, "b1", new, earlier.rows, open_reader, gpu=False, force=True, keep_older=True)
 
 
 def test_text_embeddings_embed_each_distinct_text_once_and_reuse_earlier_vectors():

@@ -23,6 +23,16 @@ def current_embeddings(cat: Catalog, model_version: str) -> tuple[pd.DataFrame, 
     return tbl.select(["scan_id", "batch"]).to_pandas(), vecs, int(stale)
 
 
+def ocr_pipeline_versions(cat: Catalog) -> dict[str, int]:
+    """Cards per OCR pipeline version that read them (`settings_json`'s version), so that cards left on
+    an older pipeline (kept by the re-read policy, or in batches not run since) can be counted."""
+    if not cat.has("ocr_text"):
+        return {}
+    df = cat.query("SELECT coalesce(json_extract_string(settings_json, '$.version'), '?') AS version, count(*) AS n "
+                   "FROM ocr_text GROUP BY 1 ORDER BY 1")
+    return {str(v): int(n) for v, n in zip(df.version, df.n)}
+
+
 def set_aside_scan_ids(cat: Catalog) -> set[str]:
     """Scans curation set aside (label not good, or a duplicate; card backs are labelled bad). Cards
     of batches not curated yet are not among them: they count as kept until their batch is curated,

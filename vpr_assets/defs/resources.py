@@ -60,6 +60,15 @@ class CaptionOcrResource(dg.ConfigurableResource):
     export_cache: Optional[str] = None  # folder of the ONNX exports
     streams: int = 0  # cards read at once on a CPU; 0: one per core this process may use (same rows)
     tesseract_in_process: bool = True  # false: run the second engine as a command per card (same readings, slower)
+    # re-read policy after an OCR change: keep cards read with other settings and read only new or failed
+    # ones (unset: $VPR_OCR_KEEP_OLDER_READS, else false: every card of a re-run batch is read again)
+    keep_older_reads: Optional[bool] = None
+
+    @property
+    def keeps_older_reads(self) -> bool:
+        from vpr_assets.paths import ocr_keep_older_reads
+
+        return ocr_keep_older_reads() if self.keep_older_reads is None else self.keep_older_reads
 
     @property
     def gpu(self) -> bool:

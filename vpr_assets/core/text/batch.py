@@ -5,7 +5,9 @@ with plain inputs (the batch's scans as a DataFrame, the earlier rows, a reader 
 write what they return. Rows follow `vpr_assets.storage.schemas`.
 
 - `read_batch_captions`: OCR is seconds per card on a CPU, so a card already read with the same
-  settings hash keeps its earlier row and a failed card is read again. A scan that cannot be
+  settings hash keeps its earlier row and a failed card is read again. `keep_older` also keeps rows
+  read with other settings (an older OCR pipeline): re-reading a collection after an OCR change is
+  then a decision, not a side effect of re-running a batch. A scan that cannot be
   decoded or read becomes a row with empty text and an `error`, never a failed batch.
 - `batch_geo_words`: search words and places of every card, from OCR text and description.
 - `embed_batch_texts`: one row per card and text source set a model variant fuses (the texts of
@@ -112,6 +114,7 @@ class OcrBatch:
     reader_load_seconds: float
     ocr_seconds: float
     settings_hash: str  # what the rows read with these settings and tools record
+    kept_older: int = 0  # rows kept although other settings read them (`keep_older`)
 
     @property
     def images_per_second(self) -> float:
@@ -124,7 +127,8 @@ class OcrBatch:
     def summary(self) -> dict:
         """The batch in figures, as `ocr_text` records them with each materialisation."""
         confidences = [c for c in (_num(r["mean_confidence"]) for r in self.rows) if c is not None]
-        return {"ocr_now": self.read_now, "reused": self.reused, "failed": self.failed,
+        return {"ocr_now": self.read_now, "reused": self.reused, "kept_on_older_settings": self.kept_older,
+                "failed": self.failed,
                 "cards_with_text": sum(1 for r in self.rows if r["text"].strip()),
                 "mean_confidence": round(sum(confidences) / len(confidences), 3) if confidences else 0.0,
                 "images_per_second": round(self.images_per_second, 3),
@@ -135,9 +139,11 @@ class OcrBatch:
 def read_batch_captions(scans: pd.DataFrame, root: Path, batch: str, settings, previous_rows: Sequence[dict],
                         open_reader: Callable[[], object], gpu: bool, force: bool = False,
                         progress: Progress = _no_progress, warn: Callable[[str], None] = lambda m: None,
-                        tools: OcrTools | None = None) -> OcrBatch:
+                        tools: OcrTools | None = None, keep_older: bool = False) -> OcrBatch:
     """OCR rows for every scan (`scan_id`, `path` under `root`). `previous_rows`: the batch's earlier
     ocr_text rows; those read with the same settings and without error are kept unless `force`.
+    `keep_older`: rows read without error under other settings are kept too (each row's settings_hash
+    and settings_json still say what read it); only unread and failed cards are read.
     `open_reader()` returns the CaptionOCR; it is called only when some card must be read, and
     `reader.streams` cards are read at once (same rows, in the scans' order). `tools`:
     the reader's OcrTools (which Tesseract languages it has is part of the settings hash)."""
@@ -145,8 +151,10 @@ def read_batch_captions(scans: pd.DataFrame, root: Path, batch: str, settings, p
 
     shash = settings.hash(tools)
     settings_json = json.dumps(settings.as_dict(tools), sort_keys=True)
+    if force and keep_older:
+        raise ValueError("force re-reads every card and keep_older keeps earlier reads: choose one")
     previous = {} if force else {r["scan_id"]: r for r in previous_rows
-                                 if r.get("settings_hash") == shash and not r.get("error")}
+                                 if (keep_older or r.get("settings_hash") == shash) and not r.get("error")}
     todo = scans[~scans.scan_id.isin(previous)]
     new_rows: dict[str, dict] = {}
     engine, load_s, ocr_s = "", 0.0, 0.0
@@ -180,7 +188,8 @@ def read_batch_captions(scans: pd.DataFrame, root: Path, batch: str, settings, p
         ocr_s = time.perf_counter() - t_all
     rows = [previous.get(s) or new_rows[s] for s in scans.scan_id]
     return OcrBatch(rows, len(new_rows), len(rows) - len(new_rows), sum(1 for r in rows if r.get("error")),
-                    engine, load_s, ocr_s, shash)
+                    engine, load_s, ocr_s, shash,
+                    kept_older=sum(1 for s in scans.scan_id if s in previous and previous[s].get("settings_hash") != shash))
 
 
 # ----------------------------------------------------------------------------------------------

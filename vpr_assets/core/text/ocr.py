@@ -45,10 +45,9 @@ from PIL import Image
 from vpr_assets.core.onnx_sessions import RUNTIMES, available_cpus
 
 from .ocr_runtime import calibration_images, use_onnx
+from .ocr_version import OCR_PIPELINE_VERSION
 from .scripts import CJK_SCRIPTS, distinctive_letters, text_script
 from .second_engine import SCRIPT_LANGUAGES, RegionReading, SecondEngineError, read_regions, usable_languages
-
-OCR_PIPELINE_VERSION = "caption-ocr-3"  # bump when the pipeline changes what it returns (3: lone-jamo Hangul readings dropped)
 
 
 @dataclass(frozen=True)

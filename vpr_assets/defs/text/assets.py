@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from vpr_assets.core.text.ocr_version import OCR_PIPELINE_VERSION
 from vpr_assets.core.text.text_embeddings import MODEL_NAME
 from vpr_assets.defs.metadata import counts_markdown, data_version_of, md_cell, written_partition_metadata
 from vpr_assets.defs.partitions import scan_batches
@@ -35,7 +36,10 @@ from vpr_assets.paths import gazetteer_cache
 from vpr_assets.storage.catalog import arrow_to_vectors, vectors_to_arrow
 from vpr_assets.storage.schemas import GEO_WORDS_SCHEMA, OCR_TEXT_SCHEMA, TEXT_EMBEDDINGS_SCHEMA
 
-OCR_TEXT_CODE_VERSION = "ocr-text-v1"
+# The OCR pipeline's own version is part of the code version: a change that alters what it reads marks
+# every batch's ocr_text as changed code in the UI, but eager automation does not re-run it (a full
+# re-read of the collection); a backfill of the batches does, unless the caption_ocr resource keeps older reads.
+OCR_TEXT_CODE_VERSION = f"ocr-text-v1+{OCR_PIPELINE_VERSION}"
 GEO_WORDS_CODE_VERSION = "geo-words-v3"  # v2: the resolved place per card; v3: Han variant forms, Edo, capitals as evidence, room words
 TEXT_EMBEDDINGS_CODE_VERSION = "text-embeddings-v2"  # v2: one row per text source set
 LEXICON_CODE_VERSION = "landmark-lexicon-v2"  # v2: phrases placed at the city their cards resolve to
@@ -84,7 +88,9 @@ class OcrConfig(dg.Config):
     min_confidence: float = 0.15  # boxes below are dropped
     # Tesseract languages for regions EasyOCR's Latin weights cannot read; [] turns the second engine off
     other_scripts: list[str] = ["jpn", "chi_tra", "kor", "rus"]
-    force: bool = False  # re-read every card even when an earlier row has the same settings hash
+    # re-read every card even when an earlier row has the same settings hash (and even when the
+    # caption_ocr resource keeps older reads)
+    force: bool = False
 
 
 def ocr_sample_markdown(rows: list[dict], n: int = 8) -> dg.MetadataValue:
@@ -116,6 +122,10 @@ def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: Cata
     from vpr_assets.core.text.ocr import OcrSettings
 
     batch = context.partition_key
+    try:
+        keep_older = caption_ocr.keeps_older_reads and not config.force
+    except ValueError as exc:  # a mistyped $VPR_OCR_KEEP_OLDER_READS
+        raise dg.Failure(description=str(exc)) from exc
     cat = catalog.catalog
     scans = _batch_scans(cat, batch, ["scan_id", "path"])
     settings = OcrSettings(det_max_side=config.det_max_side, rec_max_side=config.rec_max_side,
@@ -125,9 +135,11 @@ def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: Cata
     previous = cat.arrow("ocr_text", batch).to_pylist() if cat.has("ocr_text", batch) else []
     res = read_batch_captions(scans, catalog.root, batch, settings, previous, lambda: caption_ocr.open(settings),
                               gpu=caption_ocr.gpu, force=config.force, progress=_progress(context, f"ocr {batch}", len(scans)),
-                              warn=context.log.warning, tools=caption_ocr.tools)
-    context.log.info(f"ocr {batch!r}: {len(scans)} scans, {res.reused} kept (settings {res.settings_hash}), "
-                     f"{res.read_now} read by {res.engine or 'nothing'}")
+                              warn=context.log.warning, tools=caption_ocr.tools,
+                              keep_older=keep_older)
+    context.log.info(f"ocr {batch!r}: {len(scans)} scans, {res.reused} kept (settings {res.settings_hash}"
+                     + (f"; {res.kept_older} of them read with other settings" if res.kept_older else "")
+                     + f"), {res.read_now} read by {res.engine or 'nothing'}")
     table = pa.Table.from_pylist(res.rows, schema=OCR_TEXT_SCHEMA)
     path = cat.write_partition("ocr_text", batch, table)
     return dg.MaterializeResult(
