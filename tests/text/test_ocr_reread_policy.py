@@ -61,6 +61,25 @@ def test_keep_older_reads_keeps_cards_and_force_reads_them_again(vpr_home, dagst
     failure = res.get_step_failure_events()[0].step_failure_data.user_failure_data
     assert "VPR_OCR_KEEP_OLDER_READS='maybe'" in failure.description
 
+    # After an OCR change, the batch shows as changed code, and automation does not start its re-read.
+    # (The last run's record, as an older pipeline would have written it: only the code version differs.)
+    from dagster._core.definitions.data_version import StaleCauseCategory, StaleStatus
+    from dagster._utils.test.data_versions import get_stale_status_resolver  # Dagster's own test helper
+
+    from vpr_assets.definitions import defs
+
+    key = dg.AssetKey("ocr_text")
+    assets = list(defs.resolve_asset_graph().assets_defs)
+    with dg.DagsterInstance.get() as instance:
+        assert get_stale_status_resolver(instance, assets).get_status(key, "b") == StaleStatus.FRESH
+        tags = {**forced["tags"], "dagster/code_version": "ocr-text-v1+caption-ocr-0"}
+        instance.report_runless_asset_event(dg.AssetMaterialization("ocr_text", partition="b", tags=tags))
+        resolver = get_stale_status_resolver(instance, assets)
+        assert resolver.get_status(key, "b") == StaleStatus.STALE
+        assert [c.category for c in resolver.get_stale_causes(key, "b")] == [StaleCauseCategory.CODE]
+        settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=dg.AssetSelection.assets(key))
+        assert settled.get_requested_partitions(key) == set()
+
 
 def test_status_counts_cards_left_on_an_older_ocr_pipeline(vpr_home, dagster_home, capsys):
     from vpr_assets.cli import main
@@ -84,3 +103,4 @@ def test_status_counts_cards_left_on_an_older_ocr_pipeline(vpr_home, dagster_hom
     assert main(["status"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("ocr "))
     assert f"2 cards read by {OCR_PIPELINE_VERSION} (current), 3 by older pipelines (caption-ocr-2: 3)" in line
+
