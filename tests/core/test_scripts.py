@@ -129,7 +129,7 @@ def test_distinctive_letters_ignore_latin_lookalikes():
 def test_latin_print_that_easyocr_reads_poorly_stays_latin():
     """A real card printed "Hôtel de Ville / Rathaus / The Townhall": EasyOCR is unsure of the French
     line, and the Cyrillic model reads it as "Нб+е! ае Уше". A Latin model reading the same region
-    (`latin_competitor`) is surer, so the region stays EasyOCR's."""
+    (`latin_competitor`) is surer, so the region stays Latin."""
     card = Path(__file__).resolve().parents[2] / "data" / "geo_testset" / "images" / "europosts" / "europosts-63.jpg"
     im = Image.open(card).convert("RGB")
     without = CaptionOCR(OcrSettings(latin_competitor=())).read(im)
@@ -138,6 +138,35 @@ def test_latin_print_that_easyocr_reads_poorly_stays_latin():
     assert not any(b.script not in (None, "latin") for b in with_it.boxes)
     assert "Rathaus" in with_it.text and "Townhall" in with_it.text
     assert OcrSettings(latin_competitor=()).hash() != OcrSettings().hash()
+
+
+@needs("rus", "eng")
+def test_a_sure_latin_reading_replaces_easyocrs_poor_one():
+    """Old French print that EasyOCR's English weights read as "Chatcau dc Ia MALMAISON Tronc dc
+    Napolion": where the Latin model reads a region surely, and surer than EasyOCR, its reading
+    replaces EasyOCR's. Scored against the card's transcription in data/caption_truth."""
+    import csv
+    import re
+    import unicodedata
+
+    root = Path(__file__).resolve().parents[2]
+    name = "images/europosts/europosts-38.jpg"
+    with open(root / "data" / "caption_truth" / "captions.tsv", encoding="utf-8") as f:
+        caption = next(r["caption"] for r in csv.DictReader(f, delimiter="\t") if r["file"] == name)
+
+    def words(text: str) -> set[str]:
+        folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+        return {w for w in re.findall(r"[a-z0-9]+", folded) if len(w) >= 2}
+
+    im = Image.open(root / "data" / "geo_testset" / name).convert("RGB")
+    kept = CaptionOCR(OcrSettings(latin_reading_min_confidence=0.0)).read(im)  # EasyOCR's reading stays
+    replaced = CaptionOCR().read(im)
+    assert not any(b.engine.startswith("tesseract") for b in kept.boxes)
+    latin = [b for b in replaced.boxes if b.engine == "tesseract:eng"]
+    assert latin and all(b.script == "latin" and b.confidence >= 0.5 for b in latin)
+    assert len(words(caption) & words(replaced.text)) >= len(words(caption) & words(kept.text)) + 2
+    assert "napoleon" in words(replaced.text) and "napoleon" not in words(kept.text)
+    assert OcrSettings(latin_reading_min_confidence=0.0).hash() != OcrSettings().hash()
 
 
 def _latin_line(text: str, size: int = 34) -> np.ndarray:
