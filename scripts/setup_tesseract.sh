@@ -5,7 +5,7 @@
 # as the Latin competitor that keeps Latin print Latin), DejaVu fonts for the tests that render Cyrillic, and
 # the Nanum fonts for the tests and the bench that render Hangul (no real Korean set was found).
 # Run as root (CI does, from .ci/run); idempotent and quick when already installed.
-# Without it the pipeline still runs: Latin captions are read as before, other scripts stay unread
+# Without it the pipeline still runs: Latin captions are read by EasyOCR alone (fewer words on accented print), other scripts stay unread
 # (the OCR settings hash records which languages were usable, so cards are re-read once installed).
 set -euo pipefail
 
