@@ -85,8 +85,9 @@ def main() -> None:
     cards = load_cards(args.split, args.truth)
     tools = ocr_tools()
     pipes = {"default": CaptionOCR(OcrSettings(), tools=tools)}
-    for v in args.variant:
-        pipes[f"variant {v}"] = CaptionOCR(replace(OcrSettings(), **json.loads(v)), tools=tools)
+    for v in args.variant:  # JSON lists are the settings' tuples
+        changes = {k: tuple(x) if isinstance(x, list) else x for k, x in json.loads(v).items()}
+        pipes[f"variant {v}"] = CaptionOCR(replace(OcrSettings(), **changes), tools=tools)
     if not args.no_readtext:
         reader = get_reader()
         pipes["readtext"] = lambda rgb: "\n".join(r[1] for r in reader.readtext(rgb))
