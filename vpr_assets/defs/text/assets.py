@@ -79,7 +79,8 @@ def _progress(context, what: str, total: int):
 class OcrConfig(dg.Config):
     """The OCR settings worth changing from the launchpad; the rest keep core defaults.
 
-    Any change alters the settings hash, so every card of the batch is read again."""
+    Any change alters the settings hash, so every card of the batch is read again (unless the
+    caption_ocr resource keeps older reads)."""
 
     det_max_side: int = 640  # detection on the scan downscaled to this longest side
     rec_max_side: int = 1600  # recognition crops from the scan capped at this side
@@ -114,7 +115,8 @@ def ocr_sample_markdown(rows: list[dict], n: int = 8) -> dg.MetadataValue:
     automation_condition=dg.AutomationCondition.eager(),
     description="Caption OCR (EasyOCR, offline English weights) of every raw scan of a batch: the text in "
     "reading order, its boxes with confidences, the settings hash. Cards already read with the same "
-    "settings are kept as they were; unreadable scans get empty text and an error.",
+    "settings (with any, when the caption_ocr resource keeps older reads) are kept as they were; unreadable "
+    "scans get empty text and an error.",
 )
 def ocr_text(context: dg.AssetExecutionContext, config: OcrConfig, catalog: CatalogResource,
              caption_ocr: CaptionOcrResource):
