@@ -9,9 +9,9 @@ Two sets of real images:
 Candidates (`--candidates`): `baseline` (plain readtext, EasyOCR defaults), `torch` (CaptionOCR as it
 was: EasyOCR's torch modules, int8 recogniser on CPU, box by box), `torch-batch`, `onnx-f32` (ONNX
 Runtime, float weights, box by box), `onnx-f32-batch`, `onnx-cli` (int8 CRAFT, float recogniser,
-batched, Tesseract run as a command per language: the default until 2026-12-01), `onnx` (the default:
-the same with Tesseract in this process), `onnx-int8rec` (plus ONNX Runtime's dynamic int8
-recogniser). All run image by image in turn, so load from other processes hits them alike.
+batched, Tesseract run as a command per language: the default until 2026-12-01), `onnx-f32rec` (the
+same with Tesseract in this process: the default until 2026-12-02), `onnx` (the default: plus the
+static int8 recogniser). All run image by image in turn, so load from other processes hits them alike.
 `--streams` then reads every image again with the default, one image at a time and one per core at
 once (as a batch reads on a CPU), and prints both throughputs and whether the texts are equal. Per pipeline: images/s wall and per
 CPU-second (all threads, Tesseract's child processes included), share of the truth's words, and
@@ -45,13 +45,14 @@ from vpr_assets.core.text.synth import synthetic_set  # noqa: E402
 from vpr_assets.paths import ocr_tools  # noqa: E402
 
 CANDIDATES = {
-    "torch": dict(runtime="torch", batch_recognition=False, int8_detector=False),
-    "torch-batch": dict(runtime="torch", batch_recognition=True, int8_detector=False),
-    "onnx-f32": dict(runtime="onnx", batch_recognition=False, int8_detector=False),
-    "onnx-f32-batch": dict(runtime="onnx", batch_recognition=True, int8_detector=False),
-    "onnx-cli": dict(runtime="onnx", batch_recognition=True, int8_detector=True, in_process=False),  # before 2026-12-01
-    "onnx": dict(runtime="onnx", batch_recognition=True, int8_detector=True),  # the default
-    "onnx-int8rec": dict(runtime="onnx", batch_recognition=True, int8_detector=True, int8_recognizer=True),
+    "torch": dict(runtime="torch", batch_recognition=False, int8_detector=False, int8_recognizer=False),
+    "torch-batch": dict(runtime="torch", batch_recognition=True, int8_detector=False, int8_recognizer=False),
+    "onnx-f32": dict(runtime="onnx", batch_recognition=False, int8_detector=False, int8_recognizer=False),
+    "onnx-f32-batch": dict(runtime="onnx", batch_recognition=True, int8_detector=False, int8_recognizer=False),
+    # before 2026-12-01
+    "onnx-cli": dict(runtime="onnx", batch_recognition=True, int8_detector=True, int8_recognizer=False, in_process=False),
+    "onnx-f32rec": dict(runtime="onnx", batch_recognition=True, int8_detector=True, int8_recognizer=False),  # until 2026-12-02
+    "onnx": dict(runtime="onnx", batch_recognition=True, int8_detector=True, int8_recognizer=True),  # the default
 }
 
 
@@ -93,7 +94,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=8, help="number of captioned real photos")
     ap.add_argument("--postcards", type=int, default=99, help="at most this many real postcards (0: none)")
-    ap.add_argument("--candidates", default="baseline,torch,torch-batch,onnx-f32,onnx-f32-batch,onnx,onnx-int8rec")
+    ap.add_argument("--candidates", default="baseline,torch,torch-batch,onnx-f32,onnx-f32-batch,onnx-f32rec,onnx")
     ap.add_argument("--det-max-side", type=int, default=OcrSettings.det_max_side)
     ap.add_argument("--strip-max-side", type=int, default=OcrSettings.strip_max_side)
     ap.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "realsample"))
