@@ -33,13 +33,13 @@ def test_runtime_is_in_the_settings_hash():
 
 
 def test_onnx_reads_the_same_words_as_torch_on_real_cards():
-    """The float ONNX path (batched and box by box) gives the torch reference's words and boxes; with
-    int8 CRAFT it gives its words (the int8 recogniser of the default: the test below)."""
+    """The float ONNX path (batched and box by box) gives the torch reference's words and boxes; the
+    default (int8 CRAFT and int8 recogniser convolutions) gives its words."""
     plain = dict(other_scripts=())  # Tesseract's part is the same in both; keep the test to EasyOCR
     torch_ocr = CaptionOCR(OcrSettings(runtime="torch", batch_recognition=False, **plain), gpu=False)
-    plain["int8_recognizer"] = False
-    same_boxes = [CaptionOCR(OcrSettings(int8_detector=False, **plain), gpu=False),
-                  CaptionOCR(OcrSettings(int8_detector=False, batch_recognition=False, **plain), gpu=False)]
+    floats = dict(int8_detector=False, int8_recognizer=False, **plain)
+    same_boxes = [CaptionOCR(OcrSettings(**floats), gpu=False),
+                  CaptionOCR(OcrSettings(batch_recognition=False, **floats), gpu=False)]
     default = CaptionOCR(OcrSettings(**plain), gpu=False)
     words = 0
     for name in CAPTIONED:
