@@ -140,28 +140,10 @@ def _export(kind: str, model, target: Path, quantize: bool) -> None:
 
 
 def _quantize_recognizer(src: Path, dst: Path, inputs: list[np.ndarray]) -> None:
-    """Static int8 convolutions (QDQ, per-channel weights, reduce_range as the detector), activation
-    ranges from min/max over `inputs` (recogniser inputs cut from the calibration cards); the LSTM and
-    the output layer stay float. The convolutions are ~80% of the recogniser's time on a CPU."""
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class Crops(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(inputs)
-
-        def get_next(self):
-            x = next(self.it, None)
-            return None if x is None else {"image": x}
-
-    pre = dst.with_name(dst.name + ".pre.onnx")
-    try:
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(dst), Crops(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
-                        calibrate_method=CalibrationMethod.MinMax)
-    finally:
-        pre.unlink(missing_ok=True)
+    """Static int8 convolutions, activation ranges from min/max over `inputs` (recogniser inputs cut
+    from the calibration cards); the LSTM and the output layer stay float. The convolutions are ~80%
+    of the recogniser's time on a CPU."""
+    _quantize_static(src, dst, ({"image": x} for x in inputs), op_types=["Conv"])
 
 
 def _recognizer_calibration_inputs(reader) -> list[np.ndarray]:
@@ -205,28 +187,32 @@ def _detector_input(path: Path, side: int = 640) -> np.ndarray:
 
 
 def _quantize_detector(src: Path, dst: Path) -> None:
-    """Static int8 CRAFT (QDQ, per-channel weights, reduce_range so that CPUs without VNNI do not saturate), activation
-    ranges from min/max over the calibration cards."""
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
+    """Static int8 CRAFT, activation ranges from min/max over the calibration cards."""
     cards = calibration_images()
     if not cards:
         raise FileNotFoundError("no calibration cards for the int8 detector (data/geo_testset)")
+    _quantize_static(src, dst, ({"x": _detector_input(p)} for p in cards))
 
-    class Cards(CalibrationDataReader):
+
+def _quantize_static(src: Path, dst: Path, feeds, op_types: list[str] | None = None) -> None:
+    """The int8 recipe of both networks: QDQ, per-channel int8 weights, uint8 activations with ranges
+    from min/max over `feeds` (input dicts), reduce_range so that CPUs without VNNI do not saturate;
+    `op_types`: the operators quantised (None: every one ONNX Runtime can)."""
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Feeds(CalibrationDataReader):
         def __init__(self):
-            self.it = iter(cards)
+            self.it = iter(feeds)
 
         def get_next(self):
-            p = next(self.it, None)
-            return None if p is None else {"x": _detector_input(p)}
+            return next(self.it, None)
 
     pre = dst.with_name(dst.name + ".pre.onnx")
     try:
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(dst), Cards(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        quantize_static(str(pre), str(dst), Feeds(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=op_types,
                         calibrate_method=CalibrationMethod.MinMax)
     finally:
         pre.unlink(missing_ok=True)
